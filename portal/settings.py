@@ -1,0 +1,221 @@
+"""Django settings for the portal, read from the environment (see README "Configuration")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from portal.env import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Demo mode runs on embedded defaults (SQLite, filesystem broker, the built-in simulator) so
+# that one command starts a working portal. Everything else must be configured explicitly.
+DEMO_MODE = env_bool("PORTAL_DEMO", False)
+DEMO_DIR = Path(env_str("PORTAL_DEMO_DIR", str(BASE_DIR / ".demo")) or BASE_DIR / ".demo")
+DEMO_PASSWORD = "demo-portal-2026"
+
+DEBUG = env_bool("DEBUG", DEMO_MODE)
+SECRET_KEY = env_secret(
+    "SECRET_KEY",
+    required=not DEMO_MODE,
+    default="demo-only-insecure-secret-key-never-use-in-production",
+)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEMO_MODE or DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "workflows_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "workflows_app.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# Database -------------------------------------------------------------------------------------
+_default_db = f"sqlite:///{DEMO_DIR / 'portal.sqlite3'}" if DEMO_MODE else None
+_database_url = env_str("DATABASE_URL", _default_db)
+if _database_url is None:
+    raise ConfigError("DATABASE_URL is required (e.g. postgres://user:pass@db:5432/portal)")
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions let the web process and the worker share one SQLite file.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: shared by every process (the Nexthink token lives here) --------------------------------
+REDIS_URL = env_str("REDIS_URL", None if DEMO_MODE else "redis://127.0.0.1:6379/0")
+if REDIS_URL and not DEMO_MODE:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_URL", REDIS_URL),
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DEMO_DIR / "cache"),
+        }
+    }
+
+# Celery ---------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", None) or (
+    "filesystem://" if DEMO_MODE else REDIS_URL
+)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    # Longer than any countdown we schedule, so Redis never redelivers a message early.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3 * 3600, minimum=60),
+}
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = DEMO_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            "data_folder_in": str(_broker_dir / "out"),
+            "data_folder_out": str(_broker_dir / "out"),
+            "processed_folder": str(_broker_dir / "processed"),
+            "store_processed": False,
+        }
+    )
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=5)
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else None
+
+# Nexthink -------------------------------------------------------------------------------------
+NEXTHINK_INSTANCE = env_str("NEXTHINK_INSTANCE")
+NEXTHINK_REGION = env_str("NEXTHINK_REGION")
+NEXTHINK_REGIONS = ("us", "eu", "pac", "meta")
+if NEXTHINK_INSTANCE and NEXTHINK_REGION:
+    if NEXTHINK_REGION not in NEXTHINK_REGIONS:
+        raise ConfigError(
+            f"NEXTHINK_REGION={NEXTHINK_REGION!r} is not one of {', '.join(NEXTHINK_REGIONS)}"
+        )
+    _api_default = f"https://{NEXTHINK_INSTANCE}.api.{NEXTHINK_REGION}.nexthink.cloud"
+    _token_default = (
+        f"https://{NEXTHINK_INSTANCE}-login.{NEXTHINK_REGION}.nexthink.cloud"
+        "/oauth2/default/v1/token"
+    )
+elif DEMO_MODE:
+    _sim = f"http://127.0.0.1:{env_int('NEXTHINK_SIMULATOR_PORT', 8765, minimum=1)}"
+    _api_default, _token_default = _sim, f"{_sim}/oauth2/default/v1/token"
+else:
+    _api_default = _token_default = None
+NEXTHINK_API_URL = env_str("NEXTHINK_API_URL", _api_default)
+NEXTHINK_TOKEN_URL = env_str("NEXTHINK_TOKEN_URL", _token_default)
+if not DEMO_MODE and not (NEXTHINK_API_URL and NEXTHINK_TOKEN_URL):
+    raise ConfigError(
+        "Set NEXTHINK_INSTANCE and NEXTHINK_REGION, or NEXTHINK_API_URL and NEXTHINK_TOKEN_URL"
+    )
+NEXTHINK_CLIENT_ID = env_secret("NEXTHINK_CLIENT_ID", required=not DEMO_MODE, default="portal-demo")
+NEXTHINK_CLIENT_SECRET = env_secret(
+    "NEXTHINK_CLIENT_SECRET", required=not DEMO_MODE, default="demo-secret"
+)
+NEXTHINK_SOURCE = env_str("NEXTHINK_SOURCE", "nexthink-workflows-portal")
+NEXTHINK_CONNECT_TIMEOUT = env_float("NEXTHINK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+NEXTHINK_READ_TIMEOUT = env_float("NEXTHINK_READ_TIMEOUT", 30.0, minimum=0.1)
+
+# Auth -----------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool(
+    "BEHIND_TLS_PROXY", False
+) else None
+X_FRAME_OPTIONS = "DENY"
+
+# I18n / static --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}

@@ -1,0 +1,19 @@
+"""Settings for the test suite: local PostgreSQL and Redis unless the environment says otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("NEXTHINK_API_URL", "http://127.0.0.1:9")
+os.environ.setdefault("NEXTHINK_TOKEN_URL", "http://127.0.0.1:9/oauth2/default/v1/token")
+os.environ.setdefault("NEXTHINK_CLIENT_ID", "portal-test")
+os.environ.setdefault("NEXTHINK_CLIENT_SECRET", "test-client-secret")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+from portal.settings import *  # noqa: E402,F403
+
+CACHES["default"]["KEY_PREFIX"] = f"portal-test-{os.getpid()}"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

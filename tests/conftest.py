@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from workflows_app.roles import Role
+
+pytest_plugins = ["tests.nexthink_fixtures"]
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    """Build a user with a role (or none)."""
+
+    def make(username: str, role: Role | None, *, email: str | None = None):
+        user = django_user_model.objects.create_user(
+            username=username, email=email or f"{username}@example.com", password="pw-12345-test"
+        )
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role.value))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def employee(make_user):
+    return make_user("employee", Role.EMPLOYEE)
+
+
+@pytest.fixture
+def helpdesk(make_user):
+    return make_user("helpdesk", Role.HELPDESK)
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin", Role.ADMIN)
+
+
+@pytest.fixture
+def client_for(client):
+    """Return a test client signed in as the given user."""
+
+    def signed_in(user):
+        client.force_login(user)
+        return client
+
+    return signed_in

@@ -1,0 +1,103 @@
+"""Run the whole portal in demo mode: simulator, web, worker and beat, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from workflows_app.services.accounts import ensure_demo_accounts
+
+
+class Command(BaseCommand):
+    help = "Start the portal in demo mode (web, Celery worker and beat, Nexthink simulator)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--simulator-port", type=int, default=8765)
+        parser.add_argument(
+            "--prepare-only",
+            action="store_true",
+            help="Migrate, create the demo accounts and load the catalogue, then exit.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEMO_MODE:
+            raise CommandError("The demo command runs only with PORTAL_DEMO=true.")
+        Path(settings.DEMO_DIR).mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        names = ensure_demo_accounts(password=settings.DEMO_PASSWORD)
+        self.stdout.write(f"Demo accounts: {', '.join(names)} (password {settings.DEMO_PASSWORD})")
+
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        celery = [sys.executable, "-m", "celery", "-A", "portal"]
+        sim_port = options["simulator_port"]
+        env = {**os.environ, "PORTAL_DEMO": "true", "NEXTHINK_SIMULATOR_PORT": str(sim_port)}
+        children: dict[str, subprocess.Popen[bytes]] = {}
+
+        def start(name: str, argv: list[str]) -> None:
+            children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
+
+        def stop_all(*_: Any) -> None:
+            for proc in children.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for proc in children.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+        try:
+            start("simulator", [*manage, "nexthink_simulator", "--port", str(sim_port)])
+            self._wait_for(f"http://127.0.0.1:{sim_port}/_simulator/state", children["simulator"])
+            self._load_catalogue()
+            if options["prepare_only"]:
+                return
+            start("worker", [*celery, "worker", "-l", "INFO", "-c", "2"])
+            start("beat", [*celery, "beat", "-l", "INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME])
+            start("web", [*manage, "runserver", f"127.0.0.1:{options['port']}", "--noreload"])
+            self.stdout.write(self.style.SUCCESS(
+                f"Portal running at http://127.0.0.1:{options['port']}/ (Ctrl-C stops everything)"
+            ))
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            while True:
+                for name, proc in children.items():
+                    if proc.poll() is not None:
+                        raise CommandError(f"The {name} process stopped (exit {proc.returncode}).")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping…")
+        finally:
+            stop_all()
+
+    def _wait_for(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise CommandError("The Nexthink simulator did not start.")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise CommandError(f"Nothing answered at {url} within 30 s.")
+
+    def _load_catalogue(self) -> None:
+        try:
+            call_command("sync_workflows", stdout=self.stdout)
+        except CommandError as exc:
+            self.stderr.write(f"Catalogue not loaded yet: {exc}")

@@ -1,0 +1,63 @@
+"""Portal roles (Django groups) and the server-side checks every view uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+
+class Role(StrEnum):
+    """The three roles; the value is the Django group name."""
+
+    EMPLOYEE = "Employee"
+    HELPDESK = "Helpdesk"
+    ADMIN = "Admin"
+
+
+# Highest first: a person in several groups acts with the strongest role.
+ROLE_ORDER = (Role.ADMIN, Role.HELPDESK, Role.EMPLOYEE)
+
+
+def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+    """Return the strongest role of a signed-in user, or None."""
+    if not user.is_authenticated:
+        return None
+    if getattr(user, "is_superuser", False):
+        return Role.ADMIN
+    cached = getattr(user, "_portal_role", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    role = next((r for r in ROLE_ORDER if r.value in names), None)
+    user._portal_role = role  # type: ignore[union-attr]
+    return role
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser, *roles: Role) -> bool:
+    """True when the user's strongest role is one of `roles`."""
+    return user_role(user) in roles
+
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def role_required(*roles: Role) -> Callable[[ViewFunc], ViewFunc]:
+    """Decorate a view: anonymous users go to login, other roles get 403."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not has_role(request.user, *roles):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapper)
+
+    return decorator
