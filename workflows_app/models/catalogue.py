@@ -1,0 +1,158 @@
+"""The workflow catalogue: rows synced from Nexthink and the portal's own curation of them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Dependency(models.TextChoices):
+    USER = "USER", "User"
+    DEVICE = "DEVICE", "Device"
+    USER_AND_DEVICE = "USER_AND_DEVICE", "User and device"
+    NONE = "NONE", "None"
+
+
+class TriggerMethod(models.TextChoices):
+    API = "API", "API"
+    MANUAL = "MANUAL", "Manual"
+    MANUAL_MULTIPLE = "MANUAL_MULTIPLE", "Manual (multiple)"
+    SCHEDULER = "SCHEDULER", "Scheduler"
+
+
+# One boolean column per trigger method keeps the filter a plain indexed WHERE on every database.
+TRIGGER_FIELDS = {
+    TriggerMethod.API: "trigger_api",
+    TriggerMethod.MANUAL: "trigger_manual",
+    TriggerMethod.MANUAL_MULTIPLE: "trigger_manual_multiple",
+    TriggerMethod.SCHEDULER: "trigger_scheduler",
+}
+
+
+class Workflow(models.Model):
+    """One workflow as Nexthink describes it; written only by the catalogue sync."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE", "Active"
+        INACTIVE = "INACTIVE", "Inactive"
+
+    nql_id = models.CharField("NQL id", max_length=255, unique=True)
+    uuid = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    last_update_time = models.DateTimeField(null=True, blank=True)
+    dependency = models.CharField(max_length=20, choices=Dependency.choices)
+    trigger_api = models.BooleanField(default=False)
+    trigger_manual = models.BooleanField(default=False)
+    trigger_manual_multiple = models.BooleanField(default=False)
+    trigger_scheduler = models.BooleanField(default=False)
+    raw = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status", "removed_at", "dependency"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.nql_id})"
+
+    @property
+    def trigger_methods(self) -> list[str]:
+        return [method.value for method, field in TRIGGER_FIELDS.items() if getattr(self, field)]
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+    @property
+    def runnable(self) -> bool:
+        """True when the portal can execute it: active, present upstream, API trigger on."""
+        return self.status == self.Status.ACTIVE and not self.is_removed and self.trigger_api
+
+
+class WorkflowCuration(models.Model):
+    """What the portal's admins decided about a workflow: who may run it and how it is shown."""
+
+    workflow = models.OneToOneField(Workflow, on_delete=models.CASCADE, related_name="curation")
+    self_service = models.BooleanField("offered to employees", default=False)
+    title = models.CharField("employee-facing title", max_length=200, blank=True)
+    description = models.TextField("employee-facing description", blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    confirmation_text = models.TextField(blank=True)
+    allowed_roles = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Curation of {self.workflow.nql_id}"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.workflow.name
+
+
+class ParameterDefinition(models.Model):
+    """One input of a workflow as the portal asks for it."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        CHOICE = "choice", "Choice"
+        BOOLEAN = "boolean", "Yes / no"
+        NUMBER = "number", "Number"
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="parameters")
+    name = models.CharField(max_length=100, help_text="As Nexthink expects it")
+    label = models.CharField(max_length=200, blank=True)
+    help_text = models.CharField(max_length=500, blank=True)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
+    required = models.BooleanField(default=False)
+    default = models.CharField(max_length=500, blank=True)
+    choices = models.JSONField(default=list, blank=True)
+    pattern = models.CharField(max_length=500, blank=True)
+    secret = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "name"], name="unique_parameter_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.nql_id}:{self.name}"
+
+
+class CatalogueSync(models.Model):
+    """One run of the catalogue sync: when, what changed, what went wrong."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Succeeded with problems"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=20, default="schedule")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"Sync {self.pk} ({self.status})"
