@@ -49,3 +49,18 @@ def client_for(client):
         return client
 
     return signed_in
+
+
+@pytest.fixture
+def nexthink_settings(settings, simulator):
+    """Point the portal's Nexthink settings at the simulator."""
+    settings.NEXTHINK_API_URL = simulator.base_url
+    settings.NEXTHINK_TOKEN_URL = simulator.token_url
+    settings.NEXTHINK_CLIENT_ID = simulator.client_id
+    settings.NEXTHINK_CLIENT_SECRET = simulator.client_secret
+    settings.NEXTHINK_READ_TIMEOUT = 3.0
+    settings.NEXTHINK_CONNECT_TIMEOUT = 2.0
+    from django.core.cache import cache
+
+    cache.clear()
+    return settings

@@ -8,14 +8,14 @@ Spec: workflows_app/nexthink/spec/nexthink-workflows-openapi.json
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
-
-from .triggers import parse_trigger_methods
 
 # Exactly the spec's regexes.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -167,6 +167,86 @@ class ThinkletTriggerResponse(ResponseModel):
     requestUuid: NonEmptyStr
 
 
+# Keys that name a trigger method inside an object, e.g. {"type": "API", "enabled": true}.
+_NAME_KEYS = ("name", "type", "method", "triggerMethod", "trigger_method", "trigger", "value", "id")
+_FLAG_KEYS = ("enabled", "active", "isEnabled", "is_enabled", "value")
+_ALIASES = {"SCHEDULE": "SCHEDULER", "SCHEDULED": "SCHEDULER", "MANUAL_MULTI": "MANUAL_MULTIPLE"}
+_MAX_DEPTH = 6
+
+
+def _trigger_method(value: Any) -> TriggerMethod | None:
+    """Map "api", "manualMultiple", "manual-multiple", ... to a TriggerMethod, else None."""
+    if not isinstance(value, str):
+        return None
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value.strip())
+    name = re.sub(r"[\s\-]+", "_", name).upper()
+    name = _ALIASES.get(name, name)
+    return TriggerMethod.__members__.get(name)
+
+
+def _is_enabled(flag: Any) -> bool:
+    """Read an "enabled" flag that may be a bool, a string or a nested object."""
+    if isinstance(flag, str):
+        return flag.strip().lower() not in {"", "false", "0", "no", "off", "disabled"}
+    if isinstance(flag, dict):
+        for key in _FLAG_KEYS:
+            if key in flag:
+                return _is_enabled(flag[key])
+        return True
+    return bool(flag) if isinstance(flag, bool | int | float) else flag is not None
+
+
+def _walk_triggers(value: Any, depth: int) -> Iterator[TriggerMethod]:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, str):
+        # "API" or "API,MANUAL".
+        for token in re.split(r"[,;|]+", value):
+            method = _trigger_method(token)
+            if method is not None:
+                yield method
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _walk_triggers(item, depth + 1)
+    elif isinstance(value, dict):
+        yield from _walk_trigger_object(value, depth)
+
+
+def _walk_trigger_object(value: dict[Any, Any], depth: int) -> Iterator[TriggerMethod]:
+    named = [value[key] for key in _NAME_KEYS if _trigger_method(value.get(key)) is not None]
+    if named:
+        # One trigger described by an object, possibly switched off: {"type": "API", "enabled": 0}.
+        flags = [
+            value[key]
+            for key in _FLAG_KEYS
+            if key in value and _trigger_method(value[key]) is None
+        ]
+        if all(_is_enabled(flag) for flag in flags):
+            yield from _walk_triggers(named[0], depth + 1)
+        return
+    for key, item in value.items():
+        method = _trigger_method(key)
+        if method is not None:
+            # A map of flags: {"API": true, "MANUAL": {"enabled": false}}.
+            if _is_enabled(item):
+                yield method
+        elif not isinstance(item, str) or _looks_like_trigger_key(key):
+            # A wrapper: {"triggerMethods": [...]}, {"values": [...]}; free text is skipped.
+            yield from _walk_triggers(item, depth + 1)
+
+
+def _looks_like_trigger_key(key: Any) -> bool:
+    return isinstance(key, str) and ("trigger" in key.lower() or "method" in key.lower())
+
+
+def parse_trigger_methods(value: Any) -> frozenset[TriggerMethod]:
+    """Derive the trigger methods from any shape of `triggerMethods`; never raises."""
+    try:
+        return frozenset(_walk_triggers(value, 0))
+    except Exception:  # noqa: BLE001 - a malformed payload must never break the catalogue
+        return frozenset()
+
+
 class Workflow(ResponseModel):
     """A workflow's configuration, parsed tolerantly; the payload is kept whole in `raw`."""
 
@@ -205,7 +285,7 @@ class Workflow(ResponseModel):
     @cached_property
     def trigger_methods(self) -> frozenset[TriggerMethod]:
         """Trigger methods found in `triggerMethods`, whatever its shape; unknown ones ignored."""
-        return parse_trigger_methods(self.trigger_methods_raw, TriggerMethod)
+        return parse_trigger_methods(self.trigger_methods_raw)
 
     @property
     def is_active(self) -> bool:

@@ -1,0 +1,44 @@
+"""Build the Nexthink client from Django settings; the token lives in the shared Django cache."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from pydantic import SecretStr
+
+from workflows_app.nexthink.client import ClientConfig, NexthinkClient
+
+
+class DjangoTokenCache:
+    """The client's TokenCache on the Django cache (Redis in production), shared by processes."""
+
+    def get(self, key: str) -> str | None:
+        value = cache.get(key)
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str, ttl_seconds: float) -> None:
+        cache.set(key, value, timeout=max(1, int(ttl_seconds)))
+
+    def add(self, key: str, value: str, ttl_seconds: float) -> bool:
+        return bool(cache.add(key, value, timeout=max(1, int(ttl_seconds))))
+
+    def delete(self, key: str) -> None:
+        cache.delete(key)
+
+
+def client_config() -> ClientConfig:
+    """The client's configuration as the settings give it."""
+    return ClientConfig(
+        api_url=settings.NEXTHINK_API_URL,
+        token_url=settings.NEXTHINK_TOKEN_URL,
+        client_id=settings.NEXTHINK_CLIENT_ID,
+        client_secret=SecretStr(settings.NEXTHINK_CLIENT_SECRET),
+        source=settings.NEXTHINK_SOURCE,
+        connect_timeout=settings.NEXTHINK_CONNECT_TIMEOUT,
+        read_timeout=settings.NEXTHINK_READ_TIMEOUT,
+    )
+
+
+def get_client() -> NexthinkClient:
+    """A client for the configured tenant (tests point the settings at the simulator)."""
+    return NexthinkClient(client_config(), token_cache=DjangoTokenCache())

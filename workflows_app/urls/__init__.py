@@ -1,0 +1,11 @@
+"""URL routes of the workflows app: one module per area, each owning its namespace."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("workflows/", include("workflows_app.urls.catalogue")),
+    path("self-service/", include("workflows_app.urls.self_service")),
+    path("console/", include("workflows_app.urls.console")),
+    path("console/curation/", include("workflows_app.urls.curation")),
+    path("runs/", include("workflows_app.urls.runs")),
+]
