@@ -140,7 +140,19 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE_FILENAME = str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else None
+CATALOGUE_SYNC_MINUTES = env_float("CATALOGUE_SYNC_MINUTES", 10.0, minimum=0.5)
+BATCH_SWEEP_SECONDS = env_float("BATCH_SWEEP_SECONDS", 60.0, minimum=5)
+CELERY_BEAT_SCHEDULE = {
+    "sync-catalogue": {
+        "task": "workflows_app.tasks.sync_catalogue_task",
+        "schedule": CATALOGUE_SYNC_MINUTES * 60,
+    },
+    "sweep-batches": {
+        "task": "workflows_app.tasks.sweep_batches",
+        "schedule": BATCH_SWEEP_SECONDS,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else "celerybeat-schedule"
 
 # Nexthink -------------------------------------------------------------------------------------
 NEXTHINK_INSTANCE = env_str("NEXTHINK_INSTANCE")

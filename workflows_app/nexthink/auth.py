@@ -19,8 +19,7 @@ from typing import Any, Protocol
 import requests
 from pydantic import SecretStr
 
-from .errors import InvalidResponse, NexthinkError, RateLimited, Unauthorized, Unavailable
-from .http import parse_retry_after
+from .errors import InvalidResponse, RateLimited, Unauthorized, Unavailable, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +234,6 @@ def _parse_token(response: requests.Response) -> tuple[str, float]:
 
 __all__ = [
     "MemoryTokenCache",
-    "NexthinkError",
     "TokenCache",
     "TokenProvider",
     "token_cache_key",

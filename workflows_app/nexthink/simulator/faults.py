@@ -61,6 +61,8 @@ class Faults:
         unknown = set(changes) - _FIELD_NAMES
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        if "paths" in changes and changes["paths"] is None:
+            changes["paths"] = list(DEFAULT_PATHS)
         with self._lock:
             candidate = FaultConfig(**{**self.config.to_json(), **changes})
             _check(candidate)
