@@ -127,6 +127,7 @@ if CELERY_BROKER_URL == "filesystem://":
             "store_processed": False,
         }
     )
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -186,6 +187,12 @@ NEXTHINK_CLIENT_SECRET = env_secret(
 NEXTHINK_SOURCE = env_str("NEXTHINK_SOURCE", "nexthink-workflows-portal")
 NEXTHINK_CONNECT_TIMEOUT = env_float("NEXTHINK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 NEXTHINK_READ_TIMEOUT = env_float("NEXTHINK_READ_TIMEOUT", 30.0, minimum=0.1)
+# Submitting batches: retries of temporary failures (unavailable) with exponential backoff.
+NEXTHINK_SUBMIT_MAX_ATTEMPTS = env_int("NEXTHINK_SUBMIT_MAX_ATTEMPTS", 5, minimum=1)
+NEXTHINK_SUBMIT_BACKOFF_BASE = env_float("NEXTHINK_SUBMIT_BACKOFF_BASE", 2.0, minimum=0.01)
+NEXTHINK_SUBMIT_BACKOFF_MAX = env_float("NEXTHINK_SUBMIT_BACKOFF_MAX", 300.0, minimum=0.01)
+BATCH_SWEEP_GRACE_SECONDS = env_float("BATCH_SWEEP_GRACE_SECONDS", 120.0, minimum=0)
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
 # Auth -----------------------------------------------------------------------------------------
 LOGIN_URL = "login"

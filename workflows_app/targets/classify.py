@@ -85,7 +85,7 @@ def classify(text: str) -> tuple[TargetKind, str]:
         return TargetKind.DEVICE_COLLECTOR, text.lower()
     if text[:2] in ("S-", "s-") and _SID.fullmatch("S" + text[1:]):
         return TargetKind.USER_SID, "S" + text[1:]
-    hint = f" (if it is a device name, write name:{text})"
+    hint = " (write name: before it if it is a device name)"
     if _UUID_LIKE.fullmatch(text):
         try:  # {uuid} as the registry writes it is fine; anything else UUID-ish is a broken UUID
             return TargetKind.DEVICE_COLLECTOR, normalise(TargetKind.DEVICE_COLLECTOR, text)
@@ -162,6 +162,8 @@ def _sid_reason(value: str) -> str:
 def _upn_reason(value: str) -> str:
     """Say what is wrong with something meant as a UPN."""
     expected = f"expected name@domain like {EXAMPLE_UPN}"
+    if "@" not in value:
+        return f"not a valid UPN: there is no '@'; {expected}"
     if value.count("@") != 1:
         return f"not a valid UPN: it has {value.count('@')} '@' signs; {expected}"
     local, _, domain = value.partition("@")
@@ -177,7 +179,7 @@ def _upn_reason(value: str) -> str:
 
 
 def _check_name(value: str, *, strict: bool) -> None:
-    """Refuse a device name that cannot be one; `strict` for bare lines, which also allow no space."""
+    """Refuse an impossible device name; `strict` for bare lines, which also allow no space."""
     if len(value) > MAX_NAME_LENGTH:
         raise TargetError(f"too long for a device name ({len(value):,} characters, at most 255)")
     if strict:

@@ -136,7 +136,7 @@ def parse_upload(data: bytes, filename: str) -> ParsedTargets:
         text, problem = _decode(data, "text")
         return _failed(problem, data) if problem is not None else parse_text(text)
     if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
-        reason = "Spreadsheets cannot be read directly: save the sheet as CSV UTF-8 and upload that."
+        reason = "Spreadsheets cannot be read directly: save the sheet as CSV UTF-8, upload that."
     else:
         reason = f"Files of type '{suffix}' cannot be read: upload a .csv or .txt file."
     return _failed(LineError(None, filename, reason), data)
@@ -167,15 +167,11 @@ def _take_rows(collector: _Collector, text: str, delimiter: str, header_line: in
                 continue
             if line == header_line:
                 names = [_column_name(cell) for cell in cells]
-                unknown = [n for n in names if n and n not in COLUMNS]
+                unknown = [
+                    cell for cell, n in zip(cells, names, strict=True) if n and n not in COLUMNS
+                ]
                 if unknown:
-                    listed = ", ".join(f"'{n}'" for n in unknown)
-                    collector.error(
-                        line,
-                        delimiter.join(row),
-                        f"Unknown column(s) {listed}. A file with several columns needs a first "
-                        f"row naming them; accepted names: {_ACCEPTED_COLUMNS}.",
-                    )
+                    collector.error(line, delimiter.join(row), _header_problem(unknown, names))
                     return
                 kinds = [COLUMNS.get(n) for n in names]
                 named = [bool(n) for n in names]
@@ -196,6 +192,17 @@ def _take_rows(collector: _Collector, text: str, delimiter: str, header_line: in
                     collector.error(line, cell, f"value in column {index + 1}, which has no name")
     except csv.Error as exc:
         collector.error(reader.line_num, "", f"The file could not be read as CSV: {exc}")
+
+
+def _header_problem(unknown: list[str], names: list[str]) -> str:
+    """Explain a header row with unknown column names (or a missing header row)."""
+    listed = ", ".join(f"'{cell}'" for cell in unknown)
+    if not any(n in COLUMNS for n in names):
+        return (
+            f"A file with several columns needs a first row naming them ({_ACCEPTED_COLUMNS}); "
+            f"this one starts with {listed}."
+        )
+    return f"Unknown column(s) {listed}; the accepted column names are {_ACCEPTED_COLUMNS}."
 
 
 def _decode(data: bytes, label: str) -> tuple[str, LineError | None]:
@@ -224,9 +231,7 @@ def _decode(data: bytes, label: str) -> tuple[str, LineError | None]:
 
 def _failed(problem: LineError, data: bytes) -> ParsedTargets:
     """A result holding only an error about the file as a whole."""
-    return ParsedTargets(
-        targets=[], errors=[problem], duplicates=0, total_lines=data.count(b"\n")
-    )
+    return ParsedTargets(targets=[], errors=[problem], duplicates=0, total_lines=data.count(b"\n"))
 
 
 def _split_lines(text: str) -> list[str]:
