@@ -192,6 +192,8 @@ def _check_name(value: str, *, strict: bool) -> None:
                     f"(write name:<value> for a device name that really has one)"
                 )
             raise TargetError(f"{char!r} is not allowed in a device name")
+    if "\n" in value or "\r" in value:  # only a quoted CSV cell can hold one
+        raise TargetError("contains a line break (is a '\"' in the file left unclosed?)")
     if not value.isprintable():
         char = next(c for c in value if not c.isprintable())
         raise TargetError(f"contains an invisible or control character (U+{ord(char):04X})")

@@ -123,7 +123,7 @@ def parse_csv(data: bytes) -> ParsedTargets:
             numbered = enumerate(lines[start:], start=start + 1)
             _take_lines(collector, numbered, kind=COLUMNS.get(column))
         else:
-            _take_rows(collector, text, delimiter, header_line=first_index + 1)
+            _take_rows(collector, lines[first_index:], delimiter, first_line=first_index + 1)
     return collector.result(total_lines=len(lines))
 
 
@@ -152,20 +152,22 @@ def _take_lines(
             collector.take(number, line, kind)
 
 
-def _take_rows(collector: _Collector, text: str, delimiter: str, header_line: int) -> None:
-    """Take the cells of a CSV with a header row, each as the kind its column names."""
-    # newline="" splits on \n, \r and \r\n like _split_lines, so line numbers agree.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    kinds: list[TargetKind | None] = []
+def _take_rows(collector: _Collector, lines: list[str], delimiter: str, first_line: int) -> None:
+    """Take the cells of a CSV whose first row names the columns, each as its column's kind."""
+    # Only lines from the header on reach the reader, so that a stray quote in a comment above
+    # it cannot swallow the header. Lines are already split, so "\n" is the only line break.
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    kinds: list[TargetKind | None] | None = None
     named: list[bool] = []
     previous_end = 0
     try:
         for row in reader:
-            line, previous_end = previous_end + 1, reader.line_num
+            line = first_line + previous_end
+            previous_end = reader.line_num
             cells = [_clean(cell) for cell in row]
-            if line < header_line or not any(cells) or cells[0].startswith("#"):
+            if not any(cells) or cells[0].startswith("#"):
                 continue
-            if line == header_line:
+            if kinds is None:
                 names = [_column_name(cell) for cell in cells]
                 unknown = [
                     cell for cell, n in zip(cells, names, strict=True) if n and n not in COLUMNS
@@ -191,7 +193,8 @@ def _take_rows(collector: _Collector, text: str, delimiter: str, header_line: in
                 else:
                     collector.error(line, cell, f"value in column {index + 1}, which has no name")
     except csv.Error as exc:
-        collector.error(reader.line_num, "", f"The file could not be read as CSV: {exc}")
+        line = first_line + reader.line_num - 1
+        collector.error(line, "", f"The file could not be read as CSV: {exc}")
 
 
 def _header_problem(unknown: list[str], names: list[str]) -> str:
@@ -222,7 +225,7 @@ def _decode(data: bytes, label: str) -> tuple[str, LineError | None]:
         line_end = data.find(b"\n", position)
         snippet = data[line_start : line_end if line_end >= 0 else len(data)]
         return "", LineError(
-            data.count(b"\n", 0, position) + 1,
+            _line_of(data, position),
             snippet.decode("utf-8", errors="replace").strip(),
             f"The file is not UTF-8 text (byte 0x{data[position]:02X} at position {position}); "
             f"save it as UTF-8 {label}",
@@ -231,7 +234,15 @@ def _decode(data: bytes, label: str) -> tuple[str, LineError | None]:
 
 def _failed(problem: LineError, data: bytes) -> ParsedTargets:
     """A result holding only an error about the file as a whole."""
-    return ParsedTargets(targets=[], errors=[problem], duplicates=0, total_lines=data.count(b"\n"))
+    # bytes.splitlines() splits on \n, \r\n and \r only, as _split_lines does.
+    total = len(data.splitlines())
+    return ParsedTargets(targets=[], errors=[problem], duplicates=0, total_lines=total)
+
+
+def _line_of(data: bytes, position: int) -> int:
+    """The 1-based line number, as _split_lines counts lines, of a byte offset."""
+    before = data[:position]
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
 
 
 def _split_lines(text: str) -> list[str]:
