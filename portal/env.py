@@ -71,7 +71,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_secret(name: str, *, required: bool, default: str | None = None) -> str | None:
-    """Return a secret from NAME, or from the file named by NAME_FILE (Docker/Kubernetes secrets)."""
+    """Return a secret from NAME, or from the file named by NAME_FILE (Docker, Kubernetes)."""
     file_name = _raw(f"{name}_FILE")
     value = _raw(name)
     if file_name is not None:

@@ -153,7 +153,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": BATCH_SWEEP_SECONDS,
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else "celerybeat-schedule"
+CELERY_BEAT_SCHEDULE_FILENAME = (
+    str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else "celerybeat-schedule"
+)
 
 # Nexthink -------------------------------------------------------------------------------------
 NEXTHINK_INSTANCE = env_str("NEXTHINK_INSTANCE")

@@ -27,17 +27,17 @@ Timeout = float | tuple[float, float]
 
 
 class TokenCache(Protocol):
-    """Where tokens are shared; Django's cache (`django.core.cache.cache`) fits as it is."""
+    """Where tokens are shared between processes (e.g. Redis); positional arguments only."""
 
     def get(self, key: str, /) -> Any:
         """Return the value stored under `key`, or None."""
         ...
 
-    def set(self, key: str, value: str, ttl_seconds: int, /) -> Any:
+    def set(self, key: str, value: str, ttl_seconds: float, /) -> Any:
         """Store `value` under `key` for `ttl_seconds`."""
         ...
 
-    def add(self, key: str, value: str, ttl_seconds: int, /) -> bool:
+    def add(self, key: str, value: str, ttl_seconds: float, /) -> bool:
         """Store `value` only if `key` is absent (atomically); True if it was stored."""
         ...
 
@@ -68,12 +68,12 @@ class MemoryTokenCache:
         with self._lock:
             return self._live(key)
 
-    def set(self, key: str, value: str, ttl_seconds: int, /) -> None:
+    def set(self, key: str, value: str, ttl_seconds: float, /) -> None:
         """Store `value` under `key` for `ttl_seconds`."""
         with self._lock:
             self._items[key] = (value, self._clock() + ttl_seconds)
 
-    def add(self, key: str, value: str, ttl_seconds: int, /) -> bool:
+    def add(self, key: str, value: str, ttl_seconds: float, /) -> bool:
         """Store `value` if `key` holds nothing live; True if it was stored."""
         with self._lock:
             if self._live(key) is not None:
@@ -128,7 +128,7 @@ class TokenProvider:
         return f"TokenProvider(token_url={self.token_url!r}, client_id={self.client_id!r})"
 
     def get_token(self) -> str:
-        """Return a valid access token, from the cache or freshly fetched (one fetcher at a time)."""
+        """Return a valid access token, cached or freshly fetched (one fetcher at a time)."""
         token = self._cached()
         if token:
             return token

@@ -15,7 +15,14 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 # Exactly the spec's regexes.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -174,12 +181,20 @@ _ALIASES = {"SCHEDULE": "SCHEDULER", "SCHEDULED": "SCHEDULER", "MANUAL_MULTI": "
 _MAX_DEPTH = 6
 
 
+_PREFIXES = ("IS_", "ENABLE_", "ALLOW_")
+_SUFFIXES = ("_ENABLED", "_ENABLE", "_TRIGGER", "_ALLOWED", "_ACTIVE")
+
+
 def _trigger_method(value: Any) -> TriggerMethod | None:
-    """Map "api", "manualMultiple", "manual-multiple", ... to a TriggerMethod, else None."""
-    if not isinstance(value, str):
+    """Map "api", "manualMultiple", "apiEnabled", "manual-multiple", ... to a TriggerMethod."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value.strip())
     name = re.sub(r"[\s\-]+", "_", name).upper()
+    for prefix in _PREFIXES:
+        name = name.removeprefix(prefix)
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
     name = _ALIASES.get(name, name)
     return TriggerMethod.__members__.get(name)
 
@@ -217,9 +232,7 @@ def _walk_trigger_object(value: dict[Any, Any], depth: int) -> Iterator[TriggerM
     if named:
         # One trigger described by an object, possibly switched off: {"type": "API", "enabled": 0}.
         flags = [
-            value[key]
-            for key in _FLAG_KEYS
-            if key in value and _trigger_method(value[key]) is None
+            value[key] for key in _FLAG_KEYS if key in value and _trigger_method(value[key]) is None
         ]
         if all(_is_enabled(flag) for flag in flags):
             yield from _walk_triggers(named[0], depth + 1)
@@ -273,10 +286,9 @@ class Workflow(ResponseModel):
             # The payload as received; a model dumped and re-validated keeps its original raw.
             data["raw"] = {k: v for k, v in data.items() if k != "raw"}
         status = data.get("status")
-        if isinstance(status, str):
-            status = status.strip().upper()
-            # An unknown status must not hide the catalogue; treat it as not runnable.
-            data["status"] = status if status in WorkflowStatus.__members__ else "INACTIVE"
+        status = status.strip().upper() if isinstance(status, str) else None
+        # A missing or unknown status must not hide the catalogue: treat it as not runnable.
+        data["status"] = status if status in WorkflowStatus.__members__ else "INACTIVE"
         if data.get("description") is None:
             data["description"] = ""
         return data

@@ -66,7 +66,8 @@ class Command(BaseCommand):
             if options["prepare_only"]:
                 return
             start("worker", [*celery, "worker", "-l", "INFO", "-c", "2"])
-            start("beat", [*celery, "beat", "-l", "INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME])
+            schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
+            start("beat", [*celery, "beat", "-l", "INFO", "-s", schedule])
             start("web", [*manage, "runserver", f"127.0.0.1:{options['port']}", "--noreload"])
             self.stdout.write(self.style.SUCCESS(
                 f"Portal running at http://127.0.0.1:{options['port']}/ (Ctrl-C stops everything)"

@@ -16,6 +16,7 @@ from .catalogue import SimWorkflow, iso
 
 TargetKind = Literal["device", "user"]
 FINAL_STATUSES = frozenset({"success", "failure", "timed_out"})
+MAX_RECORDED_REQUESTS = 20_000  # a long demo run polls a lot; keep the newest ones
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,14 @@ class SimRequestRecord:
 
 def _final(execution: SimTargetExecution) -> tuple[str, str, str, str]:
     """Deterministic outcome: unknown targets and names containing "fail" fail."""
-    label = execution.target.label.lower()
+    label = execution.target.label
     name = execution.workflow.name
     if not execution.target.resolved:
         return ("failure", "Target not found", "failure",
                 f"No {execution.target.kind} matches {execution.target.given!r}")
-    if "fail" in label:
+    if "fail" in label.lower():
         return "failure", "Remote action failed", "failure", f"{name} failed on {label}: exit 1"
-    if "timeout" in label:
+    if "timeout" in label.lower():
         return "timed_out", "Device did not answer", "failure", f"{label} was offline"
     return "success", "Workflow completed", "success", f"{name} completed on {label}"
 
@@ -132,6 +133,7 @@ class SimState:
             self.token_requests = 0
             self.tokens_issued = 0
             self._tokens: dict[str, float] = {}
+            self._unfinished: set[str] = set()
 
     # --- tokens -------------------------------------------------------------------------
     def count_token_request(self) -> None:
@@ -165,6 +167,8 @@ class SimState:
         """Remember one answered HTTP request."""
         with self.lock:
             self.requests.append(record)
+            if len(self.requests) > MAX_RECORDED_REQUESTS:
+                del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
 
     # --- executions ---------------------------------------------------------------------
     def record_execution(
@@ -186,10 +190,12 @@ class SimState:
                 request_uuid=request_uuid, execution_uuids=[c.execution_uuid for c in children],
                 workflow_id=workflow.id, version=version, devices=devices, users=users,
                 params=params, source_header=source_header, received_at=now,
-                workflow_uuid=workflow.uuid, unresolved=[t.given for t in targets if not t.resolved],
+                workflow_uuid=workflow.uuid,
+                unresolved=[t.given for t in targets if not t.resolved],
             )
             self.executions.append(record)
             self.target_executions.update((c.execution_uuid, c) for c in children)
+            self._unfinished.update(c.execution_uuid for c in children)
         return record
 
     def _step(self, execution: SimTargetExecution, now: float, force_waiting: bool) -> None:
@@ -208,22 +214,24 @@ class SimState:
         execution.status, execution.status_details = status, details
         execution.outcome, execution.outcome_details = outcome, outcome_details
         execution.due_at = None
+        self._unfinished.discard(execution.execution_uuid)
 
     def tick(self) -> None:
         """Move every execution whose time has come to its next state."""
         with self.lock:
             now = self._clock()
-            for execution in self.target_executions.values():
-                self._step(execution, now, force_waiting=False)
+            for execution_uuid in list(self._unfinished):
+                self._step(self.target_executions[execution_uuid], now, force_waiting=False)
 
     def advance(self, include_waiting: bool = False) -> int:
         """Finish everything now; executions waiting for an event stay waiting unless asked."""
         with self.lock:
-            for execution in self.target_executions.values():
+            for execution_uuid in list(self._unfinished):
+                execution = self.target_executions[execution_uuid]
                 self._step(execution, float("inf"), force_waiting=False)
                 if include_waiting:
                     self._step(execution, float("inf"), force_waiting=True)
-            return sum(1 for e in self.target_executions.values() if e.status == "waiting")
+            return len(self._unfinished)
 
     def trigger(self, execution_uuid: str, parameters: dict[str, str] | None) -> str:
         """Resume a waiting execution; returns a new request UUID.

@@ -1,0 +1,45 @@
+"""Run the Nexthink simulator (a fake tenant) in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from workflows_app.nexthink.simulator.server import Simulator, serve_forever
+
+
+class Command(BaseCommand):
+    help = "Serve a simulated Nexthink tenant (OAuth, Workflows API, NQL API) for the demo."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--client-id", default=getattr(settings, "NEXTHINK_CLIENT_ID", None) or "portal-demo"
+        )
+        parser.add_argument(
+            "--client-secret",
+            default=getattr(settings, "NEXTHINK_CLIENT_SECRET", None) or "demo-secret",
+        )
+        parser.add_argument("--execution-seconds", type=float, default=3.0)
+        parser.add_argument("--trigger-shape", choices=("flags", "list"), default="flags")
+        parser.add_argument("--verbose-http", action="store_true", help="Log every request.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        def ready(sim: Simulator) -> None:
+            self.stdout.write(f"Nexthink simulator: {sim.base_url}")
+            self.stdout.write(f"Token URL:          {sim.token_url}")
+            self.stdout.write(f"Client id:          {sim.client_id}")
+            self.stdout.write("Control endpoints:  /_simulator/state, /_simulator/advance, ...")
+            self.stdout.write("Ctrl-C stops it.")
+            self.stdout.flush()
+
+        serve_forever(
+            options["host"], options["port"], on_ready=ready,
+            client_id=options["client_id"], client_secret=options["client_secret"],
+            execution_seconds=options["execution_seconds"],
+            trigger_shape=options["trigger_shape"], verbose=options["verbose_http"],
+        )
+        self.stdout.write("Nexthink simulator stopped.")

@@ -1,0 +1,31 @@
+"""Run the simulator without Django: ``python -m workflows_app.nexthink.simulator --port 8765``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .server import Simulator, serve_forever
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(description="Fake Nexthink tenant for the portal.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--client-id", default="portal-demo")
+    parser.add_argument("--client-secret", default="demo-secret")
+    parser.add_argument("--execution-seconds", type=float, default=3.0)
+    parser.add_argument("--trigger-shape", choices=("flags", "list"), default="flags")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    def ready(sim: Simulator) -> None:
+        print(f"Nexthink simulator on {sim.base_url}  token URL {sim.token_url}", flush=True)
+
+    serve_forever(args.host, args.port, on_ready=ready, client_id=args.client_id,
+                  client_secret=args.client_secret, execution_seconds=args.execution_seconds,
+                  trigger_shape=args.trigger_shape, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    main()

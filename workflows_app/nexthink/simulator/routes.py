@@ -1,0 +1,124 @@
+"""Routing of tenant requests: faults first, then auth, spec validation and the endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from . import nql, oauth, workflows_api
+from .replies import Incoming, Reply, error_reply, unauthorized
+from .state import SimRequestRecord
+from .validation import find_operation, operations, validate_request
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+Endpoint = Callable[["Simulator", Incoming], Reply]
+
+ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/api/v1/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v1"),
+    ("POST", "/api/v2/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v2"),
+    ("POST", "/api/v1/workflows/workflows/{workflowUuid}/execution/{executionUuid}/trigger"):
+        workflows_api.trigger_wait_for_event,
+    ("GET", "/api/v1/workflows"): workflows_api.list_workflows,
+    ("GET", "/api/v1/workflows/details"): workflows_api.workflow_details,
+    ("POST", "/api/v1/nql/execute"): lambda s, r: nql.execute(s, r, "v1"),
+    ("POST", "/api/v2/nql/execute"): lambda s, r: nql.execute(s, r, "v2"),
+}
+_REDACTED = "[redacted]"
+_GATEWAY_PAGE = b"<html><body><h1>{status}</h1><p>The gateway could not reach the service.</p>"
+
+
+def injected_reply(status: int, reason: str, retry_after: float | None) -> Reply:
+    """What a gateway in front of Nexthink answers when a fault is injected."""
+    if status in (502, 504):
+        page = _GATEWAY_PAGE.replace(b"{status}", str(status).encode()) + b"</body></html>"
+        return Reply(status, page, "text/html", fault=reason)
+    if status == 401:
+        reply = unauthorized("Injected fault")
+    elif status == 429:
+        reply = error_reply(429, "TOO_MANY_REQUESTS", "Rate limit exceeded, retry later.")
+    elif status >= 500:
+        reply = error_reply(status, "SERVICE_UNAVAILABLE", "Simulated server error.")
+    else:
+        reply = error_reply(status, f"SIMULATED_{status}", "Simulated failure.")
+    if retry_after is not None:
+        reply.headers["Retry-After"] = f"{retry_after:g}"
+    reply.fault = reason
+    return reply
+
+
+def _recorded_body(request: Incoming) -> Any:
+    if request.path == oauth.TOKEN_PATH:
+        form = parse_qs(request.raw_body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: (_REDACTED if "secret" in k else v[0]) for k, v in form.items()}
+    if request.json_error is not None:
+        return request.raw_body[:2000].decode("utf-8", "replace")
+    return request.body
+
+
+def _redacted_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (_REDACTED if k.lower() in ("authorization", "cookie") else v)
+            for k, v in headers.items()}
+
+
+def _bearer(request: Incoming) -> str | None:
+    value = request.header("Authorization") or ""
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _api(sim: Simulator, request: Incoming) -> tuple[Reply, list[str]]:
+    found = find_operation(request.method, request.path)
+    if found is None:
+        allowed = sorted({op.method for op in operations() if op.regex.match(request.path)})
+        if allowed:
+            reply = error_reply(405, "METHOD_NOT_ALLOWED", f"Use {', '.join(allowed)}.")
+            reply.headers["Allow"] = ", ".join(allowed)
+            return reply, []
+        return error_reply(404, "NOT_FOUND", f"No endpoint at {request.path}."), []
+    op, request.path_params = found
+    errors = validate_request(request.method, request.path, request.body, request.headers,
+                              request.query)
+    if request.json_error is not None:
+        errors = [request.json_error, *[e for e in errors if not e.startswith("body:")]]
+    content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+    bad_media = bool(request.raw_body) and content_type != "application/json"
+    if bad_media:
+        errors.insert(0, f"header Content-Type: {content_type or 'missing'}, "
+                         "expected application/json")
+    token = _bearer(request)
+    if token is None:
+        return unauthorized("Missing bearer token"), errors
+    if not sim.state.token_valid(token):
+        return unauthorized("The access token is invalid or has expired"), errors
+    if bad_media:
+        return error_reply(415, "UNSUPPORTED_MEDIA_TYPE", errors[0]), errors
+    if errors:
+        return error_reply(400, "INVALID_REQUEST", "; ".join(errors)), errors
+    return ENDPOINTS[(op.method, op.template)](sim, request), errors
+
+
+def handle(sim: Simulator, request: Incoming) -> Reply:
+    """Answer one non-control request and record it in the simulator's state."""
+    received_at = datetime.now(UTC)
+    sim.faults.sleep(sim.faults.latency(request.path))
+    errors: list[str] = []
+    injected = sim.faults.take_injected(request.path)
+    if injected is not None:
+        reply = injected_reply(injected.status, injected.reason, injected.retry_after)
+    elif request.path == oauth.TOKEN_PATH:
+        reply = (oauth.token(sim, request) if request.method == "POST"
+                 else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST."))
+    else:
+        reply, errors = _api(sim, request)
+    sim.state.record_request(SimRequestRecord(
+        method=request.method, path=request.path,
+        query="&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs),
+        headers=_redacted_headers(request.headers), body=_recorded_body(request),
+        spec_errors=errors, status=reply.status, fault=reply.fault, received_at=received_at,
+    ))
+    return reply
+
