@@ -35,6 +35,10 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("The demo command runs only with PORTAL_DEMO=true.")
         Path(settings.DEMO_DIR).mkdir(parents=True, exist_ok=True)
+        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+            folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+            if folder:
+                Path(str(folder)).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         names = ensure_demo_accounts(password=settings.DEMO_PASSWORD)
         self.stdout.write(f"Demo accounts: {', '.join(names)} (password {settings.DEMO_PASSWORD})")
@@ -59,6 +63,9 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
 
+        # Ctrl-C (or SIGTERM from a supervisor) stops every child, even when started detached.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             start("simulator", [*manage, "nexthink_simulator", "--port", str(sim_port)])
             self._wait_for(f"http://127.0.0.1:{sim_port}/_simulator/state", children["simulator"])
@@ -72,7 +79,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"Portal running at http://127.0.0.1:{options['port']}/ (Ctrl-C stops everything)"
             ))
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
             while True:
                 for name, proc in children.items():
                     if proc.poll() is not None:
