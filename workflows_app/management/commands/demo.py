@@ -55,7 +55,7 @@ class Command(BaseCommand):
         def stop_all(*_: Any) -> None:
             for proc in children.values():
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.terminate()  # the leader stops its own children (Celery pool)
             deadline = time.monotonic() + 10
             for proc in children.values():
                 try:
