@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 
 from workflows_app.roles import Role
 
-pytest_plugins = ["tests.nexthink_fixtures"]
+pytest_plugins = ["tests.nexthink_fixtures", "tests.celery_fixtures"]
 
 
 @pytest.fixture
