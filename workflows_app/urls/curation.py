@@ -1,2 +1,14 @@
+"""Routes of the curation pages (admins only), mounted at /console/curation/."""
+
+from django.urls import path
+
+from workflows_app.views import curation
+
 app_name = "curation"
-urlpatterns: list = []
+urlpatterns = [
+    path("", curation.workflow_list, name="list"),
+    path("export/", curation.export, name="export"),
+    path("import/", curation.import_document, name="import"),
+    path("<int:pk>/", curation.edit, name="edit"),
+    path("<int:pk>/parameter-row/", curation.parameter_row, name="parameter_row"),
+]

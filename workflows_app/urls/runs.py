@@ -1,2 +1,14 @@
+"""Routes of runs, mounted at the root: /workflows/<id>/run/ starts one, /runs/ follows them."""
+
+from django.urls import path
+
+from workflows_app.views import runs
+
 app_name = "runs"
-urlpatterns: list = []
+urlpatterns = [
+    path("workflows/<int:workflow_id>/run/", runs.start, name="start"),
+    path("workflows/<int:workflow_id>/run/confirm/", runs.confirm, name="confirm"),
+    path("runs/", runs.run_list, name="list"),
+    path("runs/<int:pk>/", runs.run_detail, name="detail"),
+    path("runs/<int:pk>/progress/", runs.run_progress, name="progress"),
+]

@@ -1,12 +1,201 @@
-"""The workflow catalogue pages."""
+"""The workflow catalogue pages: the filtered list, one workflow's details, and its refresh."""
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from __future__ import annotations
 
-from workflows_app.roles import Role, role_required
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.middleware import HtmxDetails
+
+from workflows_app.models.catalogue import Dependency, TriggerMethod
+from workflows_app.nexthink.errors import NexthinkError
+from workflows_app.roles import Role, role_required, user_role
+from workflows_app.selectors.catalogue import (
+    MAX_QUERY_LENGTH,
+    SORTS,
+    curation_of,
+    run_refusal,
+    visible_workflows,
+)
+from workflows_app.services.catalogue_sync import last_completed_sync, refresh_workflow
+
+PER_PAGE = 25
+INCLUDES = ("inactive", "removed")
+NEEDS = {
+    Dependency.DEVICE: "Needs devices",
+    Dependency.USER: "Needs users",
+    Dependency.USER_AND_DEVICE: "Needs a user and a device",
+    Dependency.NONE: "Needs no target",
+}
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware."""
+
+    htmx: HtmxDetails
+
+
+@dataclass
+class Filters:
+    """The list's filters as understood, plus a notice for every value that was ignored."""
+
+    dependency: str = ""
+    trigger: str = ""
+    q: str = ""
+    sort: str = "name"
+    include: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def query(self, **extra: Any) -> str:
+        """The query string of these filters (without ignored values), plus `extra`."""
+        pairs = [
+            (name, value)
+            for name, value in (
+                ("dependency", self.dependency),
+                ("trigger", self.trigger),
+                ("q", self.q),
+                ("sort", "" if self.sort == "name" else self.sort),
+            )
+            if value
+        ]
+        pairs += [("include", value) for value in self.include]
+        pairs += [(name, str(value)) for name, value in extra.items()]
+        return urlencode(pairs)
+
+
+def parse_filters(params: QueryDict, *, is_admin: bool) -> Filters:
+    """Read the list's query parameters; unknown values are dropped with a notice, never a 500."""
+    filters = Filters()
+    dependency = params.get("dependency", "").strip()
+    if dependency in Dependency.values:
+        filters.dependency = dependency
+    elif dependency:
+        filters.notices.append(f"Unknown dependency '{dependency}' ignored.")
+    trigger = params.get("trigger", "").strip()
+    if trigger in TriggerMethod.values:
+        filters.trigger = trigger
+    elif trigger:
+        filters.notices.append(f"Unknown trigger method '{trigger}' ignored.")
+    sort = params.get("sort", "").strip()
+    if sort in SORTS:
+        filters.sort = sort
+    elif sort:
+        filters.notices.append(f"Unknown sort '{sort}' ignored; sorted by name.")
+    filters.q = params.get("q", "").strip()
+    if len(filters.q) > MAX_QUERY_LENGTH:
+        filters.q = filters.q[:MAX_QUERY_LENGTH]
+        filters.notices.append(f"Search shortened to {MAX_QUERY_LENGTH} characters.")
+    for value in params.getlist("include"):
+        if value not in INCLUDES:
+            filters.notices.append(f"Unknown include '{value}' ignored.")
+        elif not is_admin:
+            filters.notices.append(f"Only admins can include {value} workflows; ignored.")
+        elif value not in filters.include:
+            filters.include.append(value)
+    return filters
+
+
+def _page(request: HttpRequest, workflows: Any, notices: list[str]) -> Page:
+    """The requested page; a page number that is not one is ignored with a notice."""
+    paginator = Paginator(workflows, PER_PAGE)
+    raw = request.GET.get("page", "").strip()
+    if not raw:
+        return paginator.page(1)
+    if not raw.isdigit() or int(raw) < 1:
+        notices.append(f"Unknown page '{raw}' ignored.")
+        return paginator.page(1)
+    if int(raw) > paginator.num_pages:
+        notices.append(f"There is no page {raw}; showing page 1.")
+        return paginator.page(1)
+    return paginator.page(int(raw))
+
+
+@require_safe
 @role_required(Role.HELPDESK, Role.ADMIN)
-def workflow_list(request: HttpRequest) -> HttpResponse:
-    """List the workflows the person may see."""
-    return render(request, "catalogue/list.html", {})
+def workflow_list(request: HtmxHttpRequest) -> HttpResponse:
+    """List the workflows the person may see; an htmx request gets the list partial only."""
+    is_admin = user_role(request.user) is Role.ADMIN
+    filters = parse_filters(request.GET, is_admin=is_admin)
+    workflows = visible_workflows(
+        request.user,
+        dependency=filters.dependency or None,
+        trigger=filters.trigger or None,
+        q=filters.q or None,
+        sort=filters.sort,
+        include_inactive="inactive" in filters.include,
+        include_removed="removed" in filters.include,
+    )
+    page = _page(request, workflows, filters.notices)
+    for workflow in page.object_list:
+        workflow.can_run = run_refusal(request.user, workflow) is None
+    context = {
+        "page": page,
+        "filters": filters,
+        "is_admin_view": is_admin,
+        "dependencies": Dependency.choices,
+        "triggers": TriggerMethod.choices,
+        "sorts": [
+            ("name", "Name A-Z"),
+            ("-name", "Name Z-A"),
+            ("-updated", "Recently updated"),
+            ("updated", "Least recently updated"),
+        ],
+        "last_sync": last_completed_sync(),
+    }
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "catalogue/_list.html" if partial else "catalogue/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _detail_queryset(request: HttpRequest) -> Any:
+    """Workflows whose details this person may open (admins: all of them)."""
+    return visible_workflows(request.user, include_inactive=True, include_removed=True)
+
+
+@require_safe
+@role_required(Role.HELPDESK, Role.ADMIN)
+def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One workflow: what it is, what it needs, its parameters, curation and recent runs."""
+    workflow = get_object_or_404(_detail_queryset(request), pk=pk)
+    refusal = run_refusal(request.user, workflow)
+    context = {
+        "workflow": workflow,
+        "needs": NEEDS.get(workflow.dependency, workflow.dependency),
+        "parameters": list(workflow.parameters.all()),
+        "curation": curation_of(workflow),
+        "runs": list(workflow.runs.select_related("created_by").order_by("-id")[:10]),
+        "refusal": refusal,
+        "raw_json": json.dumps(workflow.raw, indent=2, sort_keys=True, ensure_ascii=False),
+    }
+    return render(request, "catalogue/detail.html", context)
+
+
+@require_POST
+@role_required(Role.HELPDESK, Role.ADMIN)
+def workflow_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-read one workflow from Nexthink's details endpoint; a failure is shown, not raised."""
+    workflow = get_object_or_404(_detail_queryset(request), pk=pk)
+    try:
+        found = refresh_workflow(workflow)
+    except NexthinkError as exc:
+        messages.error(request, f"Could not refresh '{workflow.name}' from Nexthink: {exc.message}")
+    else:
+        if found:
+            messages.success(request, f"'{workflow.name}' refreshed from Nexthink.")
+        else:
+            messages.warning(
+                request,
+                f"Nexthink no longer knows {workflow.nql_id}; the next catalogue sync will mark "
+                "it removed.",
+            )
+    return redirect("catalogue:detail", pk=workflow.pk)

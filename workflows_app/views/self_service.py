@@ -1,12 +1,238 @@
-"""Employee self-service pages."""
+"""Employee self-service: curated fixes as cards, a confirmation, and a run on one's own device."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
+from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.catalogue import self_service_workflows
+from workflows_app.services.devices import DeviceLookup, devices_for, user_upn
+from workflows_app.services.runs import RunRefused
+from workflows_app.services.self_service import (
+    SelfServiceRefused,
+    needs_device,
+    needs_user,
+    start_self_service_run,
+    unavailable_reason,
+)
+
+EVERY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
+MAX_QUERY_LENGTH = 200
+RECENT_RUNS = 5
+OTHER_CATEGORY = "Other"
+# Run statuses onto the badge colours portal.css defines.
+BADGES = {
+    RunStatus.QUEUED: "queued",
+    RunStatus.IN_PROGRESS: "pending",
+    RunStatus.SUBMITTED: "submitted",
+    RunStatus.PARTIAL: "warn",
+    RunStatus.FAILED: "failed",
+    RunStatus.UNKNOWN: "unknown",
+}
 
 
-@role_required(Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
-def home(request: HttpRequest) -> HttpResponse:
-    """Show the self-service fixes offered to the signed-in person."""
-    return render(request, "self_service/home.html", {})
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware."""
+
+    htmx: HtmxDetails
+
+
+@dataclass(frozen=True)
+class Card:
+    """One curated fix as an employee sees it."""
+
+    workflow: Workflow
+    title: str
+    description: str
+    category: str
+    unavailable: str | None
+
+
+@dataclass(frozen=True)
+class Category:
+    """Cards under one category heading."""
+
+    name: str
+    cards: list[Card]
+
+
+def run_url(run: Run) -> str:
+    """The run's page (owned by the runs area)."""
+    return f"/runs/{run.pk}/"
+
+
+def _card(workflow: Workflow) -> Card:
+    curation = workflow.curation
+    return Card(
+        workflow=workflow,
+        title=curation.display_title,
+        description=curation.description or workflow.description,
+        category=curation.category.strip() or OTHER_CATEGORY,
+        unavailable=unavailable_reason(workflow),
+    )
+
+
+def _search(workflows: QuerySet[Workflow], q: str) -> QuerySet[Workflow]:
+    """Keep the fixes whose employee-facing (or Nexthink) title or description mention `q`."""
+    return workflows.filter(
+        Q(curation__title__icontains=q)
+        | Q(curation__description__icontains=q)
+        | Q(name__icontains=q)
+        | Q(description__icontains=q)
+    )
+
+
+def _categories(workflows: QuerySet[Workflow]) -> list[Category]:
+    """Cards grouped by category (A-Z, uncategorised last), titles A-Z within each."""
+    cards = sorted(
+        (_card(w) for w in workflows),
+        key=lambda c: (c.category == OTHER_CATEGORY, c.category.casefold(), c.title.casefold()),
+    )
+    return [Category(name, list(group)) for name, group in groupby(cards, key=lambda c: c.category)]
+
+
+def _recent_runs(request: HttpRequest) -> list[dict[str, Any]]:
+    """The person's last self-service runs, newest first, with their badge colour."""
+    runs = (
+        Run.objects.filter(created_by=request.user, source=Run.Source.SELF_SERVICE)
+        .select_related("workflow__curation")
+        .order_by("-created_at", "-id")[:RECENT_RUNS]
+    )
+    return [
+        {
+            "run": run,
+            "title": _run_title(run),
+            "badge": BADGES.get(run.status, ""),
+            "url": run_url(run),
+        }
+        for run in runs
+    ]
+
+
+def _run_title(run: Run) -> str:
+    """The fix's employee-facing title today, else the workflow's name when the run started."""
+    curation = getattr(run.workflow, "curation", None)
+    return curation.title if curation is not None and curation.title else run.workflow_name
+
+
+@require_safe
+@role_required(*EVERY_ROLE)
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    """The fixes offered to the signed-in person; an htmx search gets the cards partial only."""
+    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    workflows = self_service_workflows().prefetch_related("parameters")
+    if q:
+        workflows = _search(workflows, q)
+    context = {"q": q, "categories": _categories(workflows)}
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "self_service/_cards.html", context)
+    else:
+        context["recent_runs"] = _recent_runs(request)
+        response = render(request, "self_service/home.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _offered(workflow_id: int) -> Workflow:
+    """The curated self-service workflow, or 404 (whatever the person's role)."""
+    return get_object_or_404(
+        self_service_workflows().prefetch_related("parameters"), pk=workflow_id
+    )
+
+
+def _confirmation(card: Card, lookup: DeviceLookup | None, upn: str | None) -> str:
+    """The question asked before running: the admin's text, else one naming the target."""
+    custom = card.workflow.curation.confirmation_text.strip()
+    if custom:
+        return custom
+    device = lookup.preselected if lookup is not None else None
+    if device is not None:
+        return f"This runs {card.title} on {device.label}. Continue?"
+    if upn:
+        return f"This runs {card.title} for your account {upn}. Continue?"
+    return f"This runs {card.title}. Continue?"
+
+
+def _confirm_context(
+    request: HttpRequest, workflow: Workflow, *, chosen: str | None = None
+) -> dict[str, Any]:
+    card = _card(workflow)
+    lookup = devices_for(request.user) if needs_device(workflow) and not card.unavailable else None
+    upn = user_upn(request.user) if needs_user(workflow) else None
+    selected = lookup.find(chosen) if lookup is not None else None
+    if selected is None and lookup is not None:
+        selected = lookup.preselected
+    can_run = card.unavailable is None and (lookup is None or selected is not None)
+    if needs_user(workflow) and upn is None:
+        can_run = False
+    return {
+        "card": card,
+        "lookup": lookup,
+        "selected_key": selected.key if selected is not None else "",
+        "needs_user": needs_user(workflow),
+        "upn": upn,
+        "confirmation": _confirmation(card, lookup, upn),
+        "can_run": can_run,
+    }
+
+
+@require_safe
+@role_required(*EVERY_ROLE)
+def confirm(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
+    """Ask before running: the confirmation text and the person's devices, recent one chosen."""
+    workflow = _offered(workflow_id)
+    context = _confirm_context(request, workflow)
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "self_service/_confirm.html" if partial else "self_service/confirm.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_POST
+@role_required(*EVERY_ROLE)
+def run(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
+    """Start the fix on the device whose key was posted, if it is one of the person's own."""
+    workflow = _offered(workflow_id)
+    device_key = request.POST.get("device", "")
+    try:
+        started = start_self_service_run(
+            user=request.user, workflow=workflow, device_key=device_key
+        )
+    except SelfServiceRefused as exc:
+        return _refused(request, workflow, device_key, exc.message, exc.status)
+    except RunRefused as exc:
+        status = 409 if exc.existing_run is not None else 400
+        return _refused(request, workflow, device_key, exc.message, status, exc.existing_run)
+    messages.success(request, f"{_card(workflow).title} started. Follow it here.")
+    if request.htmx:
+        return HttpResponseClientRedirect(run_url(started))
+    return redirect(run_url(started))
+
+
+def _refused(
+    request: HttpRequest,
+    workflow: Workflow,
+    device_key: str,
+    message: str,
+    status: int,
+    existing: Run | None = None,
+) -> HttpResponse:
+    """The confirmation page again, saying why nothing was started."""
+    context = _confirm_context(request, workflow, chosen=device_key)
+    context["error"] = message
+    context["existing_run"] = existing
+    context["existing_url"] = run_url(existing) if existing is not None else ""
+    return render(request, "self_service/confirm.html", context, status=status)

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("The demo command runs only with PORTAL_DEMO=true.")
         Path(settings.DEMO_DIR).mkdir(parents=True, exist_ok=True)
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
             if folder:
                 Path(str(folder)).mkdir(parents=True, exist_ok=True)
