@@ -1,0 +1,1 @@
+"""Forms of the portal, one module per area."""

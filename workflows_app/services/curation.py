@@ -1,0 +1,305 @@
+"""Curation as data: every workflow's curation as one JSON document, exported and imported back.
+
+The document is what admins keep under version control and move between portals. Export is
+deterministic (workflows by NQL id, parameters by position, fixed key order), so
+export -> import -> export gives the same bytes apart from `exported_at`.
+
+Import validates the whole document before it writes anything, reports every problem with its
+JSON path, and applies nothing unless all of it is valid. Workflows the document does not list
+keep their curation, so a document may curate a few workflows only; with `replace_all=True` the
+document is the whole truth and the others lose their curation and parameter definitions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.db.models import Prefetch, Q
+
+from workflows_app.models import ParameterDefinition, Workflow, WorkflowCuration
+from workflows_app.services.curation_document import (
+    FORMAT,
+    MAX_DOCUMENT_BYTES,
+    VERSION,
+    CurationDocument,
+    CurationImportError,
+    ParameterDoc,
+    ParameterType,
+    WorkflowCurationDoc,
+    listed_nql_ids,
+    parse_document,
+    validate_document,
+)
+from workflows_app.services.curation_rules import (
+    ROLE_NAMES,
+    ParameterSpec,
+    curation_problems,
+    parameter_problems,
+    parameter_set_problems,
+    self_service_warnings,
+)
+
+__all__ = [
+    "FORMAT",
+    "MAX_DOCUMENT_BYTES",
+    "VERSION",
+    "CurationDocument",
+    "CurationFields",
+    "CurationImportError",
+    "ImportResult",
+    "ParameterDoc",
+    "ParameterType",
+    "WorkflowCurationDoc",
+    "curation_of",
+    "dump_curation",
+    "export_curation",
+    "import_curation",
+    "save_curation",
+]
+
+PARAMETER_FIELDS = (
+    "label",
+    "help_text",
+    "type",
+    "required",
+    "default",
+    "choices",
+    "pattern",
+    "secret",
+)
+CURATION_FIELDS = (
+    "self_service",
+    "title",
+    "description",
+    "category",
+    "confirmation_text",
+    "allowed_roles",
+)
+
+
+@dataclass(frozen=True)
+class CurationFields:
+    """A workflow's curation settings as plain values (what the form and the import save)."""
+
+    self_service: bool = False
+    title: str = ""
+    description: str = ""
+    category: str = ""
+    confirmation_text: str = ""
+    allowed_roles: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import changed."""
+
+    changed: int
+    unchanged: int
+    parameters_written: int
+    reset: int
+    warnings: list[str]
+
+    def summary(self) -> str:
+        """One sentence for the admin."""
+        text = (
+            f"Curation imported: {self.changed} workflow(s) updated, {self.unchanged} "
+            f"unchanged, {self.parameters_written} parameter definition(s) written"
+        )
+        if self.reset:
+            text += f", {self.reset} workflow(s) not in the document reset"
+        return text + "."
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def export_curation() -> dict[str, Any]:
+    """Every workflow that has a curation or parameter definitions, as one document."""
+    workflows = (
+        Workflow.objects.filter(Q(curation__isnull=False) | Q(parameters__isnull=False))
+        .distinct()
+        .select_related("curation")
+        .prefetch_related(
+            Prefetch("parameters", queryset=ParameterDefinition.objects.order_by("position", "id"))
+        )
+    )
+    # Sorted here rather than in SQL: database collations must not change the bytes.
+    entries = sorted((_entry(workflow) for workflow in workflows), key=lambda e: e["nql_id"])
+    exported_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"format": FORMAT, "version": VERSION, "exported_at": exported_at, "workflows": entries}
+
+
+def dump_curation(document: dict[str, Any]) -> str:
+    """The document as the text every export writes (stable indentation, UTF-8, final newline)."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def curation_of(workflow: Workflow) -> WorkflowCuration | None:
+    """The workflow's curation row, or None when it has never been curated."""
+    try:
+        return workflow.curation
+    except ObjectDoesNotExist:
+        return None
+
+
+def _entry(workflow: Workflow) -> dict[str, Any]:
+    """A workflow's document entry, in the key order of `WorkflowCurationDoc`."""
+    curation = curation_of(workflow)
+    values = (
+        CurationFields()
+        if curation is None
+        else CurationFields(
+            self_service=curation.self_service,
+            title=curation.title,
+            description=curation.description,
+            category=curation.category,
+            confirmation_text=curation.confirmation_text,
+            allowed_roles=_roles_for_export(curation.allowed_roles),
+        )
+    )
+    parameters = [_parameter_entry(p) for p in workflow.parameters.all()]
+    return {"nql_id": workflow.nql_id, **asdict(values), "parameters": parameters}
+
+
+def _parameter_entry(parameter: ParameterDefinition) -> dict[str, Any]:
+    """A parameter's document entry; a secret's default is never exported, whatever is stored."""
+    choices = parameter.choices if isinstance(parameter.choices, list) else []
+    return {
+        "name": parameter.name,
+        "label": parameter.label,
+        "help_text": parameter.help_text,
+        "type": parameter.type,
+        "required": parameter.required,
+        "default": "" if parameter.secret else parameter.default,
+        "choices": [str(c.get("value", "")) if isinstance(c, dict) else str(c) for c in choices],
+        "pattern": parameter.pattern,
+        "secret": parameter.secret,
+    }
+
+
+def _roles_for_export(roles: object) -> list[str]:
+    """Known roles in the fixed order, then anything else as stored (the import will flag it)."""
+    if not isinstance(roles, list):
+        return []
+    order = {name: index for index, name in enumerate(ROLE_NAMES)}
+    return sorted((str(r) for r in roles), key=lambda r: order.get(r, len(order)))
+
+
+# ---------------------------------------------------------------------------- import
+
+
+def import_curation(
+    doc: dict[str, Any] | str | bytes, *, user: AbstractBaseUser | None, replace_all: bool = False
+) -> ImportResult:
+    """Validate the whole document, then apply it in one transaction, or raise with every error."""
+    data, notes = parse_document(doc)
+    with transaction.atomic():
+        listed = listed_nql_ids(data)
+        catalogue = {
+            w.nql_id: w
+            for w in Workflow.objects.select_for_update().filter(nql_id__in=listed).order_by("pk")
+        }
+        document, errors = validate_document(data, catalogue.keys())
+        errors = notes + errors
+        if errors or document is None:
+            raise CurationImportError(errors or ["document: could not be read."])
+        return _apply(document, catalogue, user=user, replace_all=replace_all)
+
+
+def save_curation(
+    *,
+    workflow: Workflow,
+    values: CurationFields,
+    parameters: Sequence[ParameterSpec],
+    user: AbstractBaseUser | None,
+) -> int:
+    """Store one workflow's curation and replace its parameter set exactly; returns #parameters.
+
+    Callers validate first (form or import); the rules are checked again here so that no
+    path can store what they refuse.
+    """
+    problems = curation_problems(
+        self_service=values.self_service, allowed_roles=values.allowed_roles
+    )
+    problems += [p for spec in parameters for p in parameter_problems(spec)]
+    problems += [p for _, p in parameter_set_problems([spec.name for spec in parameters])]
+    if problems:
+        raise ValueError(f"Refusing invalid curation of {workflow.nql_id}: {problems}")
+    with transaction.atomic():
+        # One writer per workflow at a time: two saves interleaving could break the name constraint.
+        Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        _write(workflow, values, parameters, user)
+    return len(parameters)
+
+
+def _write(
+    workflow: Workflow,
+    values: CurationFields,
+    parameters: Sequence[ParameterSpec],
+    user: AbstractBaseUser | None,
+) -> None:
+    """Upsert the curation row; update kept parameters in place, create new ones, drop the rest."""
+    stored = {**asdict(values), "allowed_roles": _roles_for_export(values.allowed_roles)}
+    WorkflowCuration.objects.update_or_create(
+        workflow=workflow, defaults={**stored, "updated_by": user}
+    )
+    existing = {p.name: p for p in ParameterDefinition.objects.filter(workflow=workflow)}
+    wanted = {spec.name for spec in parameters}
+    ParameterDefinition.objects.filter(workflow=workflow).exclude(name__in=wanted).delete()
+    to_update: list[ParameterDefinition] = []
+    to_create: list[ParameterDefinition] = []
+    for position, spec in enumerate(parameters):
+        row = existing.get(spec.name) or ParameterDefinition(workflow=workflow, name=spec.name)
+        for name in PARAMETER_FIELDS:
+            setattr(row, name, getattr(spec, name))
+        row.position = position
+        (to_update if row.pk else to_create).append(row)
+    ParameterDefinition.objects.bulk_update(to_update, [*PARAMETER_FIELDS, "position"])
+    ParameterDefinition.objects.bulk_create(to_create)
+
+
+def _apply(
+    document: CurationDocument,
+    catalogue: dict[str, Workflow],
+    *,
+    user: AbstractBaseUser | None,
+    replace_all: bool,
+) -> ImportResult:
+    """Write a valid document: skip entries that match what is stored, save the others."""
+    changed = unchanged = written = 0
+    warnings: list[str] = []
+    for entry in document.workflows:
+        workflow = catalogue[entry.nql_id]
+        wanted = entry.model_dump()
+        wanted["allowed_roles"] = _roles_for_export(wanted["allowed_roles"])
+        if entry.self_service:
+            warnings += self_service_warnings(workflow)
+        # Without a curation row, a workflow with no parameters is absent from exports: save it.
+        exported = curation_of(workflow) is not None or bool(wanted["parameters"])
+        if exported and _entry(workflow) == wanted:
+            unchanged += 1
+            continue
+        values = CurationFields(**{name: wanted[name] for name in CURATION_FIELDS})
+        specs = [ParameterSpec(**p.model_dump()) for p in entry.parameters]
+        written += save_curation(workflow=workflow, values=values, parameters=specs, user=user)
+        changed += 1
+    reset = _reset_others(set(catalogue)) if replace_all else 0
+    return ImportResult(changed, unchanged, written, reset, warnings)
+
+
+def _reset_others(kept: set[str]) -> int:
+    """Remove the curation and parameters of every workflow not in `kept`; returns how many."""
+    others = Workflow.objects.exclude(nql_id__in=kept).filter(
+        Q(curation__isnull=False) | Q(parameters__isnull=False)
+    )
+    ids = set(others.values_list("pk", flat=True))
+    WorkflowCuration.objects.filter(workflow_id__in=ids).delete()
+    ParameterDefinition.objects.filter(workflow_id__in=ids).delete()
+    return len(ids)

@@ -1,0 +1,262 @@
+"""The curation rules, shared by the JSON import and the admin's edit form.
+
+Each check takes plain values and returns `Problem`s naming the field they concern, so the
+import can turn them into JSON paths (`workflows[3].parameters[1].default: ...`) and the form
+can attach them to its fields. One set of rules means an admin can never save through one door
+what the other would refuse.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from workflows_app.models import ParameterDefinition, Workflow
+from workflows_app.roles import ROLE_ORDER, Role
+
+PARAMETER_TYPES = tuple(ParameterDefinition.Type.values)
+ROLE_NAMES = tuple(role.value for role in ROLE_ORDER)
+BOOLEAN_DEFAULTS = ("true", "false")
+MAX_CHOICE_LENGTH = ParameterDefinition._meta.get_field("default").max_length or 500
+# Nexthink matches parameter names exactly; blanks and control characters are always typos.
+_BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: the field it concerns, the list item if any, and what to do about it."""
+
+    field: str
+    message: str
+    item: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The field as a JSON path relative to its object, e.g. `choices[2]`."""
+        return self.field if self.item is None else f"{self.field}[{self.item}]"
+
+
+class ParameterLike(Protocol):
+    """What the checks read from a parameter definition (a document entry or form data)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def default(self) -> str: ...
+    @property
+    def choices(self) -> list[str]: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def secret(self) -> bool: ...
+
+
+@dataclass
+class ParameterSpec:
+    """A parameter definition as plain values: what the form hands to the curation service."""
+
+    name: str
+    label: str = ""
+    help_text: str = ""
+    type: str = "text"
+    required: bool = False
+    default: str = ""
+    choices: list[str] = field(default_factory=list)
+    pattern: str = ""
+    secret: bool = False
+
+
+def is_number(value: str) -> bool:
+    """Whether the text is a finite decimal number (the run form's own test)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(number) and not value.strip().lower().lstrip("+-").startswith("0x")
+
+
+def canonical_roles(roles: Sequence[str]) -> list[str]:
+    """Known roles in the portal's fixed order, so equal settings store and export the same."""
+    return [name for name in ROLE_NAMES if name in roles]
+
+
+def parameter_problems(parameter: ParameterLike) -> list[Problem]:
+    """Everything wrong with one parameter definition on its own."""
+    problems: list[Problem] = []
+    name = parameter.name
+    if not name:
+        problems.append(Problem("name", "A parameter needs the name Nexthink expects."))
+    elif _BAD_NAME.search(name):
+        problems.append(
+            Problem(
+                "name",
+                f"'{name}' contains blanks or control characters; Nexthink "
+                "matches the name exactly, so copy it from the workflow's definition.",
+            )
+        )
+    problems += _choice_problems(parameter)
+    compiled = None
+    if parameter.pattern:
+        if parameter.type == ParameterDefinition.Type.BOOLEAN:
+            problems.append(Problem("pattern", "Yes / no parameters take no pattern."))
+        else:
+            try:
+                compiled = re.compile(parameter.pattern)
+            except re.error as exc:
+                problems.append(Problem("pattern", f"Not a valid regular expression: {exc}."))
+    if compiled is not None and parameter.type == ParameterDefinition.Type.CHOICE:
+        for index, choice in enumerate(parameter.choices):
+            if choice and compiled.fullmatch(choice) is None:
+                problems.append(
+                    Problem(
+                        "choices",
+                        f"Choice '{choice}' does not match the pattern "
+                        f"{parameter.pattern}, so nobody could pick it.",
+                        index,
+                    )
+                )
+    problems += _default_problems(parameter, compiled)
+    return problems
+
+
+def _choice_problems(parameter: ParameterLike) -> list[Problem]:
+    """Choices exist exactly for choice parameters, each non-empty and listed once."""
+    if parameter.type != ParameterDefinition.Type.CHOICE:
+        if parameter.choices:
+            return [
+                Problem(
+                    "choices",
+                    "Only choice parameters take choices: clear them or change the type to choice.",
+                )
+            ]
+        return []
+    if not parameter.choices:
+        return [Problem("choices", "A choice parameter needs at least one choice.")]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, choice in enumerate(parameter.choices):
+        if not choice.strip():
+            problems.append(Problem("choices", "A choice cannot be empty.", index))
+        elif len(choice) > MAX_CHOICE_LENGTH:
+            problems.append(
+                Problem("choices", f"A choice has at most {MAX_CHOICE_LENGTH} characters.", index)
+            )
+        elif choice in seen:
+            problems.append(Problem("choices", f"'{choice}' is listed twice.", index))
+        seen.add(choice)
+    return problems
+
+
+def _default_problems(parameter: ParameterLike, compiled: re.Pattern[str] | None) -> list[Problem]:
+    """A default must be a value the run form itself would accept."""
+    default = parameter.default
+    if not default:
+        return []
+    if parameter.secret:
+        return [
+            Problem(
+                "default",
+                "A secret parameter cannot have a default: secret values "
+                "are never stored in the curation (nor in its exports).",
+            )
+        ]
+    kind = parameter.type
+    if kind == ParameterDefinition.Type.BOOLEAN and default not in BOOLEAN_DEFAULTS:
+        return [Problem("default", f"A yes / no default is 'true' or 'false', not '{default}'.")]
+    if kind == ParameterDefinition.Type.NUMBER and not is_number(default):
+        return [Problem("default", f"Default '{default}' is not a number.")]
+    if kind == ParameterDefinition.Type.CHOICE and default not in parameter.choices:
+        listed = ", ".join(parameter.choices) or "none"
+        return [Problem("default", f"Default '{default}' is not one of the choices ({listed}).")]
+    if compiled is not None and compiled.fullmatch(default) is None:
+        return [
+            Problem(
+                "default", f"Default '{default}' does not match the pattern {parameter.pattern}."
+            )
+        ]
+    return []
+
+
+def parameter_set_problems(names: Sequence[str]) -> list[tuple[int, Problem]]:
+    """Problems across one workflow's parameters (by index): each name may appear only once."""
+    problems: list[tuple[int, Problem]] = []
+    first_seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        if name in first_seen:
+            message = f"'{name}' is already parameter {first_seen[name] + 1}; names must be unique."
+            problems.append((index, Problem("name", message)))
+        else:
+            first_seen[name] = index
+    return problems
+
+
+def curation_problems(*, self_service: bool, allowed_roles: Sequence[str]) -> list[Problem]:
+    """Problems with who may run a workflow: known roles, each once, consistent with self-service.
+
+    Employees only ever see self-service workflows, so "Employee" in the roles of a workflow
+    that is not offered for self-service, or a self-service workflow whose roles leave Employee
+    out, is a contradiction. An empty list means the default rule.
+    """
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, role in enumerate(allowed_roles):
+        if role not in ROLE_NAMES:
+            problems.append(
+                Problem("allowed_roles", f"Unknown role '{role}'; use {_or(ROLE_NAMES)}.", index)
+            )
+        elif role in seen:
+            problems.append(Problem("allowed_roles", f"'{role}' is listed twice.", index))
+        seen.add(role)
+    employee = Role.EMPLOYEE.value
+    if self_service and allowed_roles and employee not in allowed_roles:
+        problems.append(
+            Problem(
+                "allowed_roles",
+                "The workflow is offered for self-service but "
+                "its roles leave Employee out: add Employee or list no roles.",
+            )
+        )
+    if not self_service and employee in allowed_roles:
+        problems.append(
+            Problem(
+                "allowed_roles",
+                "Employees only ever see self-service workflows: "
+                "offer it for self-service or remove Employee.",
+            )
+        )
+    return problems
+
+
+def self_service_warnings(workflow: Workflow) -> list[str]:
+    """Why a workflow offered for self-service will not show up for employees now (not errors).
+
+    Status and triggers change with every catalogue sync, so they cannot make curation invalid;
+    every dependency is accepted (self-service targets the employee's own device and user).
+    """
+    reasons: list[str] = []
+    if workflow.is_removed:
+        reasons.append("it was removed from Nexthink")
+    elif workflow.status != Workflow.Status.ACTIVE:
+        reasons.append("it is inactive in Nexthink")
+    if not workflow.trigger_api:
+        reasons.append("its API trigger is off")
+    if str(workflow.dependency) == "NONE":
+        reasons.append("it takes no targets, which the portal cannot run")
+    if not reasons:
+        return []
+    return [
+        f"'{workflow.nql_id}' is offered for self-service, but employees will not see it "
+        f"while {' and '.join(reasons)}."
+    ]
+
+
+def _or(names: Sequence[str]) -> str:
+    """'a, b or c'."""
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)

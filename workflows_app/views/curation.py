@@ -1,0 +1,159 @@
+"""The admin's curation pages: every workflow's curation state, its editor, export and import."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_http_methods, require_safe
+
+from workflows_app.forms.curation import (
+    BLANK_ROWS,
+    MAX_PARAMETERS,
+    CurationImportForm,
+    ParameterFormSet,
+    WorkflowCurationForm,
+    parameter_initial,
+)
+from workflows_app.models import Workflow, WorkflowCuration
+from workflows_app.roles import Role, role_required
+from workflows_app.services.curation import (
+    CurationImportError,
+    curation_of,
+    dump_curation,
+    export_curation,
+    import_curation,
+    save_curation,
+)
+from workflows_app.services.curation_rules import self_service_warnings
+
+PREFIX = "parameters"
+MAX_QUERY_LENGTH = 200
+
+
+@require_safe
+@role_required(Role.ADMIN)
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    """Every workflow, removed and inactive ones included, with what its curation says."""
+    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    workflows = (
+        Workflow.objects.select_related("curation")
+        .annotate(parameter_count=Count("parameters"))
+        .order_by("name", "nql_id")
+    )
+    if q:
+        workflows = workflows.filter(
+            Q(name__icontains=q) | Q(nql_id__icontains=q) | Q(curation__title__icontains=q)
+        )
+    rows = [(workflow, curation_of(workflow)) for workflow in workflows]
+    return render(request, "curation/list.html", {"rows": rows, "q": q})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(Role.ADMIN)
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """One workflow's curation and parameter definitions; invalid input is shown back (400)."""
+    workflow = get_object_or_404(Workflow, pk=pk)
+    curation = curation_of(workflow) or WorkflowCuration(workflow=workflow)
+    initial = parameter_initial(list(workflow.parameters.order_by("position", "id")))
+    status = 200
+    if request.method == "POST":
+        form = WorkflowCurationForm(request.POST, instance=curation)
+        formset = ParameterFormSet(request.POST, initial=initial, prefix=PREFIX)
+        form_ok = form.is_valid()  # both validated, so every error shows at once
+        if formset.is_valid() and form_ok:
+            count = save_curation(
+                workflow=workflow,
+                values=form.values(),
+                parameters=formset.specs(),
+                user=request.user,
+            )
+            messages.success(
+                request, f"Curation of {workflow.name} saved ({count} parameter definition(s))."
+            )
+            if form.cleaned_data["self_service"]:
+                for warning in self_service_warnings(workflow):
+                    messages.warning(request, warning)
+            return redirect("curation:edit", pk=workflow.pk)
+        messages.error(request, "Nothing was saved: correct the fields marked below.")
+        status = 400
+    else:
+        form = WorkflowCurationForm(instance=curation)
+        formset = ParameterFormSet(initial=initial, prefix=PREFIX)
+    context = {
+        "workflow": workflow,
+        "curation": curation if curation.pk else None,
+        "form": form,
+        "formset": formset,
+        "blank_rows": BLANK_ROWS,
+        "warnings": self_service_warnings(workflow) if curation.self_service else [],
+    }
+    return render(request, "curation/edit.html", context, status=status)
+
+
+@require_safe
+@role_required(Role.ADMIN)
+def parameter_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One more blank parameter row for the editor (htmx), numbered after the rows on the page."""
+    get_object_or_404(Workflow, pk=pk)
+    try:
+        index = int(request.GET.get(f"{PREFIX}-TOTAL_FORMS", ""))
+    except ValueError:
+        index = -1
+    if not 0 <= index < MAX_PARAMETERS + BLANK_ROWS:
+        return HttpResponseBadRequest("The page is out of date: reload it and try again.")
+    formset = ParameterFormSet(prefix=PREFIX)
+    form = formset.form(
+        prefix=formset.add_prefix(index), empty_permitted=True, use_required_attribute=False
+    )
+    formset.add_fields(form, None)  # the Delete box every row has
+    context = {"form": form, "total_forms": index + 1, "prefix": PREFIX}
+    return render(request, "curation/_parameter_row.html", context)
+
+
+@require_safe
+@role_required(Role.ADMIN)
+def export(request: HttpRequest) -> HttpResponse:
+    """Download the whole curation as one JSON document (it holds no secret values)."""
+    document = export_curation()
+    response = HttpResponse(dump_curation(document), content_type="application/json")
+    filename = f"nexthink-portal-curation-{document['exported_at'][:10]}.json"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(Role.ADMIN)
+def import_document(request: HttpRequest) -> HttpResponse:
+    """Upload or paste a curation document: applied whole, or refused with every error (400)."""
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        form = CurationImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                result = import_curation(
+                    form.document(),
+                    user=request.user,
+                    replace_all=form.cleaned_data["replace_all"],
+                )
+            except CurationImportError as exc:
+                errors = exc.errors
+            else:
+                messages.success(request, result.summary())
+                for warning in result.warnings:
+                    messages.warning(request, warning)
+                return redirect("curation:list")
+        messages.error(
+            request,
+            f"Nothing was imported: the document has {len(errors)} problem(s), listed below."
+            if errors
+            else "Nothing was imported: correct the form below.",
+        )
+        status = 400
+    else:
+        form = CurationImportForm()
+    return render(request, "curation/import.html", {"form": form, "errors": errors}, status=status)
