@@ -19,7 +19,7 @@ def make_user(db, django_user_model):
             username=username, email=email or f"{username}@example.com", password="pw-12345-test"
         )
         if role is not None:
-            user.groups.add(Group.objects.get(name=role.value))
+            user.groups.add(Group.objects.get_or_create(name=role.value)[0])
         return user
 
     return make

@@ -175,13 +175,23 @@ class NexthinkClient:
         only_active: bool | None = None,
     ) -> list[Workflow]:
         """List workflows matching the filters (retried on temporary failures)."""
+        items = self.list_workflow_items(dependency, trigger_method, only_active)
+        return _workflows(items, "list workflows")
+
+    def list_workflow_items(
+        self,
+        dependency: Dependency,
+        trigger_method: TriggerMethod,
+        only_active: bool | None = None,
+    ) -> Any:
+        """The list endpoint's answer as parsed JSON, for callers that report bad items."""
         params = {
             "dependency": Dependency(dependency).value,
             "triggerMethod": TriggerMethod(trigger_method).value,
         }
         if only_active is not None:
             params["fetchOnlyActiveWorkflows"] = "true" if only_active else "false"
-        return _workflows(self._get("/api/v1/workflows", params), "list workflows")
+        return self._get("/api/v1/workflows", params)
 
     def get_workflow(self, nql_id: str) -> list[Workflow]:
         """Return the workflow(s) with this NQL id (query parameter `nqlId`, as the spec says)."""

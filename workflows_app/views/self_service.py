@@ -74,6 +74,7 @@ def run_url(run: Run) -> str:
 
 
 def _card(workflow: Workflow) -> Card:
+    """The card of a curated workflow (its curation must be loaded)."""
     curation = workflow.curation
     return Card(
         workflow=workflow,
@@ -168,6 +169,7 @@ def _confirmation(card: Card, lookup: DeviceLookup | None, upn: str | None) -> s
 def _confirm_context(
     request: HttpRequest, workflow: Workflow, *, chosen: str | None = None
 ) -> dict[str, Any]:
+    """What the confirmation shows: devices, the one selected, the question, whether it can run."""
     card = _card(workflow)
     lookup = devices_for(request.user) if needs_device(workflow) and not card.unavailable else None
     upn = user_upn(request.user) if needs_user(workflow) else None
@@ -216,7 +218,7 @@ def run(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
     except RunRefused as exc:
         status = 409 if exc.existing_run is not None else 400
         return _refused(request, workflow, device_key, exc.message, status, exc.existing_run)
-    messages.success(request, f"{_card(workflow).title} started. Follow it here.")
+    messages.success(request, f"{_card(workflow).title} started; this page shows how it goes.")
     if request.htmx:
         return HttpResponseClientRedirect(run_url(started))
     return redirect(run_url(started))

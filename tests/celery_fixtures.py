@@ -1,0 +1,352 @@
+"""Pytest fixtures running a real Celery worker process against the test database and simulator.
+
+The worker is a separate process (`celery -A portal worker`) consuming a queue of its own on a
+Redis database of its own, with the pytest test database and the session's Nexthink simulator
+in its environment. Tests that use it need committed rows: they use `transactional_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+
+from workflows_app.nexthink.simulator import Simulator
+
+BROKER_URL = os.environ.get("PIPELINE_TEST_BROKER_URL", "redis://127.0.0.1:6379/7")
+REDIS_PORT = 6379
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
+    "--save", "", "--appendonly", "no",
+]
+# Small numbers so retries and give-ups happen within seconds (read by portal/settings.py).
+WORKER_SETTINGS = {
+    "NEXTHINK_SUBMIT_BACKOFF_BASE": "0.5",
+    "NEXTHINK_SUBMIT_BACKOFF_MAX": "2",
+    "NEXTHINK_SUBMIT_MAX_ATTEMPTS": "4",
+    "NEXTHINK_READ_TIMEOUT": "3",
+    "NEXTHINK_CONNECT_TIMEOUT": "2",
+    "CELERY_TASK_TIME_LIMIT": "60",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "50",
+    "BATCH_SWEEP_GRACE_SECONDS": "120",
+}
+
+
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = f"\n{explain()}" if explain else ""
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def _children_of(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+class WorkerProcess:
+    """A Celery worker subprocess the tests can start, kill hard and start again."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_dir: Path) -> None:
+        self.env = env
+        self.queue = queue
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self.generation = 0
+
+    def start(self, timeout: float = 30) -> None:
+        """Start a worker and wait until it says it is ready."""
+        self.generation += 1
+        self.log_path = self.log_dir / f"worker-{self.generation}.log"
+        log = self.log_path.open("wb")
+        argv = [
+            sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO",
+            "-c", "2", "-P", "prefork", "-Q", self.queue,
+            "-n", f"pipeline-{self.queue}-{self.generation}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        self.process = subprocess.Popen(
+            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR
+        )
+        log.close()
+        wait_until(
+            lambda: self.process is not None
+            and (self.process.poll() is not None or b" ready." in self._log_bytes()),
+            timeout=timeout, what="the Celery worker to start", explain=self.log_tail,
+        )
+        if self.process.poll() is not None:
+            raise RuntimeError(f"The Celery worker exited at start:\n{self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker's main process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def ensure_running(self) -> None:
+        """Start a worker if none is alive (a test may have killed it)."""
+        if not self.running:
+            self.start()
+
+    def pool_pids(self) -> list[int]:
+        """The prefork pool's child processes."""
+        return _children_of(self.process.pid) if self.running else []
+
+    def kill_hard(self) -> None:
+        """SIGKILL the pool children and the main process, as an OOM killer or a crash would."""
+        assert self.process is not None
+        for pid in [*self.pool_pids(), self.process.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
+
+    def kill_pool_child(self, pid: int) -> None:
+        """SIGKILL one pool child; the main process survives and sees the worker lost."""
+        os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop the worker: warm shutdown, then cold, then kill."""
+        if not self.running:
+            return
+        assert self.process is not None
+        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGQUIT, 5)):
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        self.kill_hard()
+
+    def forget_token(self) -> None:
+        """Drop the worker's cached Nexthink token (the simulator forgets tokens on reset).
+
+        Otherwise the first call of a test answers 401 and is sent again, which would blur the
+        request counts the tests assert on. portal/test_settings.py prefixes cache keys with
+        the pid of the process that loaded the settings: the worker's main process.
+        """
+        from django.core.cache.backends.redis import RedisCache
+
+        from workflows_app.nexthink.auth import token_cache_key
+
+        assert self.process is not None
+        # The worker inherits this process's environment, hence the same cache location.
+        cache = RedisCache(settings.CACHES["default"]["LOCATION"], {"KEY_PREFIX": f"portal-test-{self.process.pid}"})
+        key = token_cache_key(self.env["NEXTHINK_TOKEN_URL"], self.env["NEXTHINK_CLIENT_ID"])
+        cache.delete_many([key, f"{key}:lock"])
+        cache.close()
+
+    def _log_bytes(self) -> bytes:
+        return self.log_path.read_bytes() if self.log_path and self.log_path.exists() else b""
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the current worker's log, for failure messages."""
+        text = self._log_bytes().decode("utf-8", errors="replace")
+        return "--- worker log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def _database_url() -> str:
+    """The pytest test database (after django_db_setup renamed it) as a URL for the worker."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("the worker tests need PostgreSQL (a database both processes can use)")
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_queue() -> str:
+    """A queue name no other test session or engineer uses."""
+    return f"pipeline-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def celery_producer(celery_queue: str) -> Iterator[Any]:
+    """The Celery app of this process, publishing to the test broker and queue."""
+    from portal.celery import app
+
+    saved = (app.conf.broker_url, app.conf.task_default_queue)
+    app.conf.broker_url = BROKER_URL
+    app.conf.task_default_queue = celery_queue
+    _reset_pools(app)
+    yield app
+    with app.connection_for_write() as conn:
+        _drop_queue(conn.default_channel.client, celery_queue)
+    _reset_pools(app)
+    app.conf.broker_url, app.conf.task_default_queue = saved
+
+
+def _reset_pools(app: Any) -> None:
+    """Forget pooled broker connections so the next publish connects to the configured URL."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+def _drop_queue(client: Any, queue: str) -> None:
+    """Delete the queue's messages, including those a killed worker left unacknowledged."""
+    for key in client.scan_iter(match=f"{queue}*"):
+        client.delete(key)
+    for key in client.scan_iter(match=f"_kombu.binding.{queue}*"):
+        client.delete(key)
+    for tag, raw in client.hgetall("unacked").items():
+        if queue.encode() in raw:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None,
+    simulator_server: Simulator,
+    celery_producer: Any,
+    celery_queue: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WorkerProcess]:
+    """A worker process for the session (stopped before the test database is dropped)."""
+    env = {
+        **os.environ,
+        **WORKER_SETTINGS,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": celery_queue,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "NEXTHINK_API_URL": simulator_server.base_url,
+        "NEXTHINK_TOKEN_URL": simulator_server.token_url,
+        "NEXTHINK_CLIENT_ID": simulator_server.client_id,
+        "NEXTHINK_CLIENT_SECRET": simulator_server.client_secret,
+        "PYTHONUNBUFFERED": "1",
+    }
+    worker = WorkerProcess(env, celery_queue, tmp_path_factory.mktemp("celery"))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker(
+    celery_worker_process: WorkerProcess, transactional_db: None, simulator: Simulator
+) -> Iterator[WorkerProcess]:
+    """A running worker, a fresh simulator and committed rows; faults cleared afterwards."""
+    from workflows_app.models import Batch, BatchState
+
+    celery_worker_process.ensure_running()
+    celery_worker_process.forget_token()
+    yield celery_worker_process
+    # Let calls in flight end before the rows are flushed, so no test sees another's requests.
+    simulator.faults.clear()
+    # Best effort: a batch whose worker was killed stays `sending` and must not fail teardown.
+    deadline = time.monotonic() + 20
+    while celery_worker_process.running and time.monotonic() < deadline:
+        if not Batch.objects.filter(state=BatchState.SENDING).exists():
+            break
+        time.sleep(0.1)
+
+
+def _redis_ping() -> bool:
+    done = subprocess.run(
+        ["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() == "PONG"
+
+
+def restart_redis() -> None:
+    """Stop the local Redis without saving (every message is lost) and start it again."""
+    subprocess.run(
+        ["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"],
+        capture_output=True, check=False,
+    )
+    wait_until(lambda: not _redis_ping(), timeout=10, what="Redis to stop")
+    subprocess.run(REDIS_START, check=True, capture_output=True)
+    wait_until(_redis_ping, timeout=10, what="Redis to start again")
+
+
+# --- rows the pipeline tests need ----------------------------------------------------------
+
+
+@pytest.fixture
+def role_user(django_user_model: Any) -> Callable[..., Any]:
+    """Build a user with a role; the group is created if a transactional flush removed it."""
+    from django.contrib.auth.models import Group
+
+    def make(username: str, role: Any) -> Any:
+        user = django_user_model.objects.create_user(
+            username=username, email=f"{username}@example.com", password="pw-12345-test"
+        )
+        if role is not None:
+            group, _ = Group.objects.get_or_create(name=role.value)
+            user.groups.add(group)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def sim_workflow() -> Callable[..., Any]:
+    """Build the catalogue row of one of the simulator's default workflows (overrides allowed)."""
+    from django.utils import timezone
+
+    from workflows_app.models import Workflow, WorkflowCuration
+    from workflows_app.nexthink.simulator.catalogue import default_workflows
+
+    known = {w.id: w for w in default_workflows()}
+
+    def make(nql_id: str, *, self_service: bool = False, allowed_roles: Any = None,
+             **overrides: Any) -> Workflow:
+        sim = known[nql_id]
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "uuid": sim.uuid, "name": sim.name, "description": sim.description,
+            "status": sim.status, "dependency": sim.dependency,
+            "trigger_api": "API" in sim.trigger_methods,
+            "trigger_manual": "MANUAL" in sim.trigger_methods,
+            "trigger_manual_multiple": "MANUAL_MULTIPLE" in sim.trigger_methods,
+            "trigger_scheduler": "SCHEDULER" in sim.trigger_methods,
+            "first_seen": now, "last_seen": now,
+        }
+        fields.update(overrides)
+        workflow = Workflow.objects.create(nql_id=nql_id, **fields)
+        if self_service or allowed_roles is not None:
+            WorkflowCuration.objects.create(
+                workflow=workflow, self_service=self_service, allowed_roles=allowed_roles or []
+            )
+        return workflow
+
+    return make

@@ -1,0 +1,142 @@
+"""Checking the parameters a person gives a workflow against the portal's definitions of them."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from workflows_app.models import ParameterDefinition, Workflow
+
+MASK = "••••••"
+MAX_VALUE_LENGTH = 4_000
+_TRUE = frozenset({"true", "yes", "on", "1", "y"})
+_FALSE = frozenset({"false", "no", "off", "0", "n"})
+
+
+def definitions(workflow: Workflow) -> list[ParameterDefinition]:
+    """The workflow's parameter definitions in display order."""
+    return list(ParameterDefinition.objects.filter(workflow=workflow).order_by("position", "id"))
+
+
+def validate_params(
+    workflow: Workflow, submitted: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Check submitted values: (clean values by Nexthink name, error message by name).
+
+    Unknown names and missing required values are errors; defaults fill what was left out;
+    booleans become "true"/"false"; numbers, choices and patterns are checked.
+    """
+    defs = definitions(workflow)
+    known = {d.name: d for d in defs}
+    clean: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in submitted:
+        if name not in known:
+            accepted = ", ".join(known) or "none"
+            errors[name] = f"Unknown parameter '{name}'. This workflow accepts: {accepted}."
+    for definition in defs:
+        raw = submitted.get(definition.name)
+        outcome = _check_one(definition, raw)
+        if isinstance(outcome, _Error):
+            errors[definition.name] = outcome.message
+        elif outcome is not None:
+            clean[definition.name] = outcome
+    return clean, errors
+
+
+class _Error:
+    """A reason a value was refused (kept apart from valid values, which are plain strings)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _check_one(definition: ParameterDefinition, raw: str | None) -> str | _Error | None:
+    """One parameter's clean value, an error, or None when it is simply left out."""
+    label = definition.label or definition.name
+    value = "" if raw is None else str(raw)
+    if not definition.secret:
+        value = value.strip()
+    if len(value) > MAX_VALUE_LENGTH:
+        return _Error(f"{label}: at most {MAX_VALUE_LENGTH:,} characters.")
+    if definition.type == ParameterDefinition.Type.BOOLEAN:
+        return _check_boolean(label, value or definition.default)
+    if not value.strip():
+        value = definition.default
+        if not value:
+            return _Error(f"{label} is required.") if definition.required else None
+    if definition.type == ParameterDefinition.Type.NUMBER and not _is_number(value):
+        return _Error(f"{label} must be a number, not '{value}'.")
+    if definition.type == ParameterDefinition.Type.CHOICE:
+        options = _choice_values(definition.choices)
+        if value not in options:
+            return _Error(f"{label} must be one of: {', '.join(options)}.")
+    if definition.pattern:
+        try:
+            matched = re.fullmatch(definition.pattern, value) is not None
+        except re.error:
+            return _Error(
+                f"{label} cannot be checked: its pattern is invalid. Ask an admin to fix the "
+                "parameter definition."
+            )
+        if not matched:
+            return _Error(f"{label} does not have the expected format ({definition.pattern}).")
+    return value
+
+
+def _check_boolean(label: str, value: str) -> str | _Error:
+    """A yes/no value as Nexthink takes it; an unticked box (empty) means "false"."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return "true"
+    if lowered in _FALSE or not lowered:
+        return "false"
+    return _Error(f"{label} must be true or false, not '{value}'.")
+
+
+def _is_number(value: str) -> bool:
+    """Whether the text is a finite decimal number."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(number) and not value.lower().startswith(("0x", "+0x"))
+
+
+def _choice_values(choices: object) -> list[str]:
+    """The allowed values of a choice parameter: strings, or objects with a "value" key."""
+    if not isinstance(choices, list):
+        return []
+    values: list[str] = []
+    for choice in choices:
+        if isinstance(choice, dict):
+            values.append(str(choice.get("value", "")))
+        else:
+            values.append(str(choice))
+    return values
+
+
+def secret_names(workflow: Workflow) -> set[str]:
+    """Names of the workflow's parameters whose values must never be stored in clear."""
+    return set(
+        ParameterDefinition.objects.filter(workflow=workflow, secret=True).values_list(
+            "name", flat=True
+        )
+    )
+
+
+def split_secrets(
+    workflow: Workflow, clean: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split clean values into (values that may be stored, secret values to encrypt)."""
+    secret = secret_names(workflow)
+    public = {k: v for k, v in clean.items() if k not in secret}
+    hidden = {k: v for k, v in clean.items() if k in secret}
+    return public, hidden
+
+
+def mask_params(workflow: Workflow, clean: Mapping[str, str]) -> dict[str, str]:
+    """The values as they may be shown and stored: each secret replaced by a mask."""
+    secret = secret_names(workflow)
+    return {k: (MASK if k in secret else v) for k, v in clean.items()}

@@ -1,0 +1,275 @@
+"""Creating a run (run, batches, targets in one transaction); deriving its status from batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from workflows_app import targets as targets_mod
+from workflows_app.models import (
+    Batch,
+    BatchState,
+    PortalSettings,
+    Run,
+    RunStatus,
+    Target,
+    Workflow,
+)
+from workflows_app.roles import Role, user_role
+from workflows_app.selectors.catalogue import run_refusal
+from workflows_app.services.params import split_secrets, validate_params
+from workflows_app.services.secrets import encrypt_dict
+
+MAX_TARGETS_PER_RUN = targets_mod.MAX_TARGETS_PER_RUN
+TARGET_INSERT_BATCH = 5_000
+
+
+class RunRefused(Exception):
+    """A run that must not be created; `message` says why and what to do instead."""
+
+    def __init__(self, message: str, existing_run: Run | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.existing_run = existing_run
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def create_run(
+    *,
+    user: AbstractBaseUser,
+    workflow: Workflow,
+    targets: Sequence[targets_mod.Target],
+    params: Mapping[str, str],
+    reason: str,
+    source: Run.Source,
+    duplicate_count: int = 0,
+    allow_duplicate: bool = False,
+) -> Run:
+    """Record a run with its batches and targets in one transaction, then queue each batch.
+
+    Refuses (RunRefused) when the workflow is not runnable, the user's role may not run it,
+    the targets do not suit it, the parameters are invalid, or the same run was just asked for
+    (unless `allow_duplicate`).
+    """
+    role = user_role(user)
+    _check_may_run(user, role, workflow, source)
+    _check_targets(workflow, targets)
+    clean, errors = validate_params(workflow, dict(params))
+    if errors:
+        listed = "; ".join(f"{name}: {message}" for name, message in errors.items())
+        raise RunRefused(f"The parameters are not valid: {listed}")
+    public, secret = split_secrets(workflow, clean)
+    masked = {**public, **dict.fromkeys(secret, "••••••")}
+    fingerprint = _fingerprint(workflow, targets, masked)
+    api_version = "v1" if targets_mod.fits_v1(targets) else "v2"
+
+    with transaction.atomic():
+        # One creation at a time per person: the double-click guard below must see the first run.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        if not allow_duplicate:
+            _check_not_duplicate(user, workflow, fingerprint)
+        run = Run.objects.create(
+            created_by=user,
+            role=role.value if role else "",
+            source=source,
+            workflow=workflow,
+            workflow_nql_id=workflow.nql_id,
+            workflow_uuid=workflow.uuid,
+            workflow_name=workflow.name,
+            dependency=workflow.dependency,
+            params=masked,
+            secret_params=encrypt_dict(secret),
+            reason=reason.strip()[:500],
+            api_version=api_version,
+            target_count=len(targets),
+            duplicate_count=duplicate_count,
+            status=RunStatus.QUEUED,
+            target_fingerprint=fingerprint,
+        )
+        batch_ids = _write_batches_and_targets(run, targets, api_version)
+        for batch_id in batch_ids:
+            transaction.on_commit(lambda batch_id=batch_id: _enqueue(batch_id))
+    return run
+
+
+def _enqueue(batch_id: int) -> None:
+    """Queue one batch for sending (imported late: tasks import the services)."""
+    from workflows_app.tasks import submit_batch
+
+    submit_batch.delay(batch_id)
+
+
+def _write_batches_and_targets(
+    run: Run, targets: Sequence[targets_mod.Target], api_version: str
+) -> list[int]:
+    """Insert the run's batches and, in bulk, its targets; returns the batch ids in order."""
+    # batches() keeps the objects it is given, so identity maps each back to its position.
+    positions: dict[int, list[int]] = {}
+    for index, t in enumerate(targets):
+        positions.setdefault(id(t), []).append(index)
+    batch_ids: list[int] = []
+    rows: list[Target] = []
+    for number, chunk in enumerate(targets_mod.batches(targets), start=1):
+        batch = Batch.objects.create(
+            run=run,
+            number=number,
+            state=BatchState.QUEUED,
+            api_version=api_version,
+            target_count=len(chunk),
+        )
+        batch_ids.append(batch.pk)
+        rows.extend(
+            Target(
+                run=run,
+                batch=batch,
+                position=positions[id(t)].pop(0),
+                kind=t.kind.value,
+                value=t.value,
+            )
+            for t in chunk
+        )
+    Target.objects.bulk_create(rows, batch_size=TARGET_INSERT_BATCH)
+    return batch_ids
+
+
+def _check_may_run(
+    user: AbstractBaseUser, role: Role | None, workflow: Workflow, source: Run.Source
+) -> None:
+    """Refuse workflows the portal cannot run and people whose role may not run them."""
+    if not workflow.runnable:
+        raise RunRefused(_not_runnable_reason(workflow))
+    if str(workflow.dependency).upper() == "NONE":
+        raise RunRefused(
+            f"'{workflow.name}' takes no targets, and the Nexthink execute API needs at least "
+            "one device or user: start it from Nexthink instead."
+        )
+    if role is Role.EMPLOYEE and source != Run.Source.SELF_SERVICE:
+        raise RunRefused("Employees run workflows from the self-service page, on their own device.")
+    # The catalogue's rule (docs/CONTRACTS.md), shared with the pages that offer the workflow.
+    reason = run_refusal(user, workflow)
+    if reason:
+        raise RunRefused(reason)
+
+
+def _not_runnable_reason(workflow: Workflow) -> str:
+    """Say why the portal cannot execute this workflow."""
+    if workflow.is_removed:
+        return f"'{workflow.name}' no longer exists in Nexthink; refresh the catalogue."
+    if workflow.status != Workflow.Status.ACTIVE:
+        return f"'{workflow.name}' is inactive in Nexthink; activate it there first."
+    return (
+        f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
+        "cannot start it. Enable the API trigger in the workflow's settings."
+    )
+
+
+def _check_targets(workflow: Workflow, targets: Sequence[targets_mod.Target]) -> None:
+    """Refuse too many targets, or targets that do not suit the workflow's dependency."""
+    if len(targets) > MAX_TARGETS_PER_RUN:
+        raise RunRefused(
+            f"{len(targets):,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at once. "
+            "Split the list into several runs."
+        )
+    problems = targets_mod.check_dependency(targets, workflow.dependency)
+    if problems:
+        raise RunRefused(" ".join(problems))
+
+
+def _fingerprint(
+    workflow: Workflow, targets: Sequence[targets_mod.Target], params: Mapping[str, str]
+) -> str:
+    """A digest of what was asked (workflow, sorted targets, shown params) to spot double clicks."""
+    digest = hashlib.sha256(f"{workflow.pk}\n".encode())
+    for kind, value in sorted((str(t.key[0]), t.key[1]) for t in targets):
+        digest.update(f"{kind}:{value}\n".encode())
+    digest.update(json.dumps(dict(params), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _check_not_duplicate(user: AbstractBaseUser, workflow: Workflow, fingerprint: str) -> None:
+    """Refuse the same run by the same person within the admin-set double-click window."""
+    minutes = PortalSettings.load().duplicate_window_minutes
+    if not minutes:
+        return
+    since = timezone.now() - timedelta(minutes=minutes)
+    existing = (
+        Run.objects.filter(
+            created_by=user,
+            workflow=workflow,
+            target_fingerprint=fingerprint,
+            created_at__gte=since,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        raise RunRefused(
+            f"You asked for the same run (run {existing.pk}) less than {minutes} minutes ago; "
+            "it was not started twice.",
+            existing_run=existing,
+        )
+
+
+def refresh_run_status(run_id: int) -> Run | None:
+    """Derive a run's status from its batches; erase its secrets once none is still to be sent."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return None
+        counts = {
+            row["state"]: row["n"]
+            for row in Batch.objects.filter(run_id=run_id).values("state").annotate(n=Count("id"))
+        }
+        attempted = Batch.objects.filter(run_id=run_id).aggregate(a=Sum("attempts"))["a"] or 0
+        status = derive_status(counts, attempted=attempted)
+        fields: list[str] = []
+        if status != run.status:
+            run.status = status
+            fields.append("status")
+        in_flight = counts.get(BatchState.QUEUED, 0) + counts.get(BatchState.SENDING, 0)
+        if not in_flight and run.secret_params:
+            run.secret_params = ""
+            fields.append("secret_params")
+        final = status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
+        if final and run.finished_at is None:
+            run.finished_at = timezone.now()
+            fields.append("finished_at")
+        elif not final and run.finished_at is not None:
+            run.finished_at = None
+            fields.append("finished_at")
+        if fields:
+            run.save(update_fields=fields)
+        return run
+
+
+def derive_status(counts: Mapping[str, int], *, attempted: int = 0) -> RunStatus:
+    """A run's status from how many of its batches are in each state."""
+    queued = counts.get(BatchState.QUEUED, 0)
+    sending = counts.get(BatchState.SENDING, 0)
+    submitted = counts.get(BatchState.SUBMITTED, 0)
+    failed = counts.get(BatchState.FAILED, 0)
+    unknown = counts.get(BatchState.UNKNOWN, 0)
+    total = queued + sending + submitted + failed + unknown
+    if total == 0:
+        return RunStatus.FAILED
+    if queued or sending:
+        untouched = queued == total and attempted == 0
+        return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS
+    if submitted == total:
+        return RunStatus.SUBMITTED
+    if failed == total:
+        return RunStatus.FAILED
+    if submitted:
+        return RunStatus.PARTIAL
+    # Only failed and unknown batches: some may have run, so someone must check before retrying.
+    return RunStatus.UNKNOWN

@@ -1,0 +1,156 @@
+"""Starting a self-service fix on the signed-in person's own device and identity.
+
+Nothing a request says about targets is trusted: the device is looked up by its form key among
+the person's own devices (services.devices), the user target is the person's own UPN, and the
+workflow's parameters are the defaults an admin curated.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from workflows_app.models import Run, RunStatus, Workflow
+from workflows_app.models.catalogue import Dependency
+from workflows_app.services.devices import DeviceChoice, devices_for, user_upn
+from workflows_app.services.runs import RunRefused, create_run
+from workflows_app.targets import Target, TargetKind
+
+DEVICE_DEPENDENCIES = frozenset({Dependency.DEVICE, Dependency.USER_AND_DEVICE})
+USER_DEPENDENCIES = frozenset({Dependency.USER, Dependency.USER_AND_DEVICE})
+NOT_YOUR_DEVICE = (
+    "That device is not one of yours (or no longer listed for you). Reload the page and pick "
+    "one of your devices."
+)
+NO_UPN = (
+    "Your account has no email address, so Nexthink cannot tell who you are. Ask the helpdesk "
+    "to add it to your account."
+)
+
+
+class SelfServiceRefused(Exception):
+    """A self-service request the portal refuses before anything is recorded or sent."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def needs_device(workflow: Workflow) -> bool:
+    """Whether the workflow runs on a device (DEVICE or USER_AND_DEVICE)."""
+    return workflow.dependency in DEVICE_DEPENDENCIES
+
+
+def needs_user(workflow: Workflow) -> bool:
+    """Whether the workflow runs on a user (USER or USER_AND_DEVICE)."""
+    return workflow.dependency in USER_DEPENDENCIES
+
+
+def unavailable_reason(workflow: Workflow) -> str | None:
+    """Why employees cannot start this curated workflow from the portal, or None when they can.
+
+    Uses `workflow.parameters.all()`, so a prefetched list costs no query per card.
+    """
+    if workflow.dependency == Dependency.NONE:
+        return (
+            "Not available here: this fix needs no device or user, and Nexthink can only start "
+            "such workflows itself."
+        )
+    missing = [
+        p.label or p.name for p in workflow.parameters.all() if p.required and p.default == ""
+    ]
+    if missing:
+        return (
+            "Not available yet: an admin must give a default value to "
+            + ", ".join(f"'{name}'" for name in missing)
+            + "."
+        )
+    return None
+
+
+def self_service_targets(
+    workflow: Workflow, *, upn: str | None, device: DeviceChoice | None
+) -> list[Target]:
+    """The run's targets: the chosen device and/or the person's UPN, as the dependency needs."""
+    targets: list[Target] = []
+    if needs_device(workflow):
+        if device is None:
+            raise SelfServiceRefused(NOT_YOUR_DEVICE)
+        # A Collector UUID lets the run go through API v1; a name alone needs v2.
+        if device.collector_uid:
+            targets.append(Target(TargetKind.DEVICE_COLLECTOR, device.collector_uid, 1))
+        else:
+            targets.append(Target(TargetKind.DEVICE_NAME, device.name, 1))
+    if needs_user(workflow):
+        if upn is None:
+            raise SelfServiceRefused(NO_UPN)
+        targets.append(Target(TargetKind.USER_UPN, upn, len(targets) + 1))
+    return targets
+
+
+def start_self_service_run(
+    *, user: AbstractBaseUser, workflow: Workflow, device_key: str | None
+) -> Run:
+    """Record a self-service run of `workflow` on the person's own device and identity.
+
+    Raises SelfServiceRefused when the device key is not one of the person's devices (or the
+    workflow cannot be offered), and RunRefused when the run service refuses, including the
+    double-click guard, whose `existing_run` is the run asked for moments ago.
+    """
+    reason = unavailable_reason(workflow)
+    if reason is not None:
+        raise SelfServiceRefused(reason)
+    device = devices_for(user).find(device_key) if needs_device(workflow) else None
+    upn = user_upn(user) if needs_user(workflow) else None
+    targets = self_service_targets(workflow, upn=upn, device=device)
+    note = f"Self-service on {device.label}" if device is not None else "Self-service"
+
+    def create(allow_duplicate: bool) -> Run:
+        return create_run(
+            user=user,
+            workflow=workflow,
+            targets=targets,
+            params={},
+            reason=note,
+            source=Run.Source.SELF_SERVICE,
+            allow_duplicate=allow_duplicate,
+        )
+
+    # One creation at a time per person (a no-op lock on SQLite, whose writes are serialised):
+    # of two simultaneous clicks the second waits here, then sees the first run and is refused.
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        try:
+            return create(allow_duplicate=False)
+        except RunRefused as exc:
+            existing = exc.existing_run
+            if existing is None:
+                raise
+            if existing.status != RunStatus.FAILED:
+                raise RunRefused(duplicate_message(existing), existing_run=existing) from exc
+        # The earlier run failed before reaching Nexthink: trying again is what the person wants.
+        return create(allow_duplicate=True)
+
+
+def duplicate_message(run: Run) -> str:
+    """What the person reads when they start the same fix again within the guard's window."""
+    minutes = int((timezone.now() - run.created_at).total_seconds() // 60)
+    if minutes < 1:
+        when = "less than a minute ago"
+    elif minutes == 1:
+        when = "1 minute ago"
+    else:
+        when = f"{minutes} minutes ago"
+    if not run.is_final:
+        state = "it's still in progress"
+    elif run.status == RunStatus.SUBMITTED:
+        state = "it has been sent to Nexthink"
+    else:
+        state = "it has finished"
+    return f"You already ran this {when} — {state}. It was not started twice."

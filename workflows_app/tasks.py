@@ -1,0 +1,31 @@
+"""Celery tasks: thin wrappers that take ids and call a service."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Task, shared_task
+
+from workflows_app.services import submission
+
+
+@shared_task(bind=True, name="workflows_app.tasks.submit_batch")
+def submit_batch(self: Task, batch_id: int) -> None:
+    """Send one batch to Nexthink; the task id is the claim, so a redelivery is recognised."""
+    claim_id = self.request.id or f"direct-{uuid.uuid4()}"
+    submission.send_batch(batch_id, claim_id=claim_id)
+
+
+@shared_task(name="workflows_app.tasks.sweep_batches")
+def sweep_batches() -> dict[str, list[int]]:
+    """Beat: re-send lost messages of queued batches, give up on batches stuck sending."""
+    result = submission.sweep()
+    return {"requeued": result.requeued, "unknown": result.unknown}
+
+
+@shared_task(name="workflows_app.tasks.sync_catalogue_task")
+def sync_catalogue_task() -> int:
+    """Beat: refresh the workflow catalogue from Nexthink; returns the CatalogueSync id."""
+    from workflows_app.services.catalogue_sync import sync_catalogue
+
+    return sync_catalogue(trigger="schedule").pk
