@@ -16,7 +16,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.models import WorkflowCuration
 from workflows_app.services.accounts import ensure_demo_accounts
+from workflows_app.services.curation import import_curation
+
+DEMO_CURATION = Path(__file__).resolve().parents[2] / "demo" / "curation.json"
 
 
 class Command(BaseCommand):
@@ -46,7 +50,16 @@ class Command(BaseCommand):
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "portal"]
         sim_port = options["simulator_port"]
-        env = {**os.environ, "PORTAL_DEMO": "true", "NEXTHINK_SIMULATOR_PORT": str(sim_port)}
+        # Demo mode's tenant is always the simulator: this process and every child use it.
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        settings.NEXTHINK_API_URL = sim_url
+        settings.NEXTHINK_TOKEN_URL = f"{sim_url}/oauth2/default/v1/token"
+        env = {
+            **os.environ,
+            "PORTAL_DEMO": "true",
+            "NEXTHINK_API_URL": settings.NEXTHINK_API_URL,
+            "NEXTHINK_TOKEN_URL": settings.NEXTHINK_TOKEN_URL,
+        }
         children: dict[str, subprocess.Popen[bytes]] = {}
 
         def start(name: str, argv: list[str]) -> None:
@@ -108,3 +121,10 @@ class Command(BaseCommand):
             call_command("sync_workflows", stdout=self.stdout)
         except CommandError as exc:
             self.stderr.write(f"Catalogue not loaded yet: {exc}")
+            return
+        if WorkflowCuration.objects.exists():
+            return  # an admin's curation is never overwritten by the demo's
+        result = import_curation(DEMO_CURATION.read_bytes(), user=None)
+        self.stdout.write(
+            f"Demo curation loaded: {result.summary()}"
+        )
