@@ -164,7 +164,8 @@ class WorkerProcess:
 
         assert self.process is not None
         # The worker inherits this process's environment, hence the same cache location.
-        cache = RedisCache(settings.CACHES["default"]["LOCATION"], {"KEY_PREFIX": f"portal-test-{self.process.pid}"})
+        prefix = f"portal-test-{self.process.pid}"
+        cache = RedisCache(settings.CACHES["default"]["LOCATION"], {"KEY_PREFIX": prefix})
         key = token_cache_key(self.env["NEXTHINK_TOKEN_URL"], self.env["NEXTHINK_CLIENT_ID"])
         cache.delete_many([key, f"{key}:lock"])
         cache.close()
@@ -223,7 +224,7 @@ def _drop_queue(client: Any, queue: str) -> None:
     """Delete the queue's messages, including those a killed worker left unacknowledged."""
     for key in client.scan_iter(match=f"{queue}*"):
         client.delete(key)
-    for key in client.scan_iter(match=f"_kombu.binding.{queue}*"):
+    for key in client.scan_iter(match=f"_kombu.binding*.{queue}"):
         client.delete(key)
     for tag, raw in client.hgetall("unacked").items():
         if queue.encode() in raw:

@@ -339,3 +339,11 @@ def test_the_command_fails_loudly_when_the_sync_fails(nexthink_settings, simulat
 
     with pytest.raises(CommandError, match="Catalogue sync failed: .*403"):
         call_command("sync_workflows", stdout=StringIO())
+
+
+def test_the_admin_buttons_task_records_who_asked(nexthink_settings, simulator, admin_user):
+    from workflows_app.tasks import sync_catalogue_task
+
+    sync_id = sync_catalogue_task(trigger="admin", requested_by_id=admin_user.pk)
+    sync = CatalogueSync.objects.get(pk=sync_id)
+    assert (sync.trigger, sync.requested_by, sync.status) == ("admin", admin_user, "succeeded")

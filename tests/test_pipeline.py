@@ -209,13 +209,15 @@ def test_redis_restart_loses_messages_and_sweeper_resends_them(
     sim_workflow: Any,
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
-    simulator.faults.configure(latency=2, paths=EXECUTE_PATHS)
+    simulator.faults.configure(latency=30, paths=EXECUTE_PATHS)
     wanted = [devices(4, f"R{n}") for n in range(3)]
     runs = [start_run(helpdesk_agent, workflow, targets) for targets in wanted]
+    # Both pool processes are held inside an execute call; the third message waits in Redis.
     wait_until(lambda: len(in_flight) == 2, timeout=20, what="two requests in flight",
                explain=describe(celery_worker, *runs))
 
     restart_redis()  # the third message, waiting in Redis, is gone
+    simulator.faults.clear()  # release the two calls held in flight
     wait_until(
         lambda: Batch.objects.filter(run__in=runs, state=BatchState.SUBMITTED).count() == 2,
         timeout=30, what="the two batches in flight", explain=describe(celery_worker, *runs),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from celery import Task, shared_task
+from django.contrib.auth import get_user_model
 
 from workflows_app.services import submission
 
@@ -24,8 +25,9 @@ def sweep_batches() -> dict[str, list[int]]:
 
 
 @shared_task(name="workflows_app.tasks.sync_catalogue_task")
-def sync_catalogue_task() -> int:
-    """Beat: refresh the workflow catalogue from Nexthink; returns the CatalogueSync id."""
+def sync_catalogue_task(trigger: str = "schedule", requested_by_id: int | None = None) -> int:
+    """Refresh the workflow catalogue from Nexthink (beat, or an admin's button)."""
     from workflows_app.services.catalogue_sync import sync_catalogue
 
-    return sync_catalogue(trigger="schedule").pk
+    requested_by = get_user_model().objects.filter(pk=requested_by_id).first()
+    return sync_catalogue(trigger=trigger, requested_by=requested_by).pk

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from workflows_app import targets as targets_mod
 from workflows_app.models import Batch, BatchState, Run, Target
 from workflows_app.nexthink import errors as nx
+from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import (
     DeviceData,
     ExecutionRequest,
@@ -64,11 +65,11 @@ def send_batch(batch_id: int, *, claim_id: str) -> None:
     refresh_run_status(batch.run_id)
     try:
         request, target_ids = _build_request(batch)
+        client = _client()
     except _Outcome as exc:
         _finish(batch, claim_id, BatchState.FAILED, exc.code, exc.details)
         return
 
-    client = get_client()
     try:
         if isinstance(request, ExecutionRequest):
             response = client.execute_v1(request)
@@ -105,6 +106,18 @@ def send_batch(batch_id: int, *, claim_id: str) -> None:
         client.close()
 
 
+def _client() -> NexthinkClient:
+    """The configured client; a configuration error fails the batch before anything is sent."""
+    try:
+        return get_client()
+    except ValidationError as exc:
+        raise _Outcome(
+            "CLIENT_CONFIG",
+            f"The portal's Nexthink settings are invalid ({exc.error_count()} problem(s)); "
+            "an admin must fix NEXTHINK_* settings.",
+        ) from None
+
+
 def _claim(batch_id: int, claim_id: str) -> bool:
     """Mark the batch as being sent by this task, if it is queued and due; True on success."""
     now = timezone.now()
@@ -134,9 +147,9 @@ def _handle_unclaimable(batch_id: int, claim_id: str) -> None:
             claim_id,
             BatchState.UNKNOWN,
             "REDELIVERED",
-            "The worker sending this batch stopped before Nexthink's answer was recorded, so "
-            "it may or may not have run. Reconcile it with Nexthink's execution history before "
-            "sending these targets again.",
+            "The message sending this batch was delivered again (its worker died or lost the "
+            "broker) before Nexthink's answer was recorded, so it may or may not have run. "
+            "Reconcile it with Nexthink's execution history before sending these targets again.",
         )
         return
     logger.info(
