@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -554,9 +555,11 @@ def test_progress_polls_while_in_flight_and_stops_once_final(client_for, helpdes
     client = client_for(helpdesk)
     progress_url = reverse("runs:progress", args=[run.pk])
     for url in (reverse("runs:detail", args=[run.pk]), progress_url):
-        html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+        response = client.get(url, headers={"HX-Request": "true"})
+        html = response.content.decode()
         assert 'hx-trigger="every 2s"' in html and f'hx-get="{progress_url}"' in html
         assert 'hx-swap="outerHTML"' in html
+        assert "HX-Trigger" not in response.headers
 
     Batch.objects.filter(run=run).update(
         state=BatchState.SUBMITTED, request_uuid="req-1", attempts=1, finished_at=timezone.now()
@@ -567,6 +570,8 @@ def test_progress_polls_while_in_flight_and_stops_once_final(client_for, helpdes
     assert response.status_code == 200
     assert "hx-trigger" not in html and 'id="run-progress"' in html
     assert 'data-count="submitted-targets">3<' in html and "req-1" in html
+    # The last poll asks the page to reload its targets (now with execution ids).
+    assert "run-settled" in json.loads(response.headers["HX-Trigger"])
     assert "hx-trigger" not in client.get(reverse("runs:detail", args=[run.pk])).content.decode()
 
 

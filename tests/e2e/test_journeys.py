@@ -87,6 +87,11 @@ def watch_run_until_submitted(page, shot) -> None:
 
     expect(status).to_have_text("Submitted", timeout=SUBMIT_TIMEOUT_MS)
     expect(page.get_by_test_id("run-progress")).to_have_attribute("data-polling", "false")
+    # The targets table follows too: every row gets its execution id without a reload.
+    uuid_cells = page.get_by_test_id("execution-uuid")
+    expect(uuid_cells.last).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
+    for cell in uuid_cells.all():
+        expect(cell).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
     shot("submitted")
     watch.assert_updated_in_place()
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
+from django_htmx.http import trigger_client_event
 
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
@@ -136,7 +137,11 @@ def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress partial alone, polled by htmx; once final it renders without polling."""
     run = get_object_or_404(visible_runs(request.user), pk=pk)
     context = {"run": run, "progress": progress_of(run)}
-    return render(request, "runs/_progress.html", context)
+    response = render(request, "runs/_progress.html", context)
+    if not context["progress"].polling:
+        # The last poll: tell the page to reload its targets, which now carry execution ids.
+        trigger_client_event(response, "run-settled")
+    return response
 
 
 def _int(raw: str | None) -> int | None:
