@@ -223,6 +223,9 @@ def test_rows_show_badges_run_links_and_the_last_sync(synced, client_for, helpde
 
     row = _row(text, scheduler_only.nql_id)
     assert "Not runnable from the portal" in row and "/run/" not in row
+    # API-enabled but without dependency: the execute API needs a target, so no Run either.
+    row = _row(text, "#onboard_new_joiner")
+    assert "Not runnable from the portal" in row and "/run/" not in row
     row = _row(text, teams.nql_id)
     assert "Not runnable" not in row and f'href="/workflows/{teams.pk}/run/"' in row
     assert ">API<" in row and ">MANUAL<" in row and "Active" in row

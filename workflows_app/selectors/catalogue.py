@@ -11,7 +11,7 @@ from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
 from workflows_app.models import Workflow, WorkflowCuration
-from workflows_app.models.catalogue import TRIGGER_FIELDS
+from workflows_app.models.catalogue import TRIGGER_FIELDS, Dependency
 from workflows_app.roles import Role, user_role
 
 User: TypeAlias = AbstractBaseUser | AnonymousUser
@@ -105,6 +105,16 @@ def curation_of(workflow: Workflow) -> WorkflowCuration | None:
         return None
 
 
+def needs_no_target_refusal(workflow: Workflow) -> str | None:
+    """Why a workflow without dependency cannot be started through the execute API, or None."""
+    if workflow.dependency != Dependency.NONE:
+        return None
+    return (
+        f"'{workflow.name}' takes no targets, and the Nexthink execute API needs at least one "
+        "device or user: start it from Nexthink instead."
+    )
+
+
 def run_refusal(user: User, workflow: Workflow) -> str | None:
     """Why this person may not run this workflow from the portal, or None when they may."""
     role = user_role(user)
@@ -117,6 +127,8 @@ def run_refusal(user: User, workflow: Workflow) -> str | None:
         if workflow.status != Workflow.Status.ACTIVE:
             return f"'{workflow.name}' is inactive in Nexthink."
         return f"'{workflow.name}' does not have its API trigger enabled in Nexthink."
+    if no_target := needs_no_target_refusal(workflow):
+        return no_target
     if role is Role.ADMIN:
         return None
     if role is Role.EMPLOYEE:

@@ -148,11 +148,6 @@ def _check_may_run(
     """Refuse workflows the portal cannot run and people whose role may not run them."""
     if not workflow.runnable:
         raise RunRefused(_not_runnable_reason(workflow))
-    if str(workflow.dependency).upper() == "NONE":
-        raise RunRefused(
-            f"'{workflow.name}' takes no targets, and the Nexthink execute API needs at least "
-            "one device or user: start it from Nexthink instead."
-        )
     if role is Role.EMPLOYEE and source != Run.Source.SELF_SERVICE:
         raise RunRefused("Employees run workflows from the self-service page, on their own device.")
     # The catalogue's rule (docs/CONTRACTS.md), shared with the pages that offer the workflow.

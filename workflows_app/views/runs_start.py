@@ -23,7 +23,7 @@ from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.catalogue import runnable_workflow_for
+from workflows_app.selectors.catalogue import needs_no_target_refusal, runnable_workflow_for
 from workflows_app.services.params import mask_params, split_secrets
 from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
@@ -129,12 +129,7 @@ def not_runnable_reason(workflow: Workflow) -> str | None:
             f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
             "cannot start it. Ask a Nexthink administrator to enable the API trigger."
         )
-    if str(workflow.dependency).upper() == "NONE":
-        return (
-            f"'{workflow.name}' takes no targets, and the Nexthink execute API needs at least one "
-            "device or user: start it from Nexthink instead."
-        )
-    return None
+    return needs_no_target_refusal(workflow)
 
 
 def _needs(workflow: Workflow) -> str:
