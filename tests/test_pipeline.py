@@ -139,6 +139,32 @@ def test_25000_targets_reach_nexthink_once_each_in_three_batches(
     assert len(set(stored)) == 25_000
 
 
+def test_secrets_reach_nexthink_but_never_the_worker_log_or_the_database(
+    celery_worker: WorkerProcess, simulator: Any, helpdesk_agent: Any, sim_workflow: Any
+) -> None:
+    from workflows_app.models import ParameterDefinition
+
+    workflow = sim_workflow("#unlock_ad_account")
+    ParameterDefinition.objects.create(workflow=workflow, name="Reason", secret=True)
+    secret = "hunter2-" + uuid.uuid4().hex
+    run = create_run(
+        user=helpdesk_agent, workflow=workflow,
+        targets=[Wanted(TargetKind.USER_UPN, "alice.martin@example.com", 1)],
+        params={"Reason": secret}, reason="INC-1", source=Run.Source.HELPDESK,
+    )
+    wait_until(lambda: all_final(run), timeout=30, what="the batch",
+               explain=describe(celery_worker, run))
+
+    assert [r.params for r in simulator.state.executions] == [{"Reason": secret}]
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUBMITTED
+    assert secret not in str(run.params) and run.secret_params == ""
+    log = celery_worker.log_tail(lines=100_000)
+    assert "submit_batch" in log  # the log holds this run's work, so its absence means something
+    for value in (secret, simulator.client_secret, "sim."):  # simulator tokens start "sim."
+        assert value not in log
+
+
 def test_worker_killed_mid_batch_never_sends_it_twice(
     celery_worker: WorkerProcess, simulator: Any, in_flight: list[str], helpdesk_agent: Any,
     sim_workflow: Any,
