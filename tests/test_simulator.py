@@ -16,9 +16,10 @@ from workflows_app.nexthink.simulator import (
     default_inventory,
     default_workflows,
     serve_forever,
-    validate_body,
 )
-from workflows_app.nexthink.simulator.validation import validate_request
+from workflows_app.nexthink.simulator.replies import Incoming
+from workflows_app.nexthink.simulator.validation import request_errors
+from workflows_app.nexthink.spec import find_operation, validate_request
 
 DEPENDENCIES = ("USER", "DEVICE", "USER_AND_DEVICE", "NONE")
 TRIGGERS = ("API", "MANUAL", "MANUAL_MULTIPLE", "SCHEDULER")
@@ -292,16 +293,24 @@ def test_requests_are_recorded_with_authorization_redacted(api: Api,
     assert execute_request.status == 200 and execute_request.spec_errors == []
 
 
+def tenant_errors(method: str, path: str, headers: dict[str, str],
+                  query: dict[str, list[str]]) -> list[str]:
+    found = find_operation(method, path)
+    assert found is not None
+    op, path_params = found
+    return request_errors(op, Incoming(method, path, query, headers, b"", path_params=path_params))
+
+
 def test_validation_module_matches_the_spec_rules() -> None:
-    assert validate_body("NqlExecuteRequest", {"queryId": "#portal_user_devices"}) == []
-    assert validate_body("NqlExecuteRequest", {"queryId": "#A"}) != []
-    assert validate_body("NqlExecuteRequest", {"queryId": "#ok", "limit": 3}) != []
-    assert validate_request("GET", "/api/v1/workflows", None, {"Authorization": "Bearer x"},
-                            {"dependency": "DEVICE", "triggerMethod": "API"}) == []
-    assert validate_request("GET", "/api/v1/workflows", None, {},
-                            {"dependency": "DEVICE"}) == [
-        "query parameter triggerMethod is required",
-        "header parameter Authorization is required"]
+    nql = "/api/v2/nql/execute"
+    assert validate_request("POST", nql, {"queryId": "#portal_user_devices"}) == []
+    assert validate_request("POST", nql, {"queryId": "#A"}) != []
+    assert validate_request("POST", nql, {"queryId": "#ok", "limit": 3}) != []
+    assert tenant_errors("GET", "/api/v1/workflows", {"Authorization": "Bearer x"},
+                         {"dependency": ["DEVICE"], "triggerMethod": ["API"]}) == []
+    assert tenant_errors("GET", "/api/v1/workflows", {}, {"dependency": ["DEVICE"]}) == [
+        "header parameter Authorization: a Bearer token is required",
+        "query parameter triggerMethod is required"]
 
 
 # --- list and details -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Check HTTP requests against the bundled Nexthink Workflows OpenAPI spec, strictly.
 
-Used by the simulator (to answer 400 like Nexthink would, and to record spec errors) and by tests
-(to prove the client only sends what the spec allows). Stricter than the spec on one point: an
-object schema that lists `properties` accepts no other property, so a misspelt field is an error.
+The project's one request validator: the simulator words its 400s from `check_request`, tests
+use `validate_request` to prove the client only sends what the spec allows. Stricter than the spec
+on two points: an object schema that lists `properties` accepts no other property (a misspelt
+field is an error), and a regex must match the whole value (no trailing newline slips through).
 The NQL execute endpoint is not in the spec file; a small hand-written description is added here.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import ValidationError, validators
@@ -79,10 +80,23 @@ class Operation:
         return str(self.spec.get("operationId", ""))
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One way a request breaks the spec: the part (body, query, path, header), field and why."""
+
+    part: str
+    field: str  # a parameter name, a body path such as `devices[0].upn`, or "" for the whole part
+    message: str
+    kind: Literal["invalid", "missing", "unknown", "auth", "media"] = "invalid"
+
+    def __str__(self) -> str:
+        dot = "." if self.field and not self.field.startswith("[") else ""
+        return f"{self.part}{dot}{self.field}: {self.message}"
+
+
 @lru_cache(maxsize=1)
 def _bundled() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    return data
+    return dict(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
 
 
 def load_spec() -> dict[str, Any]:
@@ -148,8 +162,9 @@ def _resolve(node: Any) -> Any:
 
 @lru_cache(maxsize=64)
 def _whole_value(pattern: str) -> re.Pattern[str]:
-    """Compile a spec regex so that `$` means the end of the value (no trailing newline)."""
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+    """Compile a spec regex so that an anchor `$` (not escaped, not in [...]) is the very end."""
+    tokens = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]|\$")
+    return re.compile(tokens.sub(lambda m: r"\Z" if m[0] == "$" else m[0], pattern))
 
 
 def _pattern(
@@ -172,14 +187,22 @@ def _validator(schema: dict[str, Any]) -> Any:
     return _validator_for(json.dumps(schema, sort_keys=True))
 
 
-def _schema_errors(where: str, value: Any, schema: dict[str, Any]) -> list[str]:
-    errors = []
+def _message(error: ValidationError) -> str:
+    if error.validator == "maxItems":  # not the repr of 10,001 items
+        return f"{len(error.instance)} items, at most {error.validator_value} allowed"
+    return error.message if len(error.message) <= 300 else error.message[:297] + "..."
+
+
+def _schema_problems(part: str, name: str, value: Any, schema: dict[str, Any]) -> list[Problem]:
+    problems = []
     for error in sorted(_validator(schema).iter_errors(value), key=lambda e: list(e.path)):
-        location = where + "".join(
-            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+        if error.message == "None for not nullable":
+            continue  # openapi-schema-validator also says "None is not of type ..." for it
+        field = name + "".join(
+            f"[{step}]" if isinstance(step, int) else f".{step}" for step in error.absolute_path
         )
-        errors.append(f"{location}: {error.message}")
-    return errors
+        problems.append(Problem(part, field.removeprefix("."), _message(error)))
+    return problems
 
 
 def _coerce(value: str, schema: dict[str, Any]) -> Any:
@@ -195,12 +218,12 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
     return value
 
 
-def _single(name: str, value: Any, errors: list[str]) -> str | None:
+def _single(name: str, value: Any, problems: list[Problem]) -> str | None:
+    """The value of a query parameter to check: the first, if it is (wrongly) repeated."""
     if isinstance(value, list | tuple):
         if len(value) != 1:
-            errors.append(f"query.{name}: expected one value, got {len(value)}")
-            return None
-        value = value[0]
+            problems.append(Problem("query", name, f"expected one value, got {len(value)}"))
+        return str(value[0]) if value else None
     return str(value)
 
 
@@ -209,8 +232,8 @@ def _check_parameters(
     path_params: Mapping[str, str],
     query: Mapping[str, Any],
     headers: Mapping[str, str] | None,
-) -> list[str]:
-    errors: list[str] = []
+) -> list[Problem]:
+    problems: list[Problem] = []
     header_names = {name.lower(): value for name, value in (headers or {}).items()}
     known_query = set()
     for parameter in (_resolve(p) for p in op.spec.get("parameters", [])):
@@ -223,57 +246,72 @@ def _check_parameters(
             value = header_names.get(name.lower())
         elif where == "query":
             known_query.add(name)
-            value = _single(name, query[name], errors) if name in query else None
+            value = _single(name, query[name], problems) if name in query else None
         elif where == "path":
             value = path_params.get(name)
         else:
             continue
         if value is None:
             if required:
-                errors.append(f"{where}.{name}: required parameter is missing")
+                problems.append(Problem(where, name, "required parameter is missing", "missing"))
             continue
-        errors.extend(_schema_errors(f"{where}.{name}", _coerce(value, schema), schema))
+        problems.extend(_schema_problems(where, name, _coerce(value, schema), schema))
     for name in sorted(set(query) - known_query):
-        errors.append(f"query.{name}: unknown query parameter")
-    return errors
+        problems.append(Problem("query", name, "unknown query parameter", "unknown"))
+    return problems
 
 
 def _secured(op: Operation) -> bool:
     return bool(op.spec.get("security", _document().get("security")))
 
 
-def _check_auth(op: Operation, headers: Mapping[str, str] | None) -> list[str]:
+def _check_auth(op: Operation, headers: Mapping[str, str] | None) -> list[Problem]:
     if headers is None or not _secured(op):
         return []
     value = {name.lower(): value for name, value in headers.items()}.get("authorization", "")
-    if not value.startswith("Bearer ") or not value.removeprefix("Bearer ").strip():
-        return ["header.Authorization: a Bearer token is required"]
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive
+        return [Problem("header", "Authorization", "a Bearer token is required", "auth")]
     return []
 
 
-def _check_body(op: Operation, body: Any, headers: Mapping[str, str] | None) -> list[str]:
+def _check_body(op: Operation, body: Any, headers: Mapping[str, str] | None) -> list[Problem]:
     request_body = _resolve(op.spec.get("requestBody"))
-    if isinstance(body, bytes | bytearray):
-        body = body.decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        if not body.strip():
-            body = None
-        else:
-            try:
-                body = json.loads(body)
-            except ValueError:
-                return ["body: not valid JSON"]
+    if isinstance(body, bytes | bytearray | str):
+        try:  # json.loads reads bytes as a server would: UTF-8, -16 or -32, nothing replaced
+            body = json.loads(body) if body.strip() else None
+        except ValueError:
+            return [Problem("body", "", "not valid JSON")]
     if not request_body:
-        return [] if body is None else [f"body: {op.method} {op.template} takes no body"]
+        takes_none = f"{op.method} {op.template} takes no body"
+        return [] if body is None else [Problem("body", "", takes_none)]
     if body is None:
-        return ["body: a JSON body is required"] if request_body.get("required") else []
-    errors = []
+        required = request_body.get("required")
+        return [Problem("body", "", "a JSON body is required", "missing")] if required else []
+    problems = []
     if headers is not None:
         content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
         if not content_type.lower().startswith("application/json"):
-            errors.append(f"header.Content-Type: expected application/json, got {content_type!r}")
+            got = f"expected application/json, got {content_type!r}"
+            problems.append(Problem("header", "Content-Type", got, "media"))
     schema = request_body["content"]["application/json"]["schema"]
-    return errors + _schema_errors("body", body, schema)
+    return problems + _schema_problems("body", "", body, schema)
+
+
+def check_request(
+    op: Operation,
+    path_params: Mapping[str, str],
+    body: Any,
+    headers: Mapping[str, str] | None = None,
+    *,
+    query: Mapping[str, Any] | None = None,
+) -> list[Problem]:
+    """How a request for a found operation breaks the spec; arguments as for validate_request."""
+    return (
+        _check_auth(op, headers)
+        + _check_parameters(op, path_params, query or {}, headers)
+        + _check_body(op, body, headers)
+    )
 
 
 def validate_request(
@@ -298,11 +336,7 @@ def validate_request(
     op, path_params = found
     all_query: dict[str, Any] = dict(parse_qs(urlsplit(path).query, keep_blank_values=True))
     all_query.update(query or {})
-    return (
-        _check_auth(op, headers)
-        + _check_parameters(op, path_params, all_query, headers)
-        + _check_body(op, body, headers)
-    )
+    return [str(p) for p in check_request(op, path_params, body, headers, query=all_query)]
 
 
 __all__ = [
@@ -310,6 +344,8 @@ __all__ = [
     "NQL_EXECUTE_V1_PATH",
     "NQL_SCHEMAS",
     "Operation",
+    "Problem",
+    "check_request",
     "find_operation",
     "load_spec",
     "operations",

@@ -9,7 +9,6 @@ from .inventory import Inventory, SimDevice, SimUser, default_inventory
 from .nql import SAVED_QUERIES
 from .server import Simulator, serve_forever
 from .state import SimExecutionRecord, SimRequestRecord, SimState, SimTargetExecution
-from .validation import validate_body, validate_request
 
 __all__ = [
     "SAVED_QUERIES",
@@ -29,6 +28,4 @@ __all__ = [
     "default_inventory",
     "default_workflows",
     "serve_forever",
-    "validate_body",
-    "validate_request",
 ]

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from ..spec import find_operation, operations
 from . import nql, oauth, workflows_api
 from .replies import Incoming, Reply, error_reply, unauthorized
 from .state import SimRequestRecord
-from .validation import find_operation, operations, validate_request
+from .validation import request_errors
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -73,15 +74,14 @@ def _bearer(request: Incoming) -> str | None:
 def _api(sim: Simulator, request: Incoming) -> tuple[Reply, list[str]]:
     found = find_operation(request.method, request.path)
     if found is None:
-        allowed = sorted({op.method for op in operations() if op.regex.match(request.path)})
+        allowed = sorted({op.method for op in operations() if op.pattern.match(request.path)})
         if allowed:
             reply = error_reply(405, "METHOD_NOT_ALLOWED", f"Use {', '.join(allowed)}.")
             reply.headers["Allow"] = ", ".join(allowed)
             return reply, []
         return error_reply(404, "NOT_FOUND", f"No endpoint at {request.path}."), []
     op, request.path_params = found
-    errors = validate_request(request.method, request.path, request.body, request.headers,
-                              request.query)
+    errors = request_errors(op, request)
     if request.json_error is not None:
         errors = [request.json_error, *[e for e in errors if not e.startswith("body:")]]
     content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
