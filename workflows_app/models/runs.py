@@ -119,13 +119,22 @@ class Target(models.Model):
     position = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)
     value = models.CharField(max_length=255)
-    execution_uuid = models.CharField(max_length=64, blank=True, db_index=True)
+    execution_uuid = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=30, blank=True)
     status_details = models.TextField(blank=True)
 
     class Meta:
         ordering = ["run", "position"]
-        indexes = [models.Index(fields=["run", "position"])]
+        indexes = [
+            models.Index(fields=["run", "position"]),
+            # Follow-up looks targets up by execution id; rows not yet sent have none, and
+            # leaving them out keeps the index (and every insert) small.
+            models.Index(
+                fields=["execution_uuid"],
+                name="target_execution_uuid",
+                condition=~models.Q(execution_uuid=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"

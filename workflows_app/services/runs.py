@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,16 +21,15 @@ from workflows_app.models import (
     PortalSettings,
     Run,
     RunStatus,
-    Target,
     Workflow,
 )
 from workflows_app.roles import Role, user_role
 from workflows_app.selectors.catalogue import run_refusal
 from workflows_app.services.params import split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
+from workflows_app.services.target_insert import TargetRow, insert_targets
 
 MAX_TARGETS_PER_RUN = targets_mod.MAX_TARGETS_PER_RUN
-TARGET_INSERT_BATCH = 5_000
 
 
 class RunRefused(Exception):
@@ -118,7 +118,7 @@ def _write_batches_and_targets(
     for index, t in enumerate(targets):
         positions.setdefault(id(t), []).append(index)
     batch_ids: list[int] = []
-    rows: list[Target] = []
+    rows: list[TargetRow] = []
     for number, chunk in enumerate(targets_mod.batches(targets), start=1):
         batch = Batch.objects.create(
             run=run,
@@ -128,17 +128,8 @@ def _write_batches_and_targets(
             target_count=len(chunk),
         )
         batch_ids.append(batch.pk)
-        rows.extend(
-            Target(
-                run=run,
-                batch=batch,
-                position=positions[id(t)].pop(0),
-                kind=t.kind.value,
-                value=t.value,
-            )
-            for t in chunk
-        )
-    Target.objects.bulk_create(rows, batch_size=TARGET_INSERT_BATCH)
+        rows.extend((batch.pk, positions[id(t)].pop(0), t.kind.value, t.value) for t in chunk)
+    insert_targets(run.pk, rows)
     return batch_ids
 
 
@@ -185,8 +176,11 @@ def _fingerprint(
 ) -> str:
     """A digest of what was asked (workflow, sorted targets, shown params) to spot double clicks."""
     digest = hashlib.sha256(f"{workflow.pk}\n".encode())
-    for kind, value in sorted((str(t.key[0]), t.key[1]) for t in targets):
-        digest.update(f"{kind}:{value}\n".encode())
+    # Sorting the lines orders them as sorting (kind, value) pairs would, since no kind is a
+    # prefix of another and no value holds a character below "\n"; plain strings sort several
+    # times faster than tuples, and one update replaces 100,000 small ones.
+    lines = sorted([f"{kind}:{value}\n" for kind, value in map(attrgetter("key"), targets)])
+    digest.update("".join(lines).encode())
     digest.update(json.dumps(dict(params), sort_keys=True).encode())
     return digest.hexdigest()
 
