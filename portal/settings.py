@@ -162,6 +162,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = (
 NEXTHINK_INSTANCE = env_str("NEXTHINK_INSTANCE")
 NEXTHINK_REGION = env_str("NEXTHINK_REGION")
 NEXTHINK_REGIONS = ("us", "eu", "pac", "meta")
+_api_default: str | None
+_token_default: str | None
 if NEXTHINK_INSTANCE and NEXTHINK_REGION:
     if NEXTHINK_REGION not in NEXTHINK_REGIONS:
         raise ConfigError(

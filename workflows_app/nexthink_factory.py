@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from pydantic import SecretStr
 
 from workflows_app.nexthink.client import ClientConfig, NexthinkClient
@@ -26,14 +27,26 @@ class DjangoTokenCache:
         cache.delete(key)
 
 
+def _required(name: str, value: str | None) -> str:
+    """A setting the client cannot work without; unset means the portal is misconfigured."""
+    if value is None:
+        raise ImproperlyConfigured(
+            f"{name} is not set, so the portal cannot reach Nexthink; set it in the environment "
+            '(see README "Configuration").'
+        )
+    return value
+
+
 def client_config() -> ClientConfig:
     """The client's configuration as the settings give it."""
     return ClientConfig(
-        api_url=settings.NEXTHINK_API_URL,
-        token_url=settings.NEXTHINK_TOKEN_URL,
-        client_id=settings.NEXTHINK_CLIENT_ID,
-        client_secret=SecretStr(settings.NEXTHINK_CLIENT_SECRET),
-        source=settings.NEXTHINK_SOURCE,
+        api_url=_required("NEXTHINK_API_URL", settings.NEXTHINK_API_URL),
+        token_url=_required("NEXTHINK_TOKEN_URL", settings.NEXTHINK_TOKEN_URL),
+        client_id=_required("NEXTHINK_CLIENT_ID", settings.NEXTHINK_CLIENT_ID),
+        client_secret=SecretStr(
+            _required("NEXTHINK_CLIENT_SECRET", settings.NEXTHINK_CLIENT_SECRET)
+        ),
+        source=_required("NEXTHINK_SOURCE", settings.NEXTHINK_SOURCE),
         connect_timeout=settings.NEXTHINK_CONNECT_TIMEOUT,
         read_timeout=settings.NEXTHINK_READ_TIMEOUT,
     )

@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
@@ -25,22 +25,24 @@ class Role(StrEnum):
 ROLE_ORDER = (Role.ADMIN, Role.HELPDESK, Role.EMPLOYEE)
 
 
-def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+def user_role(user: User | AnonymousUser) -> Role | None:
     """Return the strongest role of a signed-in user, or None."""
     if not user.is_authenticated:
         return None
     if getattr(user, "is_superuser", False):
         return Role.ADMIN
+    # Only this function sets the cache, and only to a Role or None.
     cached = getattr(user, "_portal_role", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    if cached is None or isinstance(cached, Role):
+        return cached
+    names = set(user.groups.values_list("name", flat=True))
     role = next((r for r in ROLE_ORDER if r.value in names), None)
-    user._portal_role = role  # type: ignore[union-attr]
+    # A per-request cache on the user object, which has no such field to declare it on.
+    user._portal_role = role  # type: ignore[attr-defined]
     return role
 
 
-def has_role(user: AbstractBaseUser | AnonymousUser, *roles: Role) -> bool:
+def has_role(user: User | AnonymousUser, *roles: Role) -> bool:
     """True when the user's strongest role is one of `roles`."""
     return user_role(user) in roles
 

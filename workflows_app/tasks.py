@@ -29,5 +29,7 @@ def sync_catalogue_task(trigger: str = "schedule", requested_by_id: int | None =
     """Refresh the workflow catalogue from Nexthink (beat, or an admin's button)."""
     from workflows_app.services.catalogue_sync import sync_catalogue
 
-    requested_by = get_user_model().objects.filter(pk=requested_by_id).first()
+    requested_by = None
+    if requested_by_id is not None:
+        requested_by = get_user_model().objects.filter(pk=requested_by_id).first()
     return sync_catalogue(trigger=trigger, requested_by=requested_by).pk

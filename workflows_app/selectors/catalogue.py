@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
@@ -14,7 +14,8 @@ from workflows_app.models import Workflow, WorkflowCuration
 from workflows_app.models.catalogue import TRIGGER_FIELDS, Dependency
 from workflows_app.roles import Role, user_role
 
-User: TypeAlias = AbstractBaseUser | AnonymousUser
+# Whoever asks: a signed-in person or an anonymous visitor.
+AnyUser: TypeAlias = User | AnonymousUser
 
 SORTS = {
     "name": (F("name").asc(), F("nql_id").asc()),
@@ -40,7 +41,7 @@ def self_service_workflows() -> QuerySet[Workflow]:
 
 
 def visible_workflows(
-    user: User,
+    user: AnyUser,
     *,
     dependency: str | None = None,
     trigger: str | None = None,
@@ -115,7 +116,7 @@ def needs_no_target_refusal(workflow: Workflow) -> str | None:
     )
 
 
-def run_refusal(user: User, workflow: Workflow) -> str | None:
+def run_refusal(user: AnyUser, workflow: Workflow) -> str | None:
     """Why this person may not run this workflow from the portal, or None when they may."""
     role = user_role(user)
     curation = curation_of(workflow)
@@ -141,7 +142,7 @@ def run_refusal(user: User, workflow: Workflow) -> str | None:
     return None
 
 
-def runnable_workflow_for(user: User, workflow_id: int) -> Workflow:
+def runnable_workflow_for(user: AnyUser, workflow_id: int) -> Workflow:
     """The workflow if this person may run it.
 
     Raises Http404 when they cannot see it, PermissionDenied when they see it but may not run it.

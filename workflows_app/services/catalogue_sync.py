@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
@@ -75,7 +75,7 @@ class _CallFailed(Exception):
         self.message = message
 
 
-def sync_catalogue(*, trigger: str, requested_by: AbstractBaseUser | None = None) -> CatalogueSync:
+def sync_catalogue(*, trigger: str, requested_by: User | None = None) -> CatalogueSync:
     """Bring the catalogue in line with Nexthink and return the sync's row.
 
     When another sync is already running (for less than STALE_AFTER) nothing is done and that
@@ -99,7 +99,7 @@ def sync_catalogue(*, trigger: str, requested_by: AbstractBaseUser | None = None
 # --- claiming ---------------------------------------------------------------------------------
 
 
-def _claim(trigger: str, requested_by: AbstractBaseUser | None) -> tuple[CatalogueSync, bool]:
+def _claim(trigger: str, requested_by: User | None) -> tuple[CatalogueSync, bool]:
     """Create a running sync row unless a live one exists; True when this call got the claim."""
     now = timezone.now()
     with transaction.atomic():

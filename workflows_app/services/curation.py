@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.db.models import Prefetch, Q
@@ -196,7 +196,7 @@ def _roles_for_export(roles: object) -> list[str]:
 
 
 def import_curation(
-    doc: dict[str, Any] | str | bytes, *, user: AbstractBaseUser | None, replace_all: bool = False
+    doc: dict[str, Any] | str | bytes, *, user: User | None, replace_all: bool = False
 ) -> ImportResult:
     """Validate the whole document, then apply it in one transaction, or raise with every error."""
     data, notes = parse_document(doc)
@@ -218,7 +218,7 @@ def save_curation(
     workflow: Workflow,
     values: CurationFields,
     parameters: Sequence[ParameterSpec],
-    user: AbstractBaseUser | None,
+    user: User | None,
 ) -> int:
     """Store one workflow's curation and replace its parameter set exactly; returns #parameters.
 
@@ -243,7 +243,7 @@ def _write(
     workflow: Workflow,
     values: CurationFields,
     parameters: Sequence[ParameterSpec],
-    user: AbstractBaseUser | None,
+    user: User | None,
 ) -> None:
     """Upsert the curation row; update kept parameters in place, create new ones, drop the rest."""
     stored = {**asdict(values), "allowed_roles": _roles_for_export(values.allowed_roles)}
@@ -269,7 +269,7 @@ def _apply(
     document: CurationDocument,
     catalogue: dict[str, Workflow],
     *,
-    user: AbstractBaseUser | None,
+    user: User | None,
     replace_all: bool,
 ) -> ImportResult:
     """Write a valid document: skip entries that match what is stored, save the others."""

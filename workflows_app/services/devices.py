@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.utils.dateparse import parse_datetime
 
@@ -56,7 +56,7 @@ NOTICES = {
 }
 
 
-def user_upn(user: AbstractBaseUser | AnonymousUser) -> str | None:
+def user_upn(user: User | AnonymousUser) -> str | None:
     """The person's UPN as Nexthink knows it, or None when the account has no usable one.
 
     Today this is the account's email address; with SSO it becomes the UPN claim, here only.
@@ -112,7 +112,7 @@ class DeviceLookup:
         return next((device for device in self.devices if device.key == wanted), None)
 
 
-def devices_for(user: AbstractBaseUser) -> DeviceLookup:
+def devices_for(user: User) -> DeviceLookup:
     """The person's devices: NQL's answer when it has one, else the devices an admin assigned."""
     settings = PortalSettings.load()
     limit = max(1, settings.max_devices_offered)
@@ -135,14 +135,14 @@ def devices_for(user: AbstractBaseUser) -> DeviceLookup:
     return DeviceLookup(assigned[:limit], notice)
 
 
-def forget_devices(user: AbstractBaseUser) -> None:
+def forget_devices(user: User) -> None:
     """Drop the cached NQL answer for this person (the next lookup asks Nexthink again)."""
     upn = user_upn(user)
     if upn is not None:
         cache.delete(_cache_key(user, upn, PortalSettings.load()))
 
 
-def assigned_devices(user: AbstractBaseUser) -> list[DeviceChoice]:
+def assigned_devices(user: User) -> list[DeviceChoice]:
     """The devices an admin assigned to this person, newest assignment first."""
     rows = DeviceAssignment.objects.filter(user=user).order_by("-created_at", "-id")
     devices = [
@@ -158,7 +158,7 @@ def assigned_devices(user: AbstractBaseUser) -> list[DeviceChoice]:
     return _unique(devices)
 
 
-def _nql_devices(user: AbstractBaseUser, upn: str, settings: PortalSettings) -> list[DeviceChoice]:
+def _nql_devices(user: User, upn: str, settings: PortalSettings) -> list[DeviceChoice]:
     """The devices the admin's NQL query finds for this UPN, cached for a few minutes."""
     query_id = settings.device_query_id.strip()
     parameter = settings.device_query_parameter.strip()
@@ -181,7 +181,7 @@ def _nql_devices(user: AbstractBaseUser, upn: str, settings: PortalSettings) -> 
     return devices
 
 
-def _cache_key(user: AbstractBaseUser, upn: str, settings: PortalSettings) -> str:
+def _cache_key(user: User, upn: str, settings: PortalSettings) -> str:
     """A key per person that changes when their UPN or the admin's query changes."""
     asked = f"{settings.device_query_id}\n{settings.device_query_parameter}\n{upn.casefold()}"
     return f"{CACHE_PREFIX}:{user.pk}:{hashlib.sha256(asked.encode()).hexdigest()[:16]}"

@@ -6,10 +6,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -46,7 +47,7 @@ class RunRefused(Exception):
 
 def create_run(
     *,
-    user: AbstractBaseUser,
+    user: User,
     workflow: Workflow,
     targets: Sequence[targets_mod.Target],
     params: Mapping[str, str],
@@ -98,7 +99,7 @@ def create_run(
         )
         batch_ids = _write_batches_and_targets(run, targets, api_version)
         for batch_id in batch_ids:
-            transaction.on_commit(lambda batch_id=batch_id: _enqueue(batch_id))
+            transaction.on_commit(partial(_enqueue, batch_id))
     return run
 
 
@@ -133,9 +134,7 @@ def _write_batches_and_targets(
     return batch_ids
 
 
-def _check_may_run(
-    user: AbstractBaseUser, role: Role | None, workflow: Workflow, source: Run.Source
-) -> None:
+def _check_may_run(user: User, role: Role | None, workflow: Workflow, source: Run.Source) -> None:
     """Refuse workflows the portal cannot run and people whose role may not run them."""
     if not workflow.runnable:
         raise RunRefused(_not_runnable_reason(workflow))
@@ -185,7 +184,7 @@ def _fingerprint(
     return digest.hexdigest()
 
 
-def _check_not_duplicate(user: AbstractBaseUser, workflow: Workflow, fingerprint: str) -> None:
+def _check_not_duplicate(user: User, workflow: Workflow, fingerprint: str) -> None:
     """Refuse the same run by the same person within the admin-set double-click window."""
     minutes = PortalSettings.load().duplicate_window_minutes
     if not minutes:

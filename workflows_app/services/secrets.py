@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 _INFO = b"nexthink-workflows-portal/run-secret-params/v1"
 
@@ -20,8 +21,12 @@ class SecretsUnreadable(Exception):
 
 def _fernet() -> Fernet:
     """A Fernet keyed by HKDF-SHA256 of SECRET_KEY, so the raw SECRET_KEY never keys data."""
+    secret_key = settings.SECRET_KEY
+    if not secret_key:
+        # Django refuses an empty SECRET_KEY already; this only tells the type checker.
+        raise ImproperlyConfigured("SECRET_KEY is not set; set SECRET_KEY or SECRET_KEY_FILE.")
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO)
-    key = hkdf.derive(settings.SECRET_KEY.encode("utf-8"))
+    key = hkdf.derive(secret_key.encode("utf-8"))
     return Fernet(base64.urlsafe_b64encode(key))
 
 

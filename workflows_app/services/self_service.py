@@ -8,7 +8,7 @@ workflow's parameters are the defaults an admin curated.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -94,9 +94,7 @@ def self_service_targets(
     return targets
 
 
-def start_self_service_run(
-    *, user: AbstractBaseUser, workflow: Workflow, device_key: str | None
-) -> Run:
+def start_self_service_run(*, user: User, workflow: Workflow, device_key: str | None) -> Run:
     """Record a self-service run of `workflow` on the person's own device and identity.
 
     Raises SelfServiceRefused when the device key is not one of the person's devices (or the

@@ -12,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -370,7 +371,7 @@ def sweep(
                 updated_at=timezone.now()
             )
             if touched:
-                transaction.on_commit(lambda batch_id=batch_id: enqueue(batch_id))
+                transaction.on_commit(partial(enqueue, batch_id))
                 result.requeued.append(batch_id)
 
     stuck_before = now - timedelta(seconds=sending_timeout_seconds)

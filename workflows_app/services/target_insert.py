@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper
+from django.db.models import Field
 
 from workflows_app.models import Target
 
@@ -48,7 +49,7 @@ def _copy(run_id: int, rows: Iterable[TargetRow]) -> None:
     """Stream the rows with COPY; the columns and defaults come from the model."""
     meta = Target._meta
     others = [f for f in meta.concrete_fields if not f.primary_key and f.name not in _GIVEN]
-    columns = [meta.get_field(name).column for name in _GIVEN] + [f.column for f in others]
+    columns = [_column(name) for name in _GIVEN] + [f.column for f in others]
     defaults = tuple(f.get_default() for f in others)
     quote = connection.ops.quote_name
     sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
@@ -56,6 +57,14 @@ def _copy(run_id: int, rows: Iterable[TargetRow]) -> None:
         with _logged(cursor, sql), cursor.cursor.copy(sql) as copy:
             for batch_id, position, kind, value in rows:
                 copy.write_row((run_id, batch_id, position, kind, value, *defaults))
+
+
+def _column(name: str) -> str:
+    """The database column of one of Target's concrete fields."""
+    field = Target._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"Target.{name} is not a concrete field with a column")
+    return field.column
 
 
 def _logged(cursor: Any, sql: str) -> AbstractContextManager[None]:

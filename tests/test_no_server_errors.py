@@ -1,0 +1,887 @@
+"""No request anybody can make ends in a server error, and every URL refuses the wrong roles.
+
+Part one sweeps every URL pattern of the project (found by walking the resolver, so a new view is
+swept without touching this file) for anonymous people and each role, with GET and POST, using
+real rows and unknown ids as path arguments. Part two fuzzes every form and every query string
+with Hypothesis: arbitrary text, names, repeated and missing fields, random uploads. An answer
+that refuses the input must explain itself and must not have written anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workflows_app.models import (
+    Batch,
+    ParameterDefinition,
+    Run,
+    RunStatus,
+    Target,
+    Workflow,
+    WorkflowCuration,
+)
+from workflows_app.models.catalogue import Dependency, TriggerMethod
+from workflows_app.roles import Role
+from workflows_app.selectors.catalogue import SORTS
+from workflows_app.services import runs as runs_service
+from workflows_app.services.curation_rules import ROLE_NAMES
+from workflows_app.services.runs import create_run
+from workflows_app.targets import Target as Wanted
+from workflows_app.targets import TargetKind
+from workflows_app.views import console, core
+from workflows_app.views.catalogue import INCLUDES
+
+pytestmark = pytest.mark.django_db
+
+UNKNOWN_ID = 999_999
+PASSWORD = "pw-12345-test"  # conftest's make_user
+
+
+# --- every URL of the project --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL pattern: its full name, its route from the root and its path arguments."""
+
+    name: str
+    route: str
+    kwargs: tuple[str, ...]
+
+
+# Not swept, and why. Static files need no entry: WhiteNoise's middleware serves them, the URL
+# configuration has no pattern for them.
+SKIPPED_NAMESPACES = {
+    "admin": "Django's own admin site: staff accounts only (no portal role), tested by Django",
+}
+
+
+def _walk(
+    patterns: list[Any], prefix: str = "", namespaces: tuple[str, ...] = (), kwargs: tuple = ()
+) -> Iterator[Route]:
+    for entry in patterns:
+        names = tuple(entry.pattern.regex.groupindex)
+        if isinstance(entry, URLResolver):
+            if entry.namespace in SKIPPED_NAMESPACES:
+                continue
+            inner = (*namespaces, entry.namespace) if entry.namespace else namespaces
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), inner, kwargs + names)
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"/{prefix}{entry.pattern} has no name; give it one"
+            yield Route(
+                ":".join((*namespaces, entry.name)), prefix + str(entry.pattern), kwargs + names
+            )
+
+
+ROUTES = sorted(_walk(get_resolver().url_patterns), key=lambda r: r.name)
+
+ANONYMOUS = "anonymous"
+ROLES = (ANONYMOUS, "employee", "helpdesk", "admin")
+EVERYONE = frozenset(ROLES)
+SIGNED_IN = frozenset({"employee", "helpdesk", "admin"})
+STAFF = frozenset({"helpdesk", "admin"})
+ADMIN = frozenset({"admin"})
+
+# Who may use each URL (by name). Anyone else is refused: anonymous people are sent to the login
+# page, signed-in people get 403 (405 for a method the URL does not take).
+ACCESS: dict[str, frozenset[str]] = {
+    "home": SIGNED_IN,
+    "healthz": EVERYONE,
+    "login": EVERYONE,
+    "logout": EVERYONE,
+    "catalogue:list": STAFF,
+    "catalogue:detail": STAFF,
+    "catalogue:refresh": STAFF,
+    "console:home": ADMIN,
+    "console:sync": ADMIN,
+    "curation:list": ADMIN,
+    "curation:export": ADMIN,
+    "curation:import": ADMIN,
+    "curation:edit": ADMIN,
+    "curation:parameter_row": ADMIN,
+    "runs:start": STAFF,
+    "runs:confirm": STAFF,
+    "runs:list": SIGNED_IN,  # employees see their own runs only
+    "runs:detail": SIGNED_IN,
+    "runs:progress": SIGNED_IN,
+    "self_service:home": SIGNED_IN,
+    "self_service:confirm": SIGNED_IN,
+    "self_service:run": SIGNED_IN,
+}
+
+# Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
+# listed gives nobody a 200: POST-only URLs, redirects (home; login once signed in), the unknown
+# id (404), another person's run for an employee (404), and parameter_row without its query.
+GET_200: dict[tuple[str, str], frozenset[str]] = {
+    ("healthz", ""): EVERYONE,
+    ("login", ""): frozenset({ANONYMOUS}),
+    ("catalogue:list", ""): STAFF,
+    ("catalogue:detail", "workflow"): STAFF,
+    ("catalogue:detail", "removed workflow"): ADMIN,  # only admins see removed workflows
+    ("console:home", ""): ADMIN,
+    ("curation:list", ""): ADMIN,
+    ("curation:export", ""): ADMIN,
+    ("curation:import", ""): ADMIN,
+    ("curation:edit", "workflow"): ADMIN,
+    ("curation:edit", "removed workflow"): ADMIN,
+    ("runs:start", "workflow"): STAFF,
+    ("runs:start", "removed workflow"): STAFF,  # the page that says why it cannot run
+    ("runs:list", ""): SIGNED_IN,
+    ("runs:detail", "own run"): SIGNED_IN,
+    ("runs:detail", "other's run"): STAFF,
+    ("runs:progress", "own run"): SIGNED_IN,
+    ("runs:progress", "other's run"): STAFF,
+    ("self_service:home", ""): SIGNED_IN,
+    ("self_service:confirm", "workflow"): SIGNED_IN,
+}
+
+
+def argument_kind(route: Route, kwarg: str) -> str:
+    """What a path argument names: a workflow or a run."""
+    if kwarg == "workflow_id":
+        return "workflow"
+    if kwarg == "pk":
+        return "run" if route.name.startswith("runs:") else "workflow"
+    raise AssertionError(f"{route.name}: no rule for the path argument {kwarg!r}; add one here")
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """The rows every request is made against."""
+
+    users: dict[str, Any]
+    workflow: Workflow
+    removed: Workflow
+    runs: dict[str, Run]  # each role's own run
+    others_run: Run  # a run of somebody else
+    device_keys: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _workflow(nql_id: str, **fields: Any) -> Workflow:
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "uuid": f"uuid-{nql_id.lstrip('#')}",
+        "name": f"Fuzz {nql_id}",
+        "status": Workflow.Status.ACTIVE,
+        "dependency": Dependency.DEVICE,
+        "trigger_api": True,
+        "first_seen": now,
+        "last_seen": now,
+        **fields,
+    }
+    return Workflow.objects.create(nql_id=nql_id, **values)
+
+
+def _run(user: Any, workflow: Workflow, source: Run.Source) -> Run:
+    target = Wanted(TargetKind.DEVICE_COLLECTOR, f"00000000-0000-4000-8000-{user.pk:012d}", 1)
+    return create_run(
+        user=user,
+        workflow=workflow,
+        targets=[target],
+        params={"ticket": "INC0000001"},
+        reason="fuzz",
+        source=source,
+        allow_duplicate=True,
+    )
+
+
+@pytest.fixture
+def world(make_user, employee, helpdesk, admin_user, nexthink_settings, simulator, monkeypatch):
+    """Users of each role, a runnable curated workflow with typed parameters, a removed one, runs.
+
+    Nothing leaves the process: batches are not queued, the catalogue sync is not enqueued, and
+    the health check does not ask the broker (its 503 when the broker is down is its answer, not
+    a server error). Nexthink calls (refresh, device lookups) go to the simulator.
+    """
+    monkeypatch.setattr(runs_service, "_enqueue", lambda batch_id: None)
+    monkeypatch.setattr(console, "sync_catalogue_task", SimpleNamespace(delay=lambda **kw: None))
+    monkeypatch.setattr(core, "_broker_ok", lambda: (True, "ok"))
+
+    workflow = _workflow("#fuzz_fix")
+    WorkflowCuration.objects.create(workflow=workflow, self_service=True, title="Fix it")
+    for position, (name, fields) in enumerate(
+        [
+            ("mode", {"type": "choice", "choices": ["quick", "full"], "default": "quick"}),
+            ("ticket", {"required": True, "pattern": r"INC\d{7}", "default": "INC0000000"}),
+            ("restart", {"type": "boolean", "default": "false"}),
+            ("days", {"type": "number", "default": "7"}),
+            ("password", {"secret": True}),
+        ]
+    ):
+        ParameterDefinition.objects.create(
+            workflow=workflow, name=name, position=position, **fields
+        )
+    removed = _workflow("#fuzz_removed", removed_at=timezone.now())
+    someone = make_user("someone-else", Role.EMPLOYEE)
+    users = {"employee": employee, "helpdesk": helpdesk, "admin": admin_user}
+    runs = {
+        "employee": _run(employee, workflow, Run.Source.SELF_SERVICE),
+        "helpdesk": _run(helpdesk, workflow, Run.Source.HELPDESK),
+        "admin": _run(admin_user, workflow, Run.Source.HELPDESK),
+    }
+    keys = {
+        role: [d.collector_uid.lower() for d in simulator.inventory.devices_of(user.email)]
+        for role, user in users.items()
+    }
+    return World(
+        users=users,
+        workflow=workflow,
+        removed=removed,
+        runs=runs,
+        others_run=_run(someone, workflow, Run.Source.SELF_SERVICE),
+        device_keys=keys,
+    )
+
+
+def client_as(world: World, role: str, *, csrf_checks: bool = False) -> Client:
+    """A client of this role; 500s come back as responses so they can be asserted on."""
+    client = Client(enforce_csrf_checks=csrf_checks, raise_request_exception=False)
+    if role != ANONYMOUS:
+        client.force_login(world.users[role])
+    return client
+
+
+def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str, int]]]:
+    """(label, path arguments) to request the route with: real rows, then an unknown id."""
+    choices = []
+    for kwarg in route.kwargs:
+        if argument_kind(route, kwarg) == "workflow":
+            values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
+        else:
+            values = [("other's run", world.others_run.pk)]
+            if role != ANONYMOUS:
+                values.insert(0, ("own run", world.runs[role].pk))
+        choices.append([(kwarg, label, pk) for label, pk in [*values, ("unknown", UNKNOWN_ID)]])
+    return [
+        (" + ".join(label for _, label, _ in combo), {kwarg: pk for kwarg, _, pk in combo})
+        for combo in itertools.product(*choices)
+    ]
+
+
+# --- what every answer must be -------------------------------------------------------------------
+
+
+def snapshot() -> tuple[Any, ...]:
+    """What a refused request must leave as it was: runs, batches, targets and the curation."""
+    return (
+        Run.objects.count(),
+        Batch.objects.count(),
+        Target.objects.count(),
+        list(WorkflowCuration.objects.order_by("pk").values_list()),
+        list(ParameterDefinition.objects.order_by("pk").values_list()),
+    )
+
+
+def assert_no_server_error(response: HttpResponse, what: str) -> None:
+    if response.status_code >= 500:
+        exc_info = getattr(response, "exc_info", None)
+        detail = "".join(traceback.format_exception(*exc_info)) if exc_info else ""
+        pytest.fail(f"{what} answered {response.status_code}\n{detail}")
+
+
+# Markers of a message the person can read: form errors, alerts and notices of the templates.
+MESSAGE_MARKERS = ('role="alert"', 'class="errorlist"', 'data-testid="notice"')
+
+
+def assert_explained(response: HttpResponse) -> None:
+    """A refusal says why: an alert or error list on a page, or a plain-text sentence."""
+    body = response.content.decode("utf-8", "replace")
+    if response.get("Content-Type", "").startswith("text/plain"):
+        assert len(body.strip()) > 10, body
+    else:
+        assert any(marker in body for marker in MESSAGE_MARKERS), body[:3000]
+
+
+def check(response: HttpResponse, what: str, before: tuple[Any, ...], allowed: set[int]) -> None:
+    """Never a 500; an expected status; a refusal explains itself and wrote nothing."""
+    assert_no_server_error(response, what)
+    assert response.status_code in allowed, f"{what}: {response.status_code}"
+    if response.status_code >= 400:
+        assert_explained(response)
+        assert snapshot() == before, f"{what}: refused with {response.status_code}, wrote rows"
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """One Hypothesis example in a savepoint that is undone, so examples never see each other."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+# --- part one: the sweep -------------------------------------------------------------------------
+
+
+def test_every_url_has_an_access_rule_and_path_arguments_it_understands():
+    names = {route.name for route in ROUTES}
+    assert names == set(ACCESS), "classify each new URL in ACCESS (and GET_200) above"
+    assert {name for name, _ in GET_200} <= names
+    for route in ROUTES:
+        for kwarg in route.kwargs:
+            argument_kind(route, kwarg)
+
+
+def test_access_table_keeps_the_role_rules():
+    """Employees never use /workflows/ or /console/; helpdesk never /console/."""
+    for route in ROUTES:
+        roles = ACCESS[route.name] | set().union(
+            *(who for (name, _), who in GET_200.items() if name == route.name)
+        )
+        if route.route.startswith(("workflows/", "console/")):
+            assert "employee" not in roles, route
+        if route.route.startswith("console/"):
+            assert "helpdesk" not in roles, route
+        assert ANONYMOUS not in roles or route.name in {"healthz", "login", "logout"}, route
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
+def test_every_url_answers_every_role_without_a_server_error(route, world):
+    login_url = reverse("login")
+    got_200: dict[str, set[str]] = {}  # argument label -> roles that got 200 on GET
+    for role in ROLES:
+        for label, kwargs in arguments(route, world, role):
+            url = reverse(route.name, kwargs=kwargs)
+            client = client_as(world, role)
+            for method in ("get", "post"):
+                what = f"{method.upper()} {url} as {role} ({label or 'no argument'})"
+                before = snapshot()
+                response = getattr(client, method)(url)
+                status = response.status_code
+                assert_no_server_error(response, what)
+                if status == 200 and method == "get":
+                    got_200.setdefault(label, set()).add(role)
+                if status == 200:
+                    assert role in ACCESS[route.name], f"{what}: 200 for a refused role"
+                    if route.route.startswith(("workflows/", "console/")):
+                        assert role != "employee", what
+                    if route.route.startswith("console/"):
+                        assert role != "helpdesk", what
+                if role not in ACCESS[route.name]:
+                    if role == ANONYMOUS:
+                        sent_to_login = status == 302 and response["Location"].startswith(
+                            f"{login_url}?next="
+                        )
+                        assert sent_to_login or status == 405, f"{what}: {status}"
+                    else:
+                        assert status in (403, 405), f"{what}: {status}"
+                    assert snapshot() == before, f"{what}: refused, yet wrote rows"
+                elif label == "unknown":
+                    assert status in (404, 405), f"{what}: {status}"
+                if status >= 400:
+                    assert snapshot() == before, f"{what}: {status}, yet wrote rows"
+    for label, _ in arguments(route, world, "admin"):
+        expected = GET_200.get((route.name, label), frozenset())
+        assert got_200.get(label, set()) == expected, f"GET {route.name} ({label})"
+
+
+def test_post_without_csrf_token_is_refused_with_403(world):
+    """Every URL, every role: no token, or a cookie but no token, is a 403 that writes nothing."""
+    for role in ROLES:
+        client = client_as(world, role, csrf_checks=True)
+        # A page with a form sets the CSRF cookie: the second round has the cookie, not the token.
+        for has_cookie in (False, True):
+            if has_cookie:
+                page = "/login/" if role == ANONYMOUS else reverse("self_service:home")
+                assert client.get(page).status_code == 200
+                assert "csrftoken" in client.cookies
+            for route in ROUTES:
+                label, kwargs = arguments(route, world, role)[0]
+                url = reverse(route.name, kwargs=kwargs)
+                before = snapshot()
+                response = client.post(url, {"reason": "x", "device": "y", "token": "z"})
+                what = f"POST {url} as {role} (cookie: {has_cookie})"
+                assert_no_server_error(response, what)
+                assert response.status_code == 403, f"{what}: {response.status_code}"
+                assert b"CSRF" in response.content, what
+                assert snapshot() == before, what
+
+
+def test_post_with_the_csrf_token_gets_through(world):
+    """The refusal above is the CSRF check, not a blanket 403: with the token the form answers."""
+    client = client_as(world, "helpdesk", csrf_checks=True)
+    client.get(reverse("self_service:home"))
+    token = client.cookies["csrftoken"].value
+    url = reverse("runs:start", args=[world.workflow.pk])
+    response = client.post(url, {"targets_text": ""}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400
+    assert b"Enter at least one target" in response.content
+
+
+# --- part two: fuzzing ---------------------------------------------------------------------------
+
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    database=None,  # no example database written into the working tree
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,  # `world` is shared; each example is rolled back
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
+UNICODE = st.characters(exclude_categories=("Cs",))  # a surrogate cannot even be sent as UTF-8
+METACHARACTERS = "*?[](){}\\^$|.+-%_'\";#&~<>/\x00\t\r\n "
+SPECIAL_VALUES = [
+    "",
+    " ",
+    "\x00",
+    "nul\x00inside",
+    "²",  # a digit to str.isdigit(), not to int()
+    "١٢",  # Arabic-Indic digits: int() takes them
+    "9" * 5000,  # longer than int() converts
+    "-1",
+    "0",
+    "2147483648",
+    "1e9",
+    "NaN",
+    "%",
+    "_",
+    "*",
+    "?*",
+    "[",
+    "(",
+    "\\",
+    "' OR '1'='1' --",
+    "\u202e",
+    "\ufeff",
+    "🙂",
+    "İ",
+    "a" * 20_000,
+]
+NASTY = st.one_of(
+    st.sampled_from(SPECIAL_VALUES),
+    st.text(UNICODE, max_size=30),
+    st.text(st.sampled_from(METACHARACTERS), max_size=20),
+    st.integers(min_value=-(10**25), max_value=10**25).map(str),
+    st.builds(lambda s, n: s * n, st.text(UNICODE, min_size=1, max_size=4), st.integers(300, 3000)),
+)
+FIELD_NAMES = st.text(UNICODE, min_size=1, max_size=12)
+
+
+def values(*valid: str) -> st.SearchStrategy[list[str]]:
+    """Zero (the field is missing), one or several values for one field."""
+    one = st.one_of(st.sampled_from(valid), NASTY) if valid else NASTY
+    return st.lists(one, max_size=3)
+
+
+def form(known: dict[str, st.SearchStrategy[list[str]]]) -> st.SearchStrategy[dict[str, list]]:
+    """The known fields, each maybe missing or repeated, plus fields nobody asked for."""
+    return st.builds(
+        lambda extra, given: {**extra, **given},
+        st.dictionaries(FIELD_NAMES, values(), max_size=3),
+        st.fixed_dictionaries({}, optional=known),
+    )
+
+
+def post(client: Client, url: str, data: dict[str, Any], *, urlencoded: bool) -> HttpResponse:
+    """POST as a form would (multipart), or url-encoded when nothing is a file."""
+    if urlencoded and not any(
+        isinstance(v, SimpleUploadedFile) for vs in data.values() for v in vs
+    ):
+        body = urlencode(data, doseq=True)
+        return client.post(url, body, content_type="application/x-www-form-urlencoded")
+    return client.post(url, data)
+
+
+UPLOADS = st.lists(
+    st.tuples(
+        st.one_of(st.text(UNICODE, min_size=1, max_size=20), st.sampled_from(["t.csv", "t.txt"])),
+        st.one_of(
+            st.binary(max_size=2000),
+            st.lists(NASTY, max_size=20).map(lambda lines: "\n".join(lines).encode()),
+            st.lists(NASTY, max_size=5).map(lambda lines: ",".join(lines).encode("utf-16")),
+            st.just(b"device_name,upn\nPC-1,a@example.com\n\xff\xfe\x00"),
+        ),
+        st.sampled_from(["text/plain", "text/csv", "application/octet-stream", ""]),
+    ),
+    max_size=2,
+)
+
+
+def uploads(drawn: list[tuple[str, bytes, str]]) -> list[SimpleUploadedFile]:
+    return [SimpleUploadedFile(name, content, ctype or None) for name, content, ctype in drawn]
+
+
+# GET endpoints that read a query string: (URL name, roles, the parameters and values they know).
+@dataclass(frozen=True)
+class Query:
+    name: str
+    roles: tuple[str, ...]
+    params: dict[str, tuple[str, ...]]
+    argument: str = ""  # "workflow" or "own run"
+
+
+QUERIES = [
+    Query(
+        "catalogue:list",
+        ("helpdesk", "admin"),
+        {
+            "dependency": tuple(Dependency.values),
+            "trigger": tuple(TriggerMethod.values),
+            "q": ("Fuzz", "fuzz*", "*fix", "F?zz*"),
+            "sort": tuple(SORTS),
+            "page": ("1", "2"),
+            "include": INCLUDES,
+        },
+    ),
+    Query(
+        "runs:list",
+        ("employee", "helpdesk", "admin"),
+        {"before": ("1", "100000"), "status": tuple(RunStatus.values), "workflow": ("#fuzz_fix",)},
+    ),
+    Query("runs:detail", ("employee", "helpdesk", "admin"), {"after": ("0", "1")}, "own run"),
+    Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
+    Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
+    Query("curation:parameter_row", ("admin",), {"parameters-TOTAL_FORMS": ("0", "5")}, "workflow"),
+    Query("login", (ANONYMOUS,), {"next": ("/runs/", "//evil.example", "https://evil.example/")}),
+]
+
+
+def query_url(query: Query, world: World, role: str) -> str:
+    if query.argument == "workflow":
+        return reverse(query.name, args=[world.workflow.pk])
+    if query.argument == "own run":
+        return reverse(query.name, args=[world.runs[role].pk])
+    return reverse(query.name)
+
+
+def test_queries_cover_every_url_with_a_query_string():
+    assert {q.name for q in QUERIES} <= {route.name for route in ROUTES}
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda query: query.name)
+def test_known_nasty_values_in_each_query_parameter(query, world):
+    """Every special value in every parameter, deterministically (the bugs the fuzzing found)."""
+    clients = {role: client_as(world, role) for role in query.roles}
+    for role, client in clients.items():
+        url = query_url(query, world, role)
+        for param in query.params:
+            for value in SPECIAL_VALUES:
+                before = snapshot()
+                response = client.get(url, {param: value})
+                check(response, f"GET {url}?{param}={value[:30]!r} as {role}", before, {200, 400})
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda query: query.name)
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_query_strings_never_fail(query, world, data):
+    role = data.draw(st.sampled_from(query.roles), label="role")
+    params = data.draw(form({name: values(*valid) for name, valid in query.params.items()}))
+    htmx = data.draw(st.booleans(), label="htmx")
+    url = query_url(query, world, role)
+    with rolled_back():
+        client = client_as(world, role)
+        before = snapshot()
+        headers = {"HX-Request": "true"} if htmx else {}
+        response = client.get(url, params, headers=headers)
+        check(response, f"GET {url} {params!r} as {role}", before, {200, 302, 400})
+
+
+# --- the forms ---
+
+RUN_FIELDS = {
+    "targets_text": st.lists(
+        st.one_of(
+            st.lists(
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            "0c8f5d2a-93b4-4a7e-8d61-7f2e9b3c5a40",
+                            "S-1-5-21-1004336348-1177238915-682003330-1001",
+                            "someone@example.com",
+                            "PC-0042",
+                            "name:3fa85f64",
+                            "upn:x@y.zz",
+                            "# comment",
+                        ]
+                    ),
+                    NASTY,
+                ),
+                max_size=8,
+            ).map("\n".join),
+            NASTY,
+        ),
+        max_size=2,
+    ),
+    "reason": values("INC0012345"),
+    "param_mode": values("quick", "full"),
+    "param_ticket": values("INC0012345"),
+    "param_restart": values("true", "false"),
+    "param_days": values("3", "1e2", "-0"),
+    "param_password": values("s3cret"),
+}
+
+
+@FUZZ
+@given(
+    role=st.sampled_from(["helpdesk", "admin"]),
+    data=form(RUN_FIELDS),
+    files=UPLOADS,
+    removed=st.booleans(),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_run_form_never_fails_and_writes_nothing(
+    world, role, data, files, removed, urlencoded
+):
+    workflow = world.removed if removed else world.workflow
+    url = reverse("runs:start", args=[workflow.pk])
+    if files:
+        data = {**data, "targets_file": uploads(files)}
+    with rolled_back():
+        before = snapshot()
+        response = post(client_as(world, role), url, data, urlencoded=urlencoded)
+        check(response, f"POST {url} {data!r} as {role}", before, {200, 400})
+        assert snapshot() == before  # the form only checks; the confirmation starts the run
+
+
+@FUZZ
+@given(
+    role=st.sampled_from(["helpdesk", "admin"]),
+    token=st.one_of(NASTY, st.just("REAL")),
+    extra=form({}),
+    removed=st.booleans(),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_run_confirmation_never_fails(world, role, token, extra, removed, urlencoded):
+    client = client_as(world, role)
+    workflow = world.removed if removed else world.workflow
+    with rolled_back():
+        if token == "REAL":  # a real pending run in this person's session
+            page = client.post(
+                reverse("runs:start", args=[world.workflow.pk]),
+                {"targets_text": "PC-0001", "param_ticket": "INC0012345"},
+            )
+            assert page.status_code == 200, page.content.decode()[:2000]
+            token = page.content.decode().split('name="token" value="')[1].split('"')[0]
+        url = reverse("runs:confirm", args=[workflow.pk])
+        before = snapshot()
+        response = post(client, url, {**extra, "token": [token]}, urlencoded=urlencoded)
+        check(response, f"POST {url} token={token[:40]!r} as {role}", before, {302, 400})
+
+
+@FUZZ
+@given(
+    role=st.sampled_from(["employee", "helpdesk", "admin"]),
+    device=st.one_of(NASTY, st.sampled_from(["OWN", "OWN upper", "OWN spaced"])),
+    extra=form({}),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_self_service_run_never_fails(world, role, device, extra, urlencoded):
+    keys = world.device_keys[role]
+    if device.startswith("OWN") and keys:
+        device = {"OWN": keys[0], "OWN upper": keys[0].upper(), "OWN spaced": f" {keys[0]} "}[
+            device
+        ]
+    url = reverse("self_service:run", args=[world.workflow.pk])
+    with rolled_back():
+        before = snapshot()
+        response = post(
+            client_as(world, role), url, {**extra, "device": [device]}, urlencoded=urlencoded
+        )
+        check(response, f"POST {url} device={device[:40]!r} as {role}", before, {302, 400, 409})
+
+
+PATTERNS = st.one_of(
+    st.sampled_from(
+        [
+            r"INC\d{7}",
+            "a{99999999999}",
+            "(",
+            "[",
+            "a**",
+            "(?P<x>a)(?P<x>b)",
+            "\\",
+            "x{2,1}",
+            "(?<=a+)b",
+        ]
+    ),
+    NASTY,
+)
+TYPES = ("text", "choice", "boolean", "number")
+
+
+def _row(index: int) -> dict[str, st.SearchStrategy[list[str]]]:
+    prefix = f"parameters-{index}-"
+    return {
+        prefix + "name": values("mode", "ticket", "new_param", "with space"),
+        prefix + "label": values("A label"),
+        prefix + "help_text": values("Some help"),
+        prefix + "type": values(*TYPES),
+        prefix + "required": values("on"),
+        prefix + "default": values("quick", "true", "7", "INC0000000"),
+        prefix + "choices": values("quick\nfull", "a\n\nb"),
+        prefix + "pattern": st.lists(PATTERNS, max_size=2),
+        prefix + "secret": values("on"),
+        prefix + "position": values("1", "2", "99999999999999999999", "-3"),
+        prefix + "DELETE": values("on"),
+    }
+
+
+CURATION_FIELDS = {
+    "parameters-TOTAL_FORMS": values("0", "1", "2", "3", "1000000"),
+    "parameters-INITIAL_FORMS": values("0", "1", "5"),
+    "parameters-MIN_NUM_FORMS": values("0"),
+    "parameters-MAX_NUM_FORMS": values("1000"),
+    "self_service": values("on"),
+    "title": values("Fix Teams"),
+    "description": values("It helps."),
+    "category": values("Collaboration"),
+    "confirmation_text": values("Continue?"),
+    "allowed_roles": st.lists(st.one_of(st.sampled_from(ROLE_NAMES), NASTY), max_size=4),
+    **_row(0),
+    **_row(1),
+}
+
+
+@FUZZ
+@given(data=form(CURATION_FIELDS), removed=st.booleans(), urlencoded=st.booleans())
+def test_fuzzed_curation_editor_never_fails_and_refusals_keep_everything(
+    world, data, removed, urlencoded
+):
+    workflow = world.removed if removed else world.workflow
+    url = reverse("curation:edit", args=[workflow.pk])
+    with rolled_back():
+        before = snapshot()
+        response = post(client_as(world, "admin"), url, data, urlencoded=urlencoded)
+        check(response, f"POST {url} {data!r}", before, {302, 400})
+
+
+JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), NASTY)
+ANY_JSON = st.recursive(
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY, inner, max_size=3),
+    max_leaves=12,
+)
+PARAMETER_ENTRY = st.fixed_dictionaries(
+    {"name": st.one_of(st.sampled_from(["mode", "ticket", "new_one"]), NASTY)},
+    optional={
+        "label": NASTY,
+        "help_text": NASTY,
+        "type": st.one_of(st.sampled_from(TYPES), NASTY),
+        "required": st.one_of(st.booleans(), JSON_LEAF),
+        "default": NASTY,
+        "choices": st.lists(NASTY, max_size=3),
+        "pattern": PATTERNS,
+        "secret": st.booleans(),
+    },
+)
+WORKFLOW_ENTRY = st.fixed_dictionaries(
+    {"nql_id": st.one_of(st.sampled_from(["#fuzz_fix", "#fuzz_removed", "#unknown"]), NASTY)},
+    optional={
+        "self_service": st.one_of(st.booleans(), JSON_LEAF),
+        "title": NASTY,
+        "description": NASTY,
+        "category": NASTY,
+        "confirmation_text": NASTY,
+        "allowed_roles": st.lists(st.one_of(st.sampled_from(ROLE_NAMES), NASTY), max_size=3),
+        "parameters": st.lists(PARAMETER_ENTRY, max_size=3),
+    },
+)
+DOCUMENTS = st.fixed_dictionaries(
+    {
+        "format": st.one_of(st.just("nexthink-portal-curation"), NASTY),
+        "version": st.one_of(st.just(1), JSON_LEAF),
+        "workflows": st.one_of(st.lists(WORKFLOW_ENTRY, max_size=3), ANY_JSON),
+    },
+    optional={"exported_at": st.one_of(st.just("2026-01-02T03:04:05Z"), NASTY)},
+)
+DOCUMENT_TEXT = st.one_of(
+    DOCUMENTS.map(json.dumps),
+    DOCUMENTS.map(lambda doc: json.dumps(doc, ensure_ascii=False)),
+    ANY_JSON.map(json.dumps),
+    NASTY,
+)
+
+
+@FUZZ
+@given(
+    text=st.lists(DOCUMENT_TEXT, max_size=2),
+    file=st.lists(
+        st.tuples(
+            st.one_of(st.text(UNICODE, min_size=1, max_size=20), st.just("c.json")),
+            st.one_of(
+                st.binary(max_size=2000),
+                DOCUMENT_TEXT.map(lambda text: text.encode()),
+                DOCUMENTS.map(lambda doc: json.dumps(doc).encode("utf-16")),
+            ),
+            st.just("application/json"),
+        ),
+        max_size=2,
+    ),
+    replace_all=values("on"),
+    extra=form({}),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_curation_import_never_fails_and_refusals_keep_everything(
+    world, text, file, replace_all, extra, urlencoded
+):
+    data: dict[str, list[Any]] = {**extra, "text": text, "replace_all": replace_all}
+    if file:
+        data["file"] = uploads(file)
+    url = reverse("curation:import")
+    with rolled_back():
+        before = snapshot()
+        response = post(client_as(world, "admin"), url, data, urlencoded=urlencoded)
+        check(response, f"POST {url} {data!r}", before, {302, 400})
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "username": values("employee", "helpdesk"),
+            "password": values(PASSWORD),
+            "next": values("/runs/", "//evil.example/", "javascript:alert(1)"),
+        }
+    ),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_login_never_fails(world, data, urlencoded):
+    with rolled_back():
+        before = snapshot()
+        response = post(client_as(world, ANONYMOUS), reverse("login"), data, urlencoded=urlencoded)
+        check(response, f"POST /login/ {data!r}", before, {200, 302})
+        if response.status_code == 302:  # never off the site, whatever `next` said
+            assert response["Location"].startswith("/") and not response["Location"].startswith(
+                "//"
+            ), response["Location"]
+        elif response.status_code == 200:
+            assert_explained(response)
+
+
+@FUZZ
+@given(
+    role=st.sampled_from(ROLES),
+    data=form({"next": values("/runs/", "//evil.example/", "https://evil.example/")}),
+    urlencoded=st.booleans(),
+)
+def test_fuzzed_logout_never_fails(world, role, data, urlencoded):
+    with rolled_back():
+        before = snapshot()
+        response = post(client_as(world, role), reverse("logout"), data, urlencoded=urlencoded)
+        check(response, f"POST /logout/ {data!r} as {role}", before, {302})
+        location = response["Location"]
+        assert location.startswith("/") and not location.startswith("//"), location
