@@ -101,6 +101,7 @@ class CurationImportError(Exception):
 def parse_document(doc: dict[str, Any] | str | bytes) -> tuple[Any, list[str]]:
     """Read a document: (Python data, keys given twice); raises saying where broken text is."""
     if isinstance(doc, dict):
+        _refuse_nul(doc)
         return doc, []
     if len(doc) > MAX_DOCUMENT_BYTES:
         raise CurationImportError([f"document: larger than {MAX_DOCUMENT_BYTES // 2**20} MB."])
@@ -126,7 +127,30 @@ def parse_document(doc: dict[str, Any] | str | bytes) -> tuple[Any, list[str]]:
         ) from None
     except RecursionError:
         raise CurationImportError(["document: nested too deeply to be a curation."]) from None
+    _refuse_nul(data)
     return data, duplicates
+
+
+def _refuse_nul(data: Any) -> None:
+    """Refuse text holding NUL (JSON's \\u0000): PostgreSQL cannot store it, nor look it up."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("document", data)]  # a loop: the data may nest deeply
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append(f"{path}: contains a NUL character (\\u0000), which cannot be stored.")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key).replace("\x00", "\\u0000")
+                where = name if path == "document" else f"{path}.{name}"
+                if "\x00" in str(key):
+                    found.append(f"{where}: the key contains a NUL character (\\u0000).")
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    if found:
+        raise CurationImportError(sorted(found))
 
 
 def _object(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:

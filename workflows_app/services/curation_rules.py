@@ -109,6 +109,8 @@ def parameter_problems(parameter: ParameterLike) -> list[Problem]:
                 compiled = re.compile(parameter.pattern)
             except re.error as exc:
                 problems.append(Problem("pattern", f"Not a valid regular expression: {exc}."))
+            except (OverflowError, RecursionError):  # a{99999999999}; groups nested too deep
+                problems.append(Problem("pattern", "Not a usable regular expression: too large."))
     if compiled is not None and parameter.type == ParameterDefinition.Type.CHOICE:
         for index, choice in enumerate(parameter.choices):
             if choice and compiled.fullmatch(choice) is None:

@@ -90,6 +90,9 @@ def parse_filters(params: QueryDict, *, is_admin: bool) -> Filters:
     elif sort:
         filters.notices.append(f"Unknown sort '{sort}' ignored; sorted by name.")
     filters.q = params.get("q", "").strip()
+    if "\x00" in filters.q:  # PostgreSQL text cannot hold NUL, and no name contains one
+        filters.q = filters.q.replace("\x00", "").strip()
+        filters.notices.append("Search had NUL characters; they were removed.")
     if len(filters.q) > MAX_QUERY_LENGTH:
         filters.q = filters.q[:MAX_QUERY_LENGTH]
         filters.notices.append(f"Search shortened to {MAX_QUERY_LENGTH} characters.")
@@ -109,7 +112,8 @@ def _page(request: HttpRequest, workflows: Any, notices: list[str]) -> Page:
     raw = request.GET.get("page", "").strip()
     if not raw:
         return paginator.page(1)
-    if not raw.isdigit() or int(raw) < 1:
+    # isdigit() also takes digits int() refuses ('²'); int() refuses over 4,300 digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < 1:
         notices.append(f"Unknown page '{raw}' ignored.")
         return paginator.page(1)
     if int(raw) > paginator.num_pages:

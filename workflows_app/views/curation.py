@@ -37,7 +37,8 @@ MAX_QUERY_LENGTH = 200
 @role_required(Role.ADMIN)
 def workflow_list(request: HttpRequest) -> HttpResponse:
     """Every workflow, removed and inactive ones included, with what its curation says."""
-    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
     workflows = (
         Workflow.objects.select_related("curation")
         .annotate(parameter_count=Count("parameters"))

@@ -82,7 +82,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in RunStatus.values:
         status = ""
-    workflow = request.GET.get("workflow", "").strip()[:MAX_FILTER_LENGTH]
+    # No NQL id holds a NUL, and PostgreSQL text cannot: dropped, not a 500.
+    workflow = request.GET.get("workflow", "").replace("\x00", "").strip()[:MAX_FILTER_LENGTH]
     if status:
         runs = runs.filter(status=status)
     if workflow:
@@ -146,7 +147,11 @@ def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _int(raw: str | None) -> int | None:
     """A non-negative integer query value, or None for anything else (never a 500)."""
-    if raw is None or not raw.strip().isdigit():
+    if raw is None:
+        return None
+    raw = raw.strip()
+    # isdigit() also takes digits int() refuses ('²'); ten digits are past any id already.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
         return None
     value = int(raw)
     return value if value < 2**31 else None

@@ -132,7 +132,8 @@ def _run_title(run: Run) -> str:
 @role_required(*EVERY_ROLE)
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The fixes offered to the signed-in person; an htmx search gets the cards partial only."""
-    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
     workflows = self_service_workflows().prefetch_related("parameters")
     if q:
         workflows = _search(workflows, q)
