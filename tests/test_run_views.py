@@ -466,6 +466,29 @@ def test_anonymous_users_are_sent_to_login(client, workflow, helpdesk):
     assert response.status_code == 302 and response.url.startswith("/login/")
 
 
+def test_an_account_without_a_role_may_not_follow_runs(make_user, client_for, workflow, helpdesk):
+    run = make_run(helpdesk, workflow)
+    client = client_for(make_user("roleless", None))
+    for url in [
+        reverse("runs:list"),
+        reverse("runs:detail", args=[run.pk]),
+        reverse("runs:progress", args=[run.pk]),
+    ]:
+        assert client.get(url).status_code == 403, url
+
+
+def test_secret_parameters_are_hidden_from_error_reports(client_for, helpdesk, workflow):
+    """A crash report built from the run form's request must not carry its POST values."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    response = client_for(helpdesk).post(start_url(workflow), {"targets_text": ""})
+    request = response.wsgi_request
+    filtered = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert request.sensitive_post_parameters == "__ALL__"
+    assert all(value == SafeExceptionReporterFilter.cleansed_substitute
+               for value in filtered.values())
+
+
 def test_an_unknown_workflow_is_404(client_for, helpdesk):
     assert client_for(helpdesk).get(reverse("runs:start", args=[999_999])).status_code == 404
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -15,12 +14,16 @@ from django_htmx.http import trigger_client_event
 
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
-from workflows_app.roles import Role, has_role
+from workflows_app.roles import Role, has_role, role_required
 
 RUNS_PER_PAGE = 50
 TARGETS_PER_PAGE = 100
 MAX_FILTER_LENGTH = 255
 _TARGET_COLUMNS = ("position", "kind", "value", "execution_uuid", "status", "status_details")
+
+
+# Every role may follow runs (employees only their own); an account without a role may not.
+ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 
 
 def visible_runs(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Run]:
@@ -75,7 +78,7 @@ def progress_of(run: Run) -> Progress:
 
 
 @require_safe
-@login_required
+@role_required(*ANY_ROLE)
 def run_list(request: HttpRequest) -> HttpResponse:
     """Recent runs visible to this person, newest first, 50 a page (keyset on id, no COUNT)."""
     runs = visible_runs(request.user).order_by("-id")
@@ -109,7 +112,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@login_required
+@role_required(*ANY_ROLE)
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One run: who, what, why, its live progress, its batches and a page of its targets."""
     run = get_object_or_404(visible_runs(request.user), pk=pk)
@@ -133,7 +136,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
-@login_required
+@role_required(*ANY_ROLE)
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress partial alone, polled by htmx; once final it renders without polling."""
     run = get_object_or_404(visible_runs(request.user), pk=pk)

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows_app import targets as targets_mod
@@ -40,6 +41,7 @@ SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
 
 
+@sensitive_post_parameters()  # secret parameter values never reach error reports
 @require_http_methods(["GET", "POST"])
 @role_required(Role.HELPDESK, Role.ADMIN)
 def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
@@ -56,6 +58,7 @@ def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
     return render(request, "runs/confirm.html", _confirm_context(workflow, form, token))
 
 
+@sensitive_post_parameters()
 @require_POST
 @role_required(Role.HELPDESK, Role.ADMIN)
 def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
