@@ -308,8 +308,15 @@ def test_a_rerendered_form_keeps_the_text_but_never_the_secret(client_for, helpd
     assert SECRET not in html
 
 
-def test_unknown_parameter_names_in_the_post_are_ignored(client_for, helpdesk, workflow):
-    response = client_for(helpdesk).post(start_url(workflow), good_post(param_evil="x", evil="y"))
+def test_unknown_parameters_are_refused_by_name(client_for, helpdesk, workflow):
+    response = client_for(helpdesk).post(start_url(workflow), good_post(param_evil="x"))
+    assert response.status_code == 400
+    assert "Unknown parameter(s): evil" in response.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_fields_that_are_not_parameters_are_ignored(client_for, helpdesk, workflow):
+    response = client_for(helpdesk).post(start_url(workflow), good_post(evil="y"))
     assert response.status_code == 200
     assert "Run now" in response.content.decode()
 

@@ -93,7 +93,23 @@ class RunForm(forms.Form):
         cleaned = super().clean() or {}
         self._clean_targets(cleaned)
         self._clean_params(cleaned)
+        self._refuse_unknown_params()
         return cleaned
+
+    def _refuse_unknown_params(self) -> None:
+        """A parameter this workflow does not define is refused by name, never silently dropped."""
+        unknown = sorted(
+            key[len(PARAM_PREFIX):]
+            for key in self.data
+            if key.startswith(PARAM_PREFIX) and key not in self.param_definitions
+        )
+        if unknown:
+            known = ", ".join(d.name for d in self.param_definitions.values()) or "none"
+            self.add_error(
+                None,
+                f"Unknown parameter(s): {', '.join(unknown)[:300]}. "
+                f"This workflow takes: {known}.",
+            )
 
     # --- targets -----------------------------------------------------------------------------
 
