@@ -1,14 +1,17 @@
 """Pytest fixtures running a real Celery worker process against the test database and simulator.
 
 The worker is a separate process (`celery -A portal worker`) consuming a queue of its own on a
-Redis database of its own, with the pytest test database and the session's Nexthink simulator
+Redis server of its own (started for the session on a free port, so tests that restart it touch
+no other process's Redis), with the pytest test database and the session's Nexthink simulator
 in its environment. Tests that use it need committed rows: they use `transactional_db`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,12 +26,9 @@ from django.conf import settings
 
 from workflows_app.nexthink.simulator import Simulator
 
-BROKER_URL = os.environ.get("PIPELINE_TEST_BROKER_URL", "redis://127.0.0.1:6379/7")
-REDIS_PORT = 6379
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-    "--save", "", "--appendonly", "no",
-]
+# On the session's private Redis server: the broker and the worker's cache (Nexthink token).
+BROKER_DB = 0
+CACHE_DB = 1
 # Small numbers so retries and give-ups happen within seconds (read by portal/settings.py).
 WORKER_SETTINGS = {
     "NEXTHINK_SUBMIT_BACKOFF_BASE": "0.5",
@@ -39,6 +39,8 @@ WORKER_SETTINGS = {
     "CELERY_TASK_TIME_LIMIT": "60",
     "CELERY_TASK_SOFT_TIME_LIMIT": "50",
     "BATCH_SWEEP_GRACE_SECONDS": "120",
+    # A killed worker's messages stay unacknowledged (never redelivered) during a test.
+    "CELERY_VISIBILITY_TIMEOUT": "10800",
 }
 
 
@@ -163,9 +165,8 @@ class WorkerProcess:
         from workflows_app.nexthink.auth import token_cache_key
 
         assert self.process is not None
-        # The worker inherits this process's environment, hence the same cache location.
         prefix = f"portal-test-{self.process.pid}"
-        cache = RedisCache(settings.CACHES["default"]["LOCATION"], {"KEY_PREFIX": prefix})
+        cache = RedisCache(self.env["CACHE_URL"], {"KEY_PREFIX": prefix})
         key = token_cache_key(self.env["NEXTHINK_TOKEN_URL"], self.env["NEXTHINK_CLIENT_ID"])
         cache.delete_many([key, f"{key}:lock"])
         cache.close()
@@ -196,13 +197,115 @@ def celery_queue() -> str:
     return f"pipeline-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+class RedisServer:
+    """A private `redis-server` subprocess on a port of its own, without persistence."""
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 10) -> None:
+        """Start the server and wait until it answers PING (fail if it exits instead)."""
+        argv = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(
+            lambda: self.process is not None and (self.process.poll() is not None or self.ping()),
+            timeout=timeout, what=f"redis-server to answer on port {self.port}",
+            explain=self.log_tail,
+        )
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"redis-server exited at start on port {self.port}:\n{self.log_tail()}"
+            )
+
+    def ping(self) -> bool:
+        """Whether this server (not another one that took the port) answers PING."""
+        import redis
+
+        if self.process is None:
+            return False
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1,
+                             socket_connect_timeout=1)
+        try:
+            return bool(client.ping()) and (
+                int(client.info("server")["process_id"]) == self.process.pid
+            )
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Kill the server (nothing is saved: every message is lost) and wait for it to exit."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        """Kill the server and start it again on the same port, empty."""
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "--- redis-server log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def celery_producer(celery_queue: str) -> Iterator[Any]:
+def pipeline_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis server for the pipeline tests only: their broker and their worker's cache."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(
+            "The pipeline tests start a private Redis server, but `redis-server` is not on PATH; "
+            "install Redis (e.g. apt-get install redis-server).",
+            pytrace=False,
+        )
+    log_dir = tmp_path_factory.mktemp("redis")
+    server: RedisServer | None = None
+    for attempt in range(3):  # the free port may be taken between choosing and binding it
+        server = RedisServer(_free_port(), log_dir / f"redis-{attempt}.log")
+        try:
+            server.start()
+            break
+        except (RuntimeError, AssertionError):
+            server.stop()
+            if attempt == 2:
+                raise
+    assert server is not None
+    yield server
+    server.stop()
+
+
+def restart_redis(server: RedisServer) -> None:
+    """Restart the pipeline tests' private Redis without saving: every message is lost."""
+    server.restart()
+
+
+@pytest.fixture(scope="session")
+def celery_producer(celery_queue: str, pipeline_redis: RedisServer) -> Iterator[Any]:
     """The Celery app of this process, publishing to the test broker and queue."""
     from portal.celery import app
 
     saved = (app.conf.broker_url, app.conf.task_default_queue)
-    app.conf.broker_url = BROKER_URL
+    app.conf.broker_url = pipeline_redis.url(BROKER_DB)
     app.conf.task_default_queue = celery_queue
     _reset_pools(app)
     yield app
@@ -238,6 +341,7 @@ def celery_worker_process(
     simulator_server: Simulator,
     celery_producer: Any,
     celery_queue: str,
+    pipeline_redis: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     """A worker process for the session (stopped before the test database is dropped)."""
@@ -246,7 +350,10 @@ def celery_worker_process(
         **WORKER_SETTINGS,
         "DJANGO_SETTINGS_MODULE": "portal.test_settings",
         "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_BROKER_URL": pipeline_redis.url(BROKER_DB),
+        # The worker caches its Nexthink token: on the private server too, not the shared one.
+        "REDIS_URL": pipeline_redis.url(CACHE_DB),
+        "CACHE_URL": pipeline_redis.url(CACHE_DB),
         "CELERY_TASK_DEFAULT_QUEUE": celery_queue,
         "SECRET_KEY": settings.SECRET_KEY,
         "NEXTHINK_API_URL": simulator_server.base_url,
@@ -279,24 +386,6 @@ def celery_worker(
         if not Batch.objects.filter(state=BatchState.SENDING).exists():
             break
         time.sleep(0.1)
-
-
-def _redis_ping() -> bool:
-    done = subprocess.run(
-        ["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() == "PONG"
-
-
-def restart_redis() -> None:
-    """Stop the local Redis without saving (every message is lost) and start it again."""
-    subprocess.run(
-        ["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"],
-        capture_output=True, check=False,
-    )
-    wait_until(lambda: not _redis_ping(), timeout=10, what="Redis to stop")
-    subprocess.run(REDIS_START, check=True, capture_output=True)
-    wait_until(_redis_ping, timeout=10, what="Redis to start again")
 
 
 # --- rows the pipeline tests need ----------------------------------------------------------

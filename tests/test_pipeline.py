@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from tests.celery_fixtures import WorkerProcess, restart_redis, wait_until
+from tests.celery_fixtures import RedisServer, WorkerProcess, restart_redis, wait_until
 from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
 from workflows_app.nexthink.errors import (
     BadRequest,
@@ -171,7 +171,8 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
     simulator.faults.configure(latency=30, paths=EXECUTE_PATHS)
-    runs = [start_run(helpdesk_agent, workflow, devices(5, f"K{n}")) for n in range(3)]
+    wanted = [devices(5, f"K{n}") for n in range(3)]
+    runs = [start_run(helpdesk_agent, workflow, targets) for targets in wanted]
     # Both pool processes are inside an execute call; the third message waits in Redis.
     wait_until(lambda: len(in_flight) == 2, timeout=20, what="two requests in flight",
                explain=describe(celery_worker, *runs))
@@ -187,19 +188,28 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
     others = Batch.objects.exclude(pk__in=stuck).filter(run__in=runs)
     wait_until(lambda: not others.exclude(state=BatchState.SUBMITTED).exists(), timeout=30,
                what="the batch that was never started", explain=describe(celery_worker, *runs))
-    # The killed worker's messages stay unacknowledged until the visibility timeout: the
-    # sweeper gives up on batches sending for longer than a task may run.
+    # The killed worker's messages stay unacknowledged until the visibility timeout (hours,
+    # so never redelivered here) and nothing recorded Nexthink's answers: both batches are
+    # still `sending`. The sweeper gives up on batches sending longer than a task may run.
+    assert set(Batch.objects.filter(pk__in=stuck).values_list("state", flat=True)) == {
+        BatchState.SENDING
+    }
     result = sweep(sending_timeout_seconds=0, grace_seconds=3600)
-    assert set(result.unknown) <= stuck
+    assert set(result.unknown) == stuck and len(result.unknown) == 2
 
     for batch in Batch.objects.filter(pk__in=stuck):
-        assert batch.state in (BatchState.UNKNOWN, BatchState.SUBMITTED)
+        assert (batch.state, batch.error_code, batch.attempts) == (
+            BatchState.UNKNOWN, "WORKER_LOST", 1
+        )
     assert len(simulator.state.executions) == 3
-    assert sorted(Counter(k for r in simulator.state.executions for k in sent_keys(r)).values(),
-                  reverse=True)[0] == 1
+    sent = Counter(k for r in simulator.state.executions for k in sent_keys(r))
+    assert set(sent) == wanted_keys(t for targets in wanted for t in targets)
+    assert set(sent.values()) == {1}
     for run in runs:
         run.refresh_from_db()
-        assert run.is_final
+        stuck_run = Batch.objects.filter(run=run, pk__in=stuck).exists()
+        assert run.status == (RunStatus.UNKNOWN if stuck_run else RunStatus.SUBMITTED)
+        assert run.finished_at is not None
 
 
 def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
@@ -232,7 +242,7 @@ def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
 
 def test_redis_restart_loses_messages_and_sweeper_resends_them(
     celery_worker: WorkerProcess, simulator: Any, in_flight: list[str], helpdesk_agent: Any,
-    sim_workflow: Any,
+    sim_workflow: Any, pipeline_redis: RedisServer,
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
     simulator.faults.configure(latency=30, paths=EXECUTE_PATHS)
@@ -242,7 +252,7 @@ def test_redis_restart_loses_messages_and_sweeper_resends_them(
     wait_until(lambda: len(in_flight) == 2, timeout=20, what="two requests in flight",
                explain=describe(celery_worker, *runs))
 
-    restart_redis()  # the third message, waiting in Redis, is gone
+    restart_redis(pipeline_redis)  # the third message, waiting in Redis, is gone
     simulator.faults.clear()  # release the two calls held in flight
     wait_until(
         lambda: Batch.objects.filter(run__in=runs, state=BatchState.SUBMITTED).count() == 2,
@@ -582,3 +592,77 @@ def test_sweep_resends_lost_messages_and_gives_up_on_dead_workers(
     # The lost batch was touched: the next sweep waits another grace period for it.
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep(grace_seconds=120).requeued == []
+
+
+@pytest.mark.django_db
+def test_sweep_repairs_runs_whose_batches_are_all_final(
+    helpdesk: Any, sim_workflow: Any, requeued: list[Any]
+) -> None:
+    # Runs left as a worker dying between a batch's outcome and its run's status would leave
+    # them (possible before both were written in one transaction).
+    workflow = sim_workflow("#clear_teams_cache")
+    stale_done, stale_mixed, busy, done = (
+        start_run(helpdesk, workflow, devices(1, f"P{n}")) for n in range(4)
+    )
+    Batch.objects.filter(run__in=[stale_done, done]).update(
+        state=BatchState.SUBMITTED, attempts=1, finished_at=timezone.now()
+    )
+    Batch.objects.filter(run=stale_mixed).update(state=BatchState.UNKNOWN, attempts=1)
+    Batch.objects.filter(run=busy).update(
+        state=BatchState.SENDING, attempts=1, claimed_at=timezone.now()
+    )
+    # Secrets still stored (a stand-in for the ciphertext): none is erased until repaired.
+    Run.objects.filter(pk__in=[stale_done.pk, stale_mixed.pk, busy.pk]).update(
+        status=RunStatus.IN_PROGRESS, secret_params="ciphertext"
+    )
+    Run.objects.filter(pk=done.pk).update(
+        status=RunStatus.SUBMITTED, finished_at=timezone.now(), secret_params=""
+    )
+
+    result = sweep(grace_seconds=120, sending_timeout_seconds=360)
+
+    assert (result.requeued, result.unknown) == ([], [])
+    assert result.repaired == [stale_done.pk, stale_mixed.pk]
+    runs = {r.pk: r for r in Run.objects.all()}
+    assert runs[stale_done.pk].status == RunStatus.SUBMITTED
+    assert runs[stale_mixed.pk].status == RunStatus.UNKNOWN
+    for pk in (stale_done.pk, stale_mixed.pk):
+        assert runs[pk].finished_at is not None and runs[pk].secret_params == ""
+    assert runs[busy.pk].status == RunStatus.IN_PROGRESS and runs[busy.pk].secret_params != ""
+    assert runs[done.pk].status == RunStatus.SUBMITTED
+    assert sweep(grace_seconds=120, sending_timeout_seconds=360).repaired == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("outcome", ["answer", "unknown", "retry"])
+def test_batch_outcome_and_run_status_commit_together(
+    one_batch: Batch, fake_client: FakeClient, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    fake_client.outcome = {
+        "answer": answer(3),
+        "unknown": OutcomeUnknown("no answer within 30 s"),
+        "retry": Unavailable("Nexthink answered HTTP 503", status=503),
+    }[outcome]
+    real_refresh = submission.refresh_run_status
+    calls: list[int] = []
+
+    def refresh_then_die(run_id: int) -> Any:
+        calls.append(run_id)
+        if len(calls) == 1:  # the claim's refresh
+            return real_refresh(run_id)
+        raise WorkerDied  # the process dies once the run's status is to be written
+
+    monkeypatch.setattr(submission, "refresh_run_status", refresh_then_die)
+    with pytest.raises(WorkerDied):
+        submission.send_batch(one_batch.pk, claim_id="task-1")
+
+    # Nothing of the outcome was committed without the run's status: the batch is still
+    # `sending` (the sweeper will give it up) and the run still in progress.
+    one_batch.refresh_from_db()
+    assert (one_batch.state, one_batch.claim_id) == (BatchState.SENDING, "task-1")
+    assert Run.objects.get().status == RunStatus.IN_PROGRESS
+    assert len(calls) == 2
+
+    monkeypatch.setattr(submission, "refresh_run_status", real_refresh)
+    assert sweep(sending_timeout_seconds=0).unknown == [one_batch.pk]
+    assert Run.objects.get().status == RunStatus.UNKNOWN

@@ -21,7 +21,7 @@ def submit_batch(self: Task, batch_id: int) -> None:
 def sweep_batches() -> dict[str, list[int]]:
     """Beat: re-send lost messages of queued batches, give up on batches stuck sending."""
     result = submission.sweep()
-    return {"requeued": result.requeued, "unknown": result.unknown}
+    return {"requeued": result.requeued, "unknown": result.unknown, "repaired": result.repaired}
 
 
 @shared_task(name="workflows_app.tasks.sync_catalogue_task")

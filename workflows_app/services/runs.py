@@ -209,8 +209,14 @@ def _check_not_duplicate(user: User, workflow: Workflow, fingerprint: str) -> No
 
 
 def refresh_run_status(run_id: int) -> Run | None:
-    """Derive a run's status from its batches; erase its secrets once none is still to be sent."""
+    """Derive a run's status from its batches; erase its secrets once none is still to be sent.
+
+    Call it inside the transaction that changes a batch's state, so both commit together. The
+    run's row is locked first: batches of one run finishing at once are counted one after the
+    other, and the last to commit sees every other's outcome (each count is a new statement).
+    """
     with transaction.atomic():
+        # Locks the run until the caller's transaction ends (this block is then a savepoint).
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
             return None

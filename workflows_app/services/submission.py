@@ -4,6 +4,9 @@ A batch is claimed with a conditional UPDATE (queued -> sending) before the call
 outcome recorded after. Nexthink has no idempotency key, so a batch that may have reached it
 (a redelivered message, a read timeout, a worker that died mid-call) ends `unknown` and is
 never sent again automatically.
+
+Every change of a batch's state re-derives its run's status in the same transaction, so a
+worker dying between the two cannot leave a run `in_progress` for ever.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from functools import partial
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
 from workflows_app import targets as targets_mod
-from workflows_app.models import Batch, BatchState, Run, Target
+from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import (
@@ -63,7 +66,6 @@ def send_batch(batch_id: int, *, claim_id: str) -> None:
         _handle_unclaimable(batch_id, claim_id)
         return
     batch = Batch.objects.select_related("run").get(pk=batch_id)
-    refresh_run_status(batch.run_id)
     try:
         request, target_ids = _build_request(batch)
         client = _client()
@@ -120,16 +122,23 @@ def _client() -> NexthinkClient:
 
 
 def _claim(batch_id: int, claim_id: str) -> bool:
-    """Mark the batch as being sent by this task, if it is queued and due; True on success."""
+    """Mark the batch as being sent by this task, if it is queued and due; True on success.
+
+    The run's status (queued -> in progress) is refreshed in the same transaction.
+    """
     now = timezone.now()
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLOCK_TOLERANCE)
-    claimed = Batch.objects.filter(due, pk=batch_id, state=BatchState.QUEUED).update(
-        state=BatchState.SENDING,
-        claim_id=claim_id,
-        claimed_at=now,
-        attempts=F("attempts") + 1,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        claimed = Batch.objects.filter(due, pk=batch_id, state=BatchState.QUEUED).update(
+            state=BatchState.SENDING,
+            claim_id=claim_id,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        if claimed:
+            run_id = Batch.objects.filter(pk=batch_id).values_list("run_id", flat=True).get()
+            refresh_run_status(run_id)
     return claimed == 1
 
 
@@ -246,7 +255,8 @@ def _record_success(
             Target.objects.bulk_update(rows, ["execution_uuid"], batch_size=UPDATE_BATCH)
         else:
             logger.error("Batch %s was taken from claim %s during the call", batch.pk, claim_id)
-    refresh_run_status(batch.run_id)
+        # Same transaction: the batch's outcome and its run's status commit together.
+        refresh_run_status(batch.run_id)
 
 
 def _finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: str) -> None:
@@ -261,7 +271,7 @@ def _finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: 
             finished_at=now,
             updated_at=now,
         )
-    refresh_run_status(batch.run_id)
+        refresh_run_status(batch.run_id)
 
 
 def _retry_rate_limited(batch: Batch, claim_id: str, exc: nx.RateLimited) -> None:
@@ -318,7 +328,7 @@ def _requeue(batch: Batch, claim_id: str, delay: float, code: str, details: str)
         )
         if updated:
             transaction.on_commit(lambda: enqueue(batch.pk, countdown=delay))
-    refresh_run_status(batch.run_id)
+        refresh_run_status(batch.run_id)
 
 
 def enqueue(batch_id: int, *, countdown: float | None = None) -> None:
@@ -330,10 +340,12 @@ def enqueue(batch_id: int, *, countdown: float | None = None) -> None:
 
 @dataclass
 class SweepResult:
-    """What one sweep did: batches queued again, batches given up as unknown."""
+    """What one sweep did: batches queued again, batches given up as unknown, runs repaired."""
 
     requeued: list[int] = field(default_factory=list)
     unknown: list[int] = field(default_factory=list)
+    # Runs whose batches were all final but whose status was not (re-derived by the sweep).
+    repaired: list[int] = field(default_factory=list)
 
 
 def sweep(
@@ -347,6 +359,8 @@ def sweep(
     A queued batch untouched for the grace period lost its message (broker restart, crash
     before publishing); a second message is harmless because the claim is conditional. A batch
     `sending` for longer than the task's hard time limit has a dead worker: it may have run.
+    A run still `queued` or `in_progress` with no batch left to send has its status derived
+    again (a run left so by an older release, or by a change made outside this module).
     """
     now = now or timezone.now()
     grace = timedelta(
@@ -377,26 +391,48 @@ def sweep(
     stuck_before = now - timedelta(seconds=sending_timeout_seconds)
     stuck = Batch.objects.filter(state=BatchState.SENDING, claimed_at__lte=stuck_before)
     for batch_id, run_id in list(stuck.values_list("pk", "run_id")):
-        marked = Batch.objects.filter(
-            pk=batch_id, state=BatchState.SENDING, claimed_at__lte=stuck_before
-        ).update(
-            state=BatchState.UNKNOWN,
-            error_code="WORKER_LOST",
-            error_details=(
-                "The worker sending this batch stopped answering, so it may or may not have "
-                "run. Reconcile it with Nexthink's execution history before sending these "
-                "targets again."
-            ),
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        if marked:
-            result.unknown.append(batch_id)
-            refresh_run_status(run_id)
-    if result.requeued or result.unknown:
+        with transaction.atomic():
+            marked = Batch.objects.filter(
+                pk=batch_id, state=BatchState.SENDING, claimed_at__lte=stuck_before
+            ).update(
+                state=BatchState.UNKNOWN,
+                error_code="WORKER_LOST",
+                error_details=(
+                    "The worker sending this batch stopped answering, so it may or may not "
+                    "have run. Reconcile it with Nexthink's execution history before sending "
+                    "these targets again."
+                ),
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            if marked:
+                result.unknown.append(batch_id)
+                refresh_run_status(run_id)
+
+    result.repaired = _repair_run_statuses()
+    if result.requeued or result.unknown or result.repaired:
         logger.warning(
-            "Sweep: re-sent messages for batches %s, gave up on batches %s",
+            "Sweep: re-sent messages for batches %s, gave up on batches %s, "
+            "re-derived the status of runs %s",
             result.requeued,
             result.unknown,
+            result.repaired,
         )
     return result
+
+
+def _repair_run_statuses() -> list[int]:
+    """Re-derive runs still queued or in progress whose batches are all final; their ids."""
+    in_flight = Batch.objects.filter(
+        run=OuterRef("pk"), state__in=(BatchState.QUEUED, BatchState.SENDING)
+    )
+    stale = Run.objects.filter(status__in=(RunStatus.QUEUED, RunStatus.IN_PROGRESS)).filter(
+        ~Exists(in_flight)
+    )
+    repaired: list[int] = []
+    for run_id in list(stale.order_by("pk").values_list("pk", flat=True)):
+        # Under the run's lock: a batch changing meanwhile is counted, whichever commits first.
+        run = refresh_run_status(run_id)
+        if run is not None and run.is_final:
+            repaired.append(run_id)
+    return repaired
