@@ -116,20 +116,32 @@ def needs_no_target_refusal(workflow: Workflow) -> str | None:
     )
 
 
+def not_runnable_reason(workflow: Workflow) -> str | None:
+    """Why the portal cannot start this workflow at all (whoever asks), or None."""
+    if workflow.is_removed:
+        removed = f" (removed {workflow.removed_at:%Y-%m-%d})" if workflow.removed_at else ""
+        return (
+            f"'{workflow.name}' no longer exists in Nexthink{removed}. "
+            "It stays in the catalogue for its run history."
+        )
+    if workflow.status != Workflow.Status.ACTIVE:
+        return f"'{workflow.name}' is inactive in Nexthink; it must be activated there first."
+    if not workflow.trigger_api:
+        return (
+            f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
+            "cannot start it. Ask a Nexthink administrator to enable the API trigger."
+        )
+    return needs_no_target_refusal(workflow)
+
+
 def run_refusal(user: AnyUser, workflow: Workflow) -> str | None:
     """Why this person may not run this workflow from the portal, or None when they may."""
     role = user_role(user)
     curation = curation_of(workflow)
     if role is None:
         return "You have no portal role."
-    if not workflow.runnable:
-        if workflow.is_removed:
-            return f"'{workflow.name}' no longer exists in Nexthink."
-        if workflow.status != Workflow.Status.ACTIVE:
-            return f"'{workflow.name}' is inactive in Nexthink."
-        return f"'{workflow.name}' does not have its API trigger enabled in Nexthink."
-    if no_target := needs_no_target_refusal(workflow):
-        return no_target
+    if reason := not_runnable_reason(workflow):
+        return reason
     if role is Role.ADMIN:
         return None
     if role is Role.EMPLOYEE:

@@ -25,7 +25,7 @@ from workflows_app.models import (
     Workflow,
 )
 from workflows_app.roles import Role, user_role
-from workflows_app.selectors.catalogue import run_refusal
+from workflows_app.selectors.catalogue import not_runnable_reason, run_refusal
 from workflows_app.services.params import split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
@@ -136,26 +136,14 @@ def _write_batches_and_targets(
 
 def _check_may_run(user: User, role: Role | None, workflow: Workflow, source: Run.Source) -> None:
     """Refuse workflows the portal cannot run and people whose role may not run them."""
-    if not workflow.runnable:
-        raise RunRefused(_not_runnable_reason(workflow))
+    if reason := not_runnable_reason(workflow):
+        raise RunRefused(reason)
     if role is Role.EMPLOYEE and source != Run.Source.SELF_SERVICE:
         raise RunRefused("Employees run workflows from the self-service page, on their own device.")
     # The catalogue's rule (docs/CONTRACTS.md), shared with the pages that offer the workflow.
     reason = run_refusal(user, workflow)
     if reason:
         raise RunRefused(reason)
-
-
-def _not_runnable_reason(workflow: Workflow) -> str:
-    """Say why the portal cannot execute this workflow."""
-    if workflow.is_removed:
-        return f"'{workflow.name}' no longer exists in Nexthink; refresh the catalogue."
-    if workflow.status != Workflow.Status.ACTIVE:
-        return f"'{workflow.name}' is inactive in Nexthink; activate it there first."
-    return (
-        f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
-        "cannot start it. Enable the API trigger in the workflow's settings."
-    )
 
 
 def _check_targets(workflow: Workflow, targets: Sequence[targets_mod.Target]) -> None:

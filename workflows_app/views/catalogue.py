@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
-from django_htmx.middleware import HtmxDetails
 
 from workflows_app.models.catalogue import Dependency, TriggerMethod
 from workflows_app.nexthink.errors import NexthinkError
@@ -26,6 +25,7 @@ from workflows_app.selectors.catalogue import (
     visible_workflows,
 )
 from workflows_app.services.catalogue_sync import last_completed_sync, refresh_workflow
+from workflows_app.views.http import HtmxHttpRequest
 
 PER_PAGE = 25
 INCLUDES = ("inactive", "removed")
@@ -35,12 +35,6 @@ NEEDS = {
     Dependency.USER_AND_DEVICE: "Needs a user and a device",
     Dependency.NONE: "Needs no target",
 }
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request that went through django-htmx's middleware."""
-
-    htmx: HtmxDetails
 
 
 @dataclass

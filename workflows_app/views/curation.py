@@ -28,9 +28,9 @@ from workflows_app.services.curation import (
     save_curation,
 )
 from workflows_app.services.curation_rules import self_service_warnings
+from workflows_app.views.http import search_query
 
 PREFIX = "parameters"
-MAX_QUERY_LENGTH = 200
 
 
 @require_safe
@@ -38,7 +38,7 @@ MAX_QUERY_LENGTH = 200
 def workflow_list(request: HttpRequest) -> HttpResponse:
     """Every workflow, removed and inactive ones included, with what its curation says."""
     # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
-    q = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
+    q = search_query(request)
     workflows = (
         Workflow.objects.select_related("curation")
         .annotate(parameter_count=Count("parameters"))

@@ -24,7 +24,7 @@ from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.catalogue import needs_no_target_refusal, runnable_workflow_for
+from workflows_app.selectors.catalogue import not_runnable_reason, runnable_workflow_for
 from workflows_app.services.params import mask_params, split_secrets
 from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
@@ -116,23 +116,6 @@ def _workflow_for(request: HttpRequest, workflow_id: int) -> tuple[Workflow, Htt
         context = {"workflow": workflow, "message": message}
         return workflow, render(request, "runs/refused.html", context, status=403)
     return workflow, None
-
-
-def not_runnable_reason(workflow: Workflow) -> str | None:
-    """Why the portal cannot start this workflow at all (whoever asks), or None."""
-    if workflow.is_removed:
-        return (
-            f"'{workflow.name}' no longer exists in Nexthink (removed "
-            f"{workflow.removed_at:%Y-%m-%d}). It stays in the catalogue for its run history."
-        )
-    if workflow.status != Workflow.Status.ACTIVE:
-        return f"'{workflow.name}' is inactive in Nexthink; it must be activated there first."
-    if not workflow.trigger_api:
-        return (
-            f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
-            "cannot start it. Ask a Nexthink administrator to enable the API trigger."
-        )
-    return needs_no_target_refusal(workflow)
 
 
 def _needs(workflow: Workflow) -> str:

@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.roles import Role, role_required
@@ -27,9 +26,9 @@ from workflows_app.services.self_service import (
     start_self_service_run,
     unavailable_reason,
 )
+from workflows_app.views.http import HtmxHttpRequest, search_query
 
 EVERY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
-MAX_QUERY_LENGTH = 200
 RECENT_RUNS = 5
 OTHER_CATEGORY = "Other"
 # Run statuses onto the badge colours portal.css defines.
@@ -41,12 +40,6 @@ BADGES = {
     RunStatus.FAILED: "failed",
     RunStatus.UNKNOWN: "unknown",
 }
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request that went through django-htmx's middleware."""
-
-    htmx: HtmxDetails
 
 
 @dataclass(frozen=True)
@@ -133,7 +126,7 @@ def _run_title(run: Run) -> str:
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The fixes offered to the signed-in person; an htmx search gets the cards partial only."""
     # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
-    q = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
+    q = search_query(request)
     workflows = self_service_workflows().prefetch_related("parameters")
     if q:
         workflows = _search(workflows, q)
