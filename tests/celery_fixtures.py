@@ -45,7 +45,11 @@ WORKER_SETTINGS = {
 
 
 def wait_until(
-    condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1,
+    condition: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
     explain: Callable[[], str] | None = None,
 ) -> Any:
     """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
@@ -94,19 +98,38 @@ class WorkerProcess:
         self.log_path = self.log_dir / f"worker-{self.generation}.log"
         log = self.log_path.open("wb")
         argv = [
-            sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO",
-            "-c", "2", "-P", "prefork", "-Q", self.queue,
-            "-n", f"pipeline-{self.queue}-{self.generation}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-l",
+            "INFO",
+            "-c",
+            "2",
+            "-P",
+            "prefork",
+            "-Q",
+            self.queue,
+            "-n",
+            f"pipeline-{self.queue}-{self.generation}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
         self.process = subprocess.Popen(
             argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR
         )
         log.close()
         wait_until(
-            lambda: self.process is not None
-            and (self.process.poll() is not None or b" ready." in self._log_bytes()),
-            timeout=timeout, what="the Celery worker to start", explain=self.log_tail,
+            lambda: (
+                self.process is not None
+                and (self.process.poll() is not None or b" ready." in self._log_bytes())
+            ),
+            timeout=timeout,
+            what="the Celery worker to start",
+            explain=self.log_tail,
         )
         if self.process.poll() is not None:
             raise RuntimeError(f"The Celery worker exited at start:\n{self.log_tail()}")
@@ -211,14 +234,24 @@ class RedisServer:
     def start(self, timeout: float = 10) -> None:
         """Start the server and wait until it answers PING (fail if it exits instead)."""
         argv = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         wait_until(
             lambda: self.process is not None and (self.process.poll() is not None or self.ping()),
-            timeout=timeout, what=f"redis-server to answer on port {self.port}",
+            timeout=timeout,
+            what=f"redis-server to answer on port {self.port}",
             explain=self.log_tail,
         )
         if self.process.poll() is not None:
@@ -232,8 +265,9 @@ class RedisServer:
 
         if self.process is None:
             return False
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1,
-                             socket_connect_timeout=1)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1
+        )
         try:
             return bool(client.ping()) and (
                 int(client.info("server")["process_id"]) == self.process.pid
@@ -418,18 +452,23 @@ def sim_workflow() -> Callable[..., Any]:
 
     known = {w.id: w for w in default_workflows()}
 
-    def make(nql_id: str, *, self_service: bool = False, allowed_roles: Any = None,
-             **overrides: Any) -> Workflow:
+    def make(
+        nql_id: str, *, self_service: bool = False, allowed_roles: Any = None, **overrides: Any
+    ) -> Workflow:
         sim = known[nql_id]
         now = timezone.now()
         fields: dict[str, Any] = {
-            "uuid": sim.uuid, "name": sim.name, "description": sim.description,
-            "status": sim.status, "dependency": sim.dependency,
+            "uuid": sim.uuid,
+            "name": sim.name,
+            "description": sim.description,
+            "status": sim.status,
+            "dependency": sim.dependency,
             "trigger_api": "API" in sim.trigger_methods,
             "trigger_manual": "MANUAL" in sim.trigger_methods,
             "trigger_manual_multiple": "MANUAL_MULTIPLE" in sim.trigger_methods,
             "trigger_scheduler": "SCHEDULER" in sim.trigger_methods,
-            "first_seen": now, "last_seen": now,
+            "first_seen": now,
+            "last_seen": now,
         }
         fields.update(overrides)
         workflow = Workflow.objects.create(nql_id=nql_id, **fields)

@@ -33,9 +33,12 @@ def nexthink_client(simulator: Simulator) -> Iterator[Any]:
     from workflows_app.nexthink.client import ClientConfig, NexthinkClient
 
     config = ClientConfig(
-        api_url=simulator.base_url, token_url=simulator.token_url,
-        client_id=simulator.client_id, client_secret=simulator.client_secret,
-        read_timeout=2, connect_timeout=2,
+        api_url=simulator.base_url,
+        token_url=simulator.token_url,
+        client_id=simulator.client_id,
+        client_secret=simulator.client_secret,
+        read_timeout=2,
+        connect_timeout=2,
     )
     client = NexthinkClient(config, token_cache=MemoryTokenCache())
     yield client

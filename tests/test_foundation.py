@@ -47,9 +47,7 @@ def test_production_start_without_client_secret_names_it(tmp_path):
     import subprocess
     import sys
 
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("NEXTHINK_", "PORTAL_DEMO"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXTHINK_", "PORTAL_DEMO"))}
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings",
         SECRET_KEY="x",

@@ -60,8 +60,16 @@ def test_text_is_stripped(workflow: Any) -> None:
 
 @pytest.mark.parametrize(
     ("given", "sent"),
-    [("true", "true"), ("Yes", "true"), ("on", "true"), ("1", "true"),
-     ("false", "false"), ("no", "false"), ("0", "false"), ("", "false")],
+    [
+        ("true", "true"),
+        ("Yes", "true"),
+        ("on", "true"),
+        ("1", "true"),
+        ("false", "false"),
+        ("no", "false"),
+        ("0", "false"),
+        ("", "false"),
+    ],
 )
 def test_boolean_becomes_true_or_false(workflow: Any, given: str, sent: str) -> None:
     define(workflow, "Force", type=Type.BOOLEAN)

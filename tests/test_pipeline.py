@@ -110,7 +110,11 @@ def in_flight(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def start_run(user: Any, workflow: Any, targets: list[Wanted]) -> Run:
     return create_run(
-        user=user, workflow=workflow, targets=targets, params={}, reason="pipeline test",
+        user=user,
+        workflow=workflow,
+        targets=targets,
+        params={},
+        reason="pipeline test",
         source=Run.Source.HELPDESK,
     )
 
@@ -122,8 +126,12 @@ def test_25000_targets_reach_nexthink_once_each_in_three_batches(
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), targets)
     assert [b.target_count for b in batches_of(run)] == [10_000, 10_000, 5_000]
 
-    wait_until(lambda: all_final(run), timeout=90, what="all three batches",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run),
+        timeout=90,
+        what="all three batches",
+        explain=describe(celery_worker, run),
+    )
 
     records = simulator.state.executions
     assert len(records) == 3
@@ -148,12 +156,16 @@ def test_secrets_reach_nexthink_but_never_the_worker_log_or_the_database(
     ParameterDefinition.objects.create(workflow=workflow, name="Reason", secret=True)
     secret = "hunter2-" + uuid.uuid4().hex
     run = create_run(
-        user=helpdesk_agent, workflow=workflow,
+        user=helpdesk_agent,
+        workflow=workflow,
         targets=[Wanted(TargetKind.USER_UPN, "alice.martin@example.com", 1)],
-        params={"Reason": secret}, reason="INC-1", source=Run.Source.HELPDESK,
+        params={"Reason": secret},
+        reason="INC-1",
+        source=Run.Source.HELPDESK,
     )
-    wait_until(lambda: all_final(run), timeout=30, what="the batch",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run), timeout=30, what="the batch", explain=describe(celery_worker, run)
+    )
 
     assert [r.params for r in simulator.state.executions] == [{"Reason": secret}]
     run.refresh_from_db()
@@ -166,7 +178,10 @@ def test_secrets_reach_nexthink_but_never_the_worker_log_or_the_database(
 
 
 def test_worker_killed_mid_batch_never_sends_it_twice(
-    celery_worker: WorkerProcess, simulator: Any, in_flight: list[str], helpdesk_agent: Any,
+    celery_worker: WorkerProcess,
+    simulator: Any,
+    in_flight: list[str],
+    helpdesk_agent: Any,
     sim_workflow: Any,
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
@@ -174,20 +189,29 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
     wanted = [devices(5, f"K{n}") for n in range(3)]
     runs = [start_run(helpdesk_agent, workflow, targets) for targets in wanted]
     # Both pool processes are inside an execute call; the third message waits in Redis.
-    wait_until(lambda: len(in_flight) == 2, timeout=20, what="two requests in flight",
-               explain=describe(celery_worker, *runs))
+    wait_until(
+        lambda: len(in_flight) == 2,
+        timeout=20,
+        what="two requests in flight",
+        explain=describe(celery_worker, *runs),
+    )
     stuck = set(Batch.objects.filter(state=BatchState.SENDING).values_list("pk", flat=True))
     assert len(stuck) == 2
 
     celery_worker.kill_hard()
     simulator.faults.clear()  # the held requests now run at "Nexthink", answering a dead worker
-    wait_until(lambda: len(simulator.state.executions) == 2, timeout=10,
-               what="the held requests to run")
+    wait_until(
+        lambda: len(simulator.state.executions) == 2, timeout=10, what="the held requests to run"
+    )
     celery_worker.start()
 
     others = Batch.objects.exclude(pk__in=stuck).filter(run__in=runs)
-    wait_until(lambda: not others.exclude(state=BatchState.SUBMITTED).exists(), timeout=30,
-               what="the batch that was never started", explain=describe(celery_worker, *runs))
+    wait_until(
+        lambda: not others.exclude(state=BatchState.SUBMITTED).exists(),
+        timeout=30,
+        what="the batch that was never started",
+        explain=describe(celery_worker, *runs),
+    )
     # The killed worker's messages stay unacknowledged until the visibility timeout (hours,
     # so never redelivered here) and nothing recorded Nexthink's answers: both batches are
     # still `sending`. The sweeper gives up on batches sending longer than a task may run.
@@ -199,7 +223,9 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
 
     for batch in Batch.objects.filter(pk__in=stuck):
         assert (batch.state, batch.error_code, batch.attempts) == (
-            BatchState.UNKNOWN, "WORKER_LOST", 1
+            BatchState.UNKNOWN,
+            "WORKER_LOST",
+            1,
         )
     assert len(simulator.state.executions) == 3
     sent = Counter(k for r in simulator.state.executions for k in sent_keys(r))
@@ -213,13 +239,20 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
 
 
 def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
-    celery_worker: WorkerProcess, simulator: Any, in_flight: list[str], helpdesk_agent: Any,
+    celery_worker: WorkerProcess,
+    simulator: Any,
+    in_flight: list[str],
+    helpdesk_agent: Any,
     sim_workflow: Any,
 ) -> None:
     simulator.faults.configure(latency=30, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
-    wait_until(lambda: len(in_flight) == 1, timeout=20, what="the request in flight",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: len(in_flight) == 1,
+        timeout=20,
+        what="the request in flight",
+        explain=describe(celery_worker, run),
+    )
     batch = Batch.objects.get(run=run)
     assert batch.state == BatchState.SENDING
     # Kill the pool processes (one is mid-request); the main process lives and sees it lost.
@@ -227,13 +260,18 @@ def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
         celery_worker.kill_pool_child(pid)
 
     # Acks late + reject on worker lost: the broker hands the same message (same task id) again.
-    wait_until(lambda: Batch.objects.get(pk=batch.pk).state == BatchState.UNKNOWN, timeout=30,
-               what="the redelivered message to give up", explain=describe(celery_worker, run))
+    wait_until(
+        lambda: Batch.objects.get(pk=batch.pk).state == BatchState.UNKNOWN,
+        timeout=30,
+        what="the redelivered message to give up",
+        explain=describe(celery_worker, run),
+    )
     batch.refresh_from_db()
     assert batch.error_code == "REDELIVERED"
     simulator.faults.clear()
-    wait_until(lambda: len(simulator.state.executions) == 1, timeout=10,
-               what="the held request to run")
+    wait_until(
+        lambda: len(simulator.state.executions) == 1, timeout=10, what="the held request to run"
+    )
     assert len(in_flight) == 1  # never sent again
     run.refresh_from_db()
     assert run.status == RunStatus.UNKNOWN
@@ -241,30 +279,44 @@ def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
 
 
 def test_redis_restart_loses_messages_and_sweeper_resends_them(
-    celery_worker: WorkerProcess, simulator: Any, in_flight: list[str], helpdesk_agent: Any,
-    sim_workflow: Any, pipeline_redis: RedisServer,
+    celery_worker: WorkerProcess,
+    simulator: Any,
+    in_flight: list[str],
+    helpdesk_agent: Any,
+    sim_workflow: Any,
+    pipeline_redis: RedisServer,
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
     simulator.faults.configure(latency=30, paths=EXECUTE_PATHS)
     wanted = [devices(4, f"R{n}") for n in range(3)]
     runs = [start_run(helpdesk_agent, workflow, targets) for targets in wanted]
     # Both pool processes are held inside an execute call; the third message waits in Redis.
-    wait_until(lambda: len(in_flight) == 2, timeout=20, what="two requests in flight",
-               explain=describe(celery_worker, *runs))
+    wait_until(
+        lambda: len(in_flight) == 2,
+        timeout=20,
+        what="two requests in flight",
+        explain=describe(celery_worker, *runs),
+    )
 
     restart_redis(pipeline_redis)  # the third message, waiting in Redis, is gone
     simulator.faults.clear()  # release the two calls held in flight
     wait_until(
         lambda: Batch.objects.filter(run__in=runs, state=BatchState.SUBMITTED).count() == 2,
-        timeout=30, what="the two batches in flight", explain=describe(celery_worker, *runs),
+        timeout=30,
+        what="the two batches in flight",
+        explain=describe(celery_worker, *runs),
     )
     lost = Batch.objects.get(run__in=runs, state=BatchState.QUEUED)
     assert lost.attempts == 0
 
     result = sweep(grace_seconds=0)
     assert result.requeued == [lost.pk]
-    wait_until(lambda: all_final(*runs), timeout=60, what="the re-sent batch",
-               explain=describe(celery_worker, *runs))
+    wait_until(
+        lambda: all_final(*runs),
+        timeout=60,
+        what="the re-sent batch",
+        explain=describe(celery_worker, *runs),
+    )
 
     assert Batch.objects.filter(run__in=runs, state=BatchState.SUBMITTED).count() == 3
     sent = Counter(k for r in simulator.state.executions for k in sent_keys(r))
@@ -277,11 +329,16 @@ def test_5xx_storm_is_retried_with_backoff_then_submitted(
 ) -> None:
     simulator.faults.configure(error_rate=1.0, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
-    wait_until(lambda: Batch.objects.get(run=run).attempts >= 2, timeout=20,
-               what="a second attempt", explain=describe(celery_worker, run))
+    wait_until(
+        lambda: Batch.objects.get(run=run).attempts >= 2,
+        timeout=20,
+        what="a second attempt",
+        explain=describe(celery_worker, run),
+    )
     simulator.faults.clear()
-    wait_until(lambda: all_final(run), timeout=20, what="the batch",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run), timeout=20, what="the batch", explain=describe(celery_worker, run)
+    )
 
     batch = Batch.objects.get(run=run)
     assert batch.state == BatchState.SUBMITTED
@@ -296,8 +353,12 @@ def test_5xx_storm_fails_the_batch_after_the_last_attempt(
 ) -> None:
     simulator.faults.configure(error_rate=1.0, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
-    wait_until(lambda: all_final(run), timeout=30, what="the batch to give up",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run),
+        timeout=30,
+        what="the batch to give up",
+        explain=describe(celery_worker, run),
+    )
 
     batch = Batch.objects.get(run=run)
     assert (batch.state, batch.error_code, batch.attempts) == (BatchState.FAILED, "UNAVAILABLE", 4)
@@ -314,12 +375,11 @@ def test_5xx_storm_fails_the_batch_after_the_last_attempt(
 def test_429_storm_waits_for_retry_after_and_submits_once(
     celery_worker: WorkerProcess, simulator: Any, helpdesk_agent: Any, sim_workflow: Any
 ) -> None:
-    simulator.faults.configure(
-        rate_limit_count=3, rate_limit_retry_after=1, paths=EXECUTE_PATHS
-    )
+    simulator.faults.configure(rate_limit_count=3, rate_limit_retry_after=1, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
-    wait_until(lambda: all_final(run), timeout=30, what="the batch",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run), timeout=30, what="the batch", explain=describe(celery_worker, run)
+    )
 
     batch = Batch.objects.get(run=run)
     assert (batch.state, batch.attempts) == (BatchState.SUBMITTED, 4)
@@ -334,8 +394,9 @@ def test_read_timeout_after_acceptance_marks_unknown_and_sends_once(
 ) -> None:
     simulator.faults.configure(timeout_after_accept_count=1, hang_seconds=15, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
-    wait_until(lambda: all_final(run), timeout=30, what="the batch",
-               explain=describe(celery_worker, run))
+    wait_until(
+        lambda: all_final(run), timeout=30, what="the batch", explain=describe(celery_worker, run)
+    )
     simulator.faults.clear()
 
     batch = Batch.objects.get(run=run)
@@ -434,7 +495,9 @@ def test_message_with_another_claim_leaves_a_sending_batch_alone(
     submission.send_batch(one_batch.pk, claim_id="task-2")
     one_batch.refresh_from_db()
     assert (one_batch.state, one_batch.claim_id, one_batch.attempts) == (
-        BatchState.SENDING, "task-1", 1
+        BatchState.SENDING,
+        "task-1",
+        1,
     )
     assert len(fake_client.calls) == 1
 
@@ -502,18 +565,31 @@ def test_fewer_execution_uuids_than_targets_keeps_those_that_match(
 @pytest.mark.parametrize(
     ("error", "state", "code", "words"),
     [
-        (BadRequest("INVALID_PARAMS", "MinFreeGB must be a number"), "failed", "INVALID_PARAMS",
-         "MinFreeGB must be a number"),
-        (Forbidden("NO_API_TRIGGER", "API trigger disabled"), "failed", "NO_API_TRIGGER",
-         "API trigger"),
+        (
+            BadRequest("INVALID_PARAMS", "MinFreeGB must be a number"),
+            "failed",
+            "INVALID_PARAMS",
+            "MinFreeGB must be a number",
+        ),
+        (
+            Forbidden("NO_API_TRIGGER", "API trigger disabled"),
+            "failed",
+            "NO_API_TRIGGER",
+            "API trigger",
+        ),
         (Unauthorized(), "failed", "UNAUTHORIZED", "credentials"),
         (OutcomeUnknown("no answer within 30 s"), "unknown", "OUTCOME_UNKNOWN", "may have run"),
         (InvalidResponse("garbled answer"), "unknown", "INVALID_RESPONSE", "garbled"),
     ],
 )
 def test_outcomes_that_must_not_be_retried(
-    one_batch: Batch, fake_client: FakeClient, requeued: list[Any], error: Exception,
-    state: str, code: str, words: str,
+    one_batch: Batch,
+    fake_client: FakeClient,
+    requeued: list[Any],
+    error: Exception,
+    state: str,
+    code: str,
+    words: str,
 ) -> None:
     fake_client.outcome = error
     submission.send_batch(one_batch.pk, claim_id="task-1")
@@ -525,7 +601,9 @@ def test_outcomes_that_must_not_be_retried(
 
 @pytest.mark.django_db
 def test_rate_limited_batch_is_queued_again_after_retry_after(
-    one_batch: Batch, fake_client: FakeClient, requeued: list[Any],
+    one_batch: Batch,
+    fake_client: FakeClient,
+    requeued: list[Any],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     fake_client.outcome = RateLimited(retry_after=30)
@@ -542,7 +620,10 @@ def test_rate_limited_batch_is_queued_again_after_retry_after(
 
 @pytest.mark.django_db
 def test_unavailable_backs_off_then_fails_after_the_last_attempt(
-    one_batch: Batch, fake_client: FakeClient, requeued: list[Any], settings: Any,
+    one_batch: Batch,
+    fake_client: FakeClient,
+    requeued: list[Any],
+    settings: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     settings.NEXTHINK_SUBMIT_MAX_ATTEMPTS = 3
@@ -554,7 +635,9 @@ def test_unavailable_backs_off_then_fails_after_the_last_attempt(
             submission.send_batch(one_batch.pk, claim_id=f"task-{attempt}")
     one_batch.refresh_from_db()
     assert (one_batch.state, one_batch.error_code, one_batch.attempts) == (
-        BatchState.FAILED, "UNAVAILABLE", 3
+        BatchState.FAILED,
+        "UNAVAILABLE",
+        3,
     )
     assert "Gave up after 3 attempts" in one_batch.error_details
     countdowns = [countdown for _, countdown in requeued]
@@ -568,8 +651,7 @@ def test_sweep_resends_lost_messages_and_gives_up_on_dead_workers(
 ) -> None:
     workflow = sim_workflow("#clear_teams_cache")
     lost, fresh, waiting, dead, busy = (
-        Batch.objects.get(run=start_run(helpdesk, workflow, devices(1, f"S{n}")))
-        for n in range(5)
+        Batch.objects.get(run=start_run(helpdesk, workflow, devices(1, f"S{n}"))) for n in range(5)
     )
     now = timezone.now()
     old = now - timedelta(minutes=10)

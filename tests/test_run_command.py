@@ -40,8 +40,12 @@ def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_happy_path_waits_for_the_worker(
-    celery_worker: WorkerProcess, simulator: Any, role_user: Any, sim_workflow: Any,
-    tmp_path: Path, settings: Any,
+    celery_worker: WorkerProcess,
+    simulator: Any,
+    role_user: Any,
+    sim_workflow: Any,
+    tmp_path: Path,
+    settings: Any,
 ) -> None:
     settings.PORTAL_BASE_URL = "https://portal.example.com/"
     role_user("agent", Role.HELPDESK)
@@ -52,9 +56,20 @@ def test_happy_path_waits_for_the_worker(
     targets.write_text(f"device_name,collector_uid\nEMP-LT-0142,{COLLECTOR}\nLAB-PC-7,\n")
 
     out, _ = run_command(
-        "#reset_network_adapter", "--targets", str(targets), "--user", "agent",
-        "--param", "Reason=flaky wifi", "--reason", "INC0042", "--wait", "--timeout", "30",
-        "--poll-interval", "0.2",
+        "#reset_network_adapter",
+        "--targets",
+        str(targets),
+        "--user",
+        "agent",
+        "--param",
+        "Reason=flaky wifi",
+        "--reason",
+        "INC0042",
+        "--wait",
+        "--timeout",
+        "30",
+        "--poll-interval",
+        "0.2",
     )
 
     run = Run.objects.get()
@@ -65,7 +80,9 @@ def test_happy_path_waits_for_the_worker(
     (record,) = simulator.state.executions
     assert record.params == {"Reason": "flaky wifi"}
     assert {next(iter(d.values())) for d in record.devices} == {
-        "EMP-LT-0142", COLLECTOR, "LAB-PC-7"
+        "EMP-LT-0142",
+        COLLECTOR,
+        "LAB-PC-7",
     }
 
 
@@ -77,8 +94,17 @@ def test_wait_exits_non_zero_when_a_batch_fails(
     simulator.faults.configure(fail_next=[400], paths=["/api/v1/workflows/execute"])
 
     error, _ = refused(
-        "#clear_teams_cache", "--targets", "-", "--user", "agent", "--wait", "--timeout", "30",
-        "--poll-interval", "0.2", stdin=f"{COLLECTOR}\n",
+        "#clear_teams_cache",
+        "--targets",
+        "-",
+        "--user",
+        "agent",
+        "--wait",
+        "--timeout",
+        "30",
+        "--poll-interval",
+        "0.2",
+        stdin=f"{COLLECTOR}\n",
     )
 
     assert error.returncode == 2
@@ -92,7 +118,11 @@ def test_invalid_lines_are_listed_and_nothing_is_submitted(
 ) -> None:
     sim_workflow("#clear_teams_cache")
     error, stderr = refused(
-        "#clear_teams_cache", "--targets", "-", "--user", "helpdesk",
+        "#clear_teams_cache",
+        "--targets",
+        "-",
+        "--user",
+        "helpdesk",
         stdin=f"{COLLECTOR}\nbad:thing\nS-1-5-oops\n",
     )
     assert error.returncode == 1
@@ -130,7 +160,13 @@ def test_parameter_errors_are_printed(helpdesk: Any, sim_workflow: Any, no_broke
     workflow = sim_workflow("#unlock_ad_account")
     ParameterDefinition.objects.create(workflow=workflow, name="Reason", required=True)
     error, stderr = refused(
-        "#unlock_ad_account", "--targets", "-", "--user", "helpdesk", "--param", "Colour=red",
+        "#unlock_ad_account",
+        "--targets",
+        "-",
+        "--user",
+        "helpdesk",
+        "--param",
+        "Colour=red",
         stdin="S-1-5-21-1-2-3\n",
     )
     assert "--param Reason: Reason is required." in stderr
@@ -142,7 +178,13 @@ def test_parameter_errors_are_printed(helpdesk: Any, sim_workflow: Any, no_broke
 def test_malformed_param_option_is_refused(helpdesk: Any, sim_workflow: Any) -> None:
     sim_workflow("#unlock_ad_account")
     error, _ = refused(
-        "#unlock_ad_account", "--targets", "-", "--user", "helpdesk", "--param", "Reason",
+        "#unlock_ad_account",
+        "--targets",
+        "-",
+        "--user",
+        "helpdesk",
+        "--param",
+        "Reason",
         stdin="S-1-5-21-1-2-3\n",
     )
     assert "write NAME=VALUE" in str(error)

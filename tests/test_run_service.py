@@ -41,7 +41,10 @@ def sids(count: int) -> list[Wanted]:
 
 def run_for(user: Any, workflow: Any, targets: list[Wanted], **extra: Any) -> Run:
     fields: dict[str, Any] = {
-        "params": {}, "reason": "ticket INC0001", "source": Run.Source.HELPDESK, **extra
+        "params": {},
+        "reason": "ticket INC0001",
+        "source": Run.Source.HELPDESK,
+        **extra,
     }
     return create_run(user=user, workflow=workflow, targets=targets, **fields)
 
@@ -59,8 +62,9 @@ def test_run_batches_and_targets_are_written_in_bulk(
 ) -> None:
     workflow = sim_workflow("#repair_outlook_profile")
     targets = collectors(10_001) + sids(3)
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(
-        execute=True
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
     ):
         run = run_for(helpdesk, workflow, targets, duplicate_count=7)
 
@@ -73,7 +77,8 @@ def test_run_batches_and_targets_are_written_in_bulk(
     assert run.reason == "ticket INC0001" and len(run.target_fingerprint) == 64
     batches = list(run.batches.order_by("number"))
     assert [(b.number, b.target_count, b.state) for b in batches] == [
-        (1, 10_003, BatchState.QUEUED), (2, 1, BatchState.QUEUED)
+        (1, 10_003, BatchState.QUEUED),
+        (2, 1, BatchState.QUEUED),
     ]
     assert enqueued == [b.pk for b in batches]
     rows = list(Target.objects.filter(run=run).order_by("position"))
@@ -188,9 +193,7 @@ def test_more_than_100000_targets_are_refused(admin_user: Any, sim_workflow: Any
         run_for(admin_user, sim_workflow("#clear_teams_cache"), many)
 
 
-def test_helpdesk_is_refused_when_curation_leaves_it_out(
-    helpdesk: Any, sim_workflow: Any
-) -> None:
+def test_helpdesk_is_refused_when_curation_leaves_it_out(helpdesk: Any, sim_workflow: Any) -> None:
     workflow = sim_workflow("#clear_teams_cache", allowed_roles=["Admin"])
     with pytest.raises(RunRefused):
         run_for(helpdesk, workflow, collectors(1))
@@ -214,8 +217,12 @@ def test_employee_may_not_run_a_workflow_not_offered_for_self_service(
     employee: Any, sim_workflow: Any
 ) -> None:
     with pytest.raises(RunRefused):
-        run_for(employee, sim_workflow("#clear_teams_cache"), collectors(1),
-                source=Run.Source.SELF_SERVICE)
+        run_for(
+            employee,
+            sim_workflow("#clear_teams_cache"),
+            collectors(1),
+            source=Run.Source.SELF_SERVICE,
+        )
 
 
 def test_employee_runs_self_service_workflows_only_from_self_service(
@@ -293,7 +300,9 @@ def test_final_status_sets_finished_at_and_erases_secrets(
     Batch.objects.filter(pk=first.pk).update(state=BatchState.SUBMITTED, attempts=1)
     run = refresh_run_status(run.pk)
     assert (run.status, run.finished_at, bool(run.secret_params)) == (
-        RunStatus.IN_PROGRESS, None, True
+        RunStatus.IN_PROGRESS,
+        None,
+        True,
     )
     Batch.objects.filter(pk=second.pk).update(state=BatchState.FAILED, attempts=1)
     run = refresh_run_status(run.pk)

@@ -492,8 +492,9 @@ def test_secret_parameters_are_hidden_from_error_reports(client_for, helpdesk, w
     request = response.wsgi_request
     filtered = SafeExceptionReporterFilter().get_post_parameters(request)
     assert request.sensitive_post_parameters == "__ALL__"
-    assert all(value == SafeExceptionReporterFilter.cleansed_substitute
-               for value in filtered.values())
+    assert all(
+        value == SafeExceptionReporterFilter.cleansed_substitute for value in filtered.values()
+    )
 
 
 def test_an_unknown_workflow_is_404(client_for, helpdesk):

@@ -26,15 +26,27 @@ TRIGGERS = ("API", "MANUAL", "MANUAL_MULTIPLE", "SCHEDULER")
 INVENTORY = default_inventory()
 EMPLOYEE_DEVICES = INVENTORY.devices_of("employee@example.com")
 EMPLOYEE = INVENTORY.user_by_upn("employee@example.com")
-EXECUTION_KEYS = {"request_id", "execution_id", "request_time", "workflow.name",
-                  "workflow.nql_id", "device.name", "status", "status_details", "outcome",
-                  "outcome_details"}
+EXECUTION_KEYS = {
+    "request_id",
+    "execution_id",
+    "request_time",
+    "workflow.name",
+    "workflow.nql_id",
+    "device.name",
+    "status",
+    "status_details",
+    "outcome",
+    "outcome_details",
+}
 
 
 def get_token(sim: Simulator) -> str:
-    answer = requests.post(sim.token_url, auth=(sim.client_id, sim.client_secret),
-                           data={"grant_type": "client_credentials",
-                                 "scope": "service:integration"}, timeout=5)
+    answer = requests.post(
+        sim.token_url,
+        auth=(sim.client_id, sim.client_secret),
+        data={"grant_type": "client_credentials", "scope": "service:integration"},
+        timeout=5,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
 
@@ -47,24 +59,37 @@ class Api:
         self.headers = {"Authorization": f"Bearer {get_token(sim)}", "Source": "sim-tests"}
 
     def post(self, path: str, body: Any, **kw: Any) -> requests.Response:
-        return requests.post(self.sim.base_url + path, json=body,
-                             headers={**self.headers, **kw.pop("headers", {})},
-                             timeout=kw.pop("timeout", 5), **kw)
+        return requests.post(
+            self.sim.base_url + path,
+            json=body,
+            headers={**self.headers, **kw.pop("headers", {})},
+            timeout=kw.pop("timeout", 5),
+            **kw,
+        )
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return requests.get(self.sim.base_url + path, params=params, headers=self.headers,
-                            timeout=5)
+        return requests.get(
+            self.sim.base_url + path, params=params, headers=self.headers, timeout=5
+        )
 
-    def execute_v2(self, workflow: str, devices: list[Any] | None = None,
-                   users: list[Any] | None = None, timeout: float = 5,
-                   **extra: Any) -> requests.Response:
-        return self.post("/api/v2/workflows/execute",
-                         {"workflowId": workflow, "devices": devices or [], "users": users or [],
-                          **extra}, timeout=timeout)
+    def execute_v2(
+        self,
+        workflow: str,
+        devices: list[Any] | None = None,
+        users: list[Any] | None = None,
+        timeout: float = 5,
+        **extra: Any,
+    ) -> requests.Response:
+        return self.post(
+            "/api/v2/workflows/execute",
+            {"workflowId": workflow, "devices": devices or [], "users": users or [], **extra},
+            timeout=timeout,
+        )
 
     def nql(self, query_id: str, version: str = "v2", **parameters: str) -> requests.Response:
-        return self.post(f"/api/{version}/nql/execute",
-                         {"queryId": query_id, "parameters": parameters})
+        return self.post(
+            f"/api/{version}/nql/execute", {"queryId": query_id, "parameters": parameters}
+        )
 
     def statuses(self, request_uuid: str) -> list[str]:
         answer = self.nql("#portal_execution_status", request_id=request_uuid)
@@ -82,8 +107,12 @@ def control(sim: Simulator, name: str, body: Any = None) -> requests.Response:
 
 # --- OAuth ------------------------------------------------------------------------------------
 def test_token_is_issued_for_client_credentials(simulator: Simulator) -> None:
-    answer = requests.post(simulator.token_url, auth=("portal-demo", "demo-secret"),
-                           data={"grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        simulator.token_url,
+        auth=("portal-demo", "demo-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["access_token"]
@@ -92,21 +121,27 @@ def test_token_is_issued_for_client_credentials(simulator: Simulator) -> None:
 
 @pytest.mark.parametrize("auth", [("portal-demo", "wrong"), ("someone", "demo-secret"), None])
 def test_token_refuses_bad_client_credentials(simulator: Simulator, auth: Any) -> None:
-    answer = requests.post(simulator.token_url, auth=auth,
-                           data={"grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        simulator.token_url, auth=auth, data={"grant_type": "client_credentials"}, timeout=5
+    )
     assert answer.status_code == 401
     assert answer.json()["error"] == "invalid_client"
     assert simulator.state.token_requests == 1 and simulator.state.tokens_issued == 0
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    ({"grant_type": "password"}, "unsupported_grant_type"),
-    ({"grant_type": "client_credentials", "scope": "admin"}, "invalid_scope"),
-])
-def test_token_refuses_bad_grant_or_scope(simulator: Simulator, data: dict[str, str],
-                                          error: str) -> None:
-    answer = requests.post(simulator.token_url, auth=("portal-demo", "demo-secret"), data=data,
-                           timeout=5)
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials", "scope": "admin"}, "invalid_scope"),
+    ],
+)
+def test_token_refuses_bad_grant_or_scope(
+    simulator: Simulator, data: dict[str, str], error: str
+) -> None:
+    answer = requests.post(
+        simulator.token_url, auth=("portal-demo", "demo-secret"), data=data, timeout=5
+    )
     assert answer.status_code == 400 and answer.json()["error"] == error
 
 
@@ -126,22 +161,29 @@ def test_tokens_expire_after_their_ttl(simulator: Simulator) -> None:
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic abc"])
-def test_api_refuses_missing_or_unknown_token(simulator: Simulator,
-                                              authorization: str | None) -> None:
+def test_api_refuses_missing_or_unknown_token(
+    simulator: Simulator, authorization: str | None
+) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    answer = requests.post(simulator.base_url + "/api/v2/workflows/execute", headers=headers,
-                           json={"workflowId": "#flush_dns_cache",
-                                 "devices": [{"name": "EMP-LT-0142"}], "users": []}, timeout=5)
+    answer = requests.post(
+        simulator.base_url + "/api/v2/workflows/execute",
+        headers=headers,
+        json={"workflowId": "#flush_dns_cache", "devices": [{"name": "EMP-LT-0142"}], "users": []},
+        timeout=5,
+    )
     assert answer.status_code == 401
     assert simulator.state.executions == []
 
 
 # --- execute ----------------------------------------------------------------------------------
-def test_execute_v2_resolves_names_and_records_unknown_targets(api: Api,
-                                                               simulator: Simulator) -> None:
-    answer = api.execute_v2("#flush_dns_cache",
-                            devices=[{"name": "EMP-LT-0142"}, {"name": "NO-SUCH-PC"}],
-                            params={"unused": "x"})
+def test_execute_v2_resolves_names_and_records_unknown_targets(
+    api: Api, simulator: Simulator
+) -> None:
+    answer = api.execute_v2(
+        "#flush_dns_cache",
+        devices=[{"name": "EMP-LT-0142"}, {"name": "NO-SUCH-PC"}],
+        params={"unused": "x"},
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert len(body["executionsUuids"]) == 2 and body["requestUuid"]
@@ -149,16 +191,24 @@ def test_execute_v2_resolves_names_and_records_unknown_targets(api: Api,
     assert record.request_uuid == body["requestUuid"]
     assert record.execution_uuids == body["executionsUuids"]
     assert (record.workflow_id, record.version, record.source_header) == (
-        "#flush_dns_cache", "v2", "sim-tests")
+        "#flush_dns_cache",
+        "v2",
+        "sim-tests",
+    )
     assert record.params == {"unused": "x"}
     assert record.unresolved == [{"name": "NO-SUCH-PC"}]
 
 
 def test_execute_v1_takes_collector_uuids_and_sids(api: Api, simulator: Simulator) -> None:
     device = EMPLOYEE_DEVICES[0]
-    answer = api.post("/api/v1/workflows/execute", {
-        "workflowId": "#repair_outlook_profile", "devices": [device.collector_uid],
-        "users": [EMPLOYEE.sid]})
+    answer = api.post(
+        "/api/v1/workflows/execute",
+        {
+            "workflowId": "#repair_outlook_profile",
+            "devices": [device.collector_uid],
+            "users": [EMPLOYEE.sid],
+        },
+    )
     assert answer.status_code == 200 and len(answer.json()["executionsUuids"]) == 2
     [record] = simulator.state.executions
     assert record.version == "v1" and record.unresolved == []
@@ -167,85 +217,143 @@ def test_execute_v1_takes_collector_uuids_and_sids(api: Api, simulator: Simulato
     assert [r["device.name"] for r in rows] == [device.name, EMPLOYEE_DEVICES[0].name]
 
 
-def test_execute_v2_picks_the_most_recently_seen_of_duplicate_names(api: Api,
-                                                                    simulator: Simulator) -> None:
+def test_execute_v2_picks_the_most_recently_seen_of_duplicate_names(
+    api: Api, simulator: Simulator
+) -> None:
     api.execute_v2("#flush_dns_cache", devices=[{"name": "shared-pc-01"}])
     execution = next(iter(simulator.state.target_executions.values()))
-    newest = max((d for d in INVENTORY.devices if d.name == "SHARED-PC-01"),
-                 key=lambda d: d.last_seen)
+    newest = max(
+        (d for d in INVENTORY.devices if d.name == "SHARED-PC-01"), key=lambda d: d.last_seen
+    )
     assert execution.target.resolved and execution.target.device_name == newest.name
     assert INVENTORY.resolve_device(name="SHARED-PC-01") == newest
 
 
 def test_execute_v2_resolves_upns(api: Api, simulator: Simulator) -> None:
-    answer = api.execute_v2("#unlock_ad_account", users=[{"upn": "Employee@Example.com"}],
-                            params={"Reason": "locked out"})
+    answer = api.execute_v2(
+        "#unlock_ad_account",
+        users=[{"upn": "Employee@Example.com"}],
+        params={"Reason": "locked out"},
+    )
     assert answer.status_code == 200
     assert simulator.state.executions[0].unresolved == []
 
 
-@pytest.mark.parametrize(("workflow", "status", "code"), [
-    ("#no_such_workflow", 400, "WORKFLOW_NOT_FOUND"),
-    ("#disable_usb_storage", 400, "WORKFLOW_INACTIVE"),
-    ("#legacy_vpn_fix", 400, "WORKFLOW_INACTIVE"),
-    ("#install_pending_windows_updates", 403, "API_TRIGGER_DISABLED"),
-])
-def test_execute_refuses_workflows_that_cannot_run(api: Api, simulator: Simulator, workflow: str,
-                                                   status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("workflow", "status", "code"),
+    [
+        ("#no_such_workflow", 400, "WORKFLOW_NOT_FOUND"),
+        ("#disable_usb_storage", 400, "WORKFLOW_INACTIVE"),
+        ("#legacy_vpn_fix", 400, "WORKFLOW_INACTIVE"),
+        ("#install_pending_windows_updates", 403, "API_TRIGGER_DISABLED"),
+    ],
+)
+def test_execute_refuses_workflows_that_cannot_run(
+    api: Api, simulator: Simulator, workflow: str, status: int, code: str
+) -> None:
     answer = api.execute_v2(workflow, devices=[{"name": "EMP-LT-0142"}])
     assert answer.status_code == status and answer.json()["code"] == code
     assert answer.json()["details"]
     assert simulator.state.executions == []
 
 
-@pytest.mark.parametrize(("workflow", "devices", "users"), [
-    ("#clear_teams_cache", [], [{"upn": "employee@example.com"}]),
-    ("#clear_teams_cache", [{"name": "EMP-LT-0142"}], [{"upn": "employee@example.com"}]),
-    ("#unlock_ad_account", [{"name": "EMP-LT-0142"}], []),
-])
-def test_execute_refuses_targets_that_do_not_fit_the_dependency(api: Api, workflow: str,
-                                                                devices: list[Any],
-                                                                users: list[Any]) -> None:
+@pytest.mark.parametrize(
+    ("workflow", "devices", "users"),
+    [
+        ("#clear_teams_cache", [], [{"upn": "employee@example.com"}]),
+        ("#clear_teams_cache", [{"name": "EMP-LT-0142"}], [{"upn": "employee@example.com"}]),
+        ("#unlock_ad_account", [{"name": "EMP-LT-0142"}], []),
+    ],
+)
+def test_execute_refuses_targets_that_do_not_fit_the_dependency(
+    api: Api, workflow: str, devices: list[Any], users: list[Any]
+) -> None:
     answer = api.execute_v2(workflow, devices=devices, users=users)
     assert answer.status_code == 400 and answer.json()["code"] == "INVALID_TARGETS"
 
 
 # --- spec validation --------------------------------------------------------------------------
-@pytest.mark.parametrize(("path", "body", "fragment"), [
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [{"name": "A"}], "users": [], "extra": 1},
-     "'extra' was unexpected"),
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [{"name": "A", "hostname": "A"}], "users": []},
-     "'hostname' was unexpected"),
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [{}], "users": []}, "at least one identifier"),
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#unlock_ad_account", "devices": [], "users": [{"upn": "not-an-email"}]},
-     "does not match"),
-    ("/api/v1/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": ["EMP-LT-0142"], "users": []},
-     "does not match"),
-    ("/api/v1/workflows/execute",
-     {"workflowId": "#unlock_ad_account", "devices": [], "users": ["S-1"]}, "does not match"),
-    ("/api/v1/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [EMPLOYEE_DEVICES[0].collector_uid + "\n"],
-      "users": []}, "does not match"),
-    ("/api/v1/workflows/execute", {"workflowId": "#flush_dns_cache", "devices": [], "users": []},
-     "at least one of 'devices' or 'users'"),
-    ("/api/v1/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [EMPLOYEE_DEVICES[0].collector_uid]},
-     "'users' is a required property"),
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [{"name": "A"}], "users": [],
-      "params": {"n": 1}}, "params.n: 1 is not of type 'string'"),
-    ("/api/v2/workflows/execute",
-     {"workflowId": "#flush_dns_cache", "devices": [{"name": "A"}], "users": [], "params": None},
-     "params: None is not of type 'object'"),
-])
-def test_execute_refuses_requests_that_break_the_spec(api: Api, simulator: Simulator, path: str,
-                                                      body: dict[str, Any],
-                                                      fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        (
+            "/api/v2/workflows/execute",
+            {"workflowId": "#flush_dns_cache", "devices": [{"name": "A"}], "users": [], "extra": 1},
+            "'extra' was unexpected",
+        ),
+        (
+            "/api/v2/workflows/execute",
+            {
+                "workflowId": "#flush_dns_cache",
+                "devices": [{"name": "A", "hostname": "A"}],
+                "users": [],
+            },
+            "'hostname' was unexpected",
+        ),
+        (
+            "/api/v2/workflows/execute",
+            {"workflowId": "#flush_dns_cache", "devices": [{}], "users": []},
+            "at least one identifier",
+        ),
+        (
+            "/api/v2/workflows/execute",
+            {"workflowId": "#unlock_ad_account", "devices": [], "users": [{"upn": "not-an-email"}]},
+            "does not match",
+        ),
+        (
+            "/api/v1/workflows/execute",
+            {"workflowId": "#flush_dns_cache", "devices": ["EMP-LT-0142"], "users": []},
+            "does not match",
+        ),
+        (
+            "/api/v1/workflows/execute",
+            {"workflowId": "#unlock_ad_account", "devices": [], "users": ["S-1"]},
+            "does not match",
+        ),
+        (
+            "/api/v1/workflows/execute",
+            {
+                "workflowId": "#flush_dns_cache",
+                "devices": [EMPLOYEE_DEVICES[0].collector_uid + "\n"],
+                "users": [],
+            },
+            "does not match",
+        ),
+        (
+            "/api/v1/workflows/execute",
+            {"workflowId": "#flush_dns_cache", "devices": [], "users": []},
+            "at least one of 'devices' or 'users'",
+        ),
+        (
+            "/api/v1/workflows/execute",
+            {"workflowId": "#flush_dns_cache", "devices": [EMPLOYEE_DEVICES[0].collector_uid]},
+            "'users' is a required property",
+        ),
+        (
+            "/api/v2/workflows/execute",
+            {
+                "workflowId": "#flush_dns_cache",
+                "devices": [{"name": "A"}],
+                "users": [],
+                "params": {"n": 1},
+            },
+            "params.n: 1 is not of type 'string'",
+        ),
+        (
+            "/api/v2/workflows/execute",
+            {
+                "workflowId": "#flush_dns_cache",
+                "devices": [{"name": "A"}],
+                "users": [],
+                "params": None,
+            },
+            "params: None is not of type 'object'",
+        ),
+    ],
+)
+def test_execute_refuses_requests_that_break_the_spec(
+    api: Api, simulator: Simulator, path: str, body: dict[str, Any], fragment: str
+) -> None:
     answer = api.post(path, body)
     assert answer.status_code == 400
     assert answer.json()["code"] == "INVALID_REQUEST"
@@ -262,17 +370,26 @@ def test_execute_refuses_more_than_10000_targets(api: Api, simulator: Simulator)
 
 
 def test_execute_accepts_exactly_10000_targets(api: Api, simulator: Simulator) -> None:
-    answer = api.execute_v2("#flush_dns_cache",
-                            devices=[{"name": f"PC-{i}"} for i in range(10_000)])
+    answer = api.execute_v2(
+        "#flush_dns_cache", devices=[{"name": f"PC-{i}"} for i in range(10_000)]
+    )
     assert answer.status_code == 200 and len(answer.json()["executionsUuids"]) == 10_000
 
 
 def test_execute_refuses_malformed_json_and_other_media_types(api: Api) -> None:
-    answer = api.post("/api/v2/workflows/execute", None, data=b"{not json",
-                      headers={"Content-Type": "application/json"})
+    answer = api.post(
+        "/api/v2/workflows/execute",
+        None,
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 400 and "not valid JSON" in answer.json()["details"]
-    answer = requests.post(api.sim.base_url + "/api/v2/workflows/execute", headers=api.headers,
-                           data={"workflowId": "#flush_dns_cache"}, timeout=5)
+    answer = requests.post(
+        api.sim.base_url + "/api/v2/workflows/execute",
+        headers=api.headers,
+        data={"workflowId": "#flush_dns_cache"},
+        timeout=5,
+    )
     assert answer.status_code == 415
 
 
@@ -282,8 +399,7 @@ def test_unknown_paths_and_methods(api: Api) -> None:
     assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
 
 
-def test_requests_are_recorded_with_authorization_redacted(api: Api,
-                                                           simulator: Simulator) -> None:
+def test_requests_are_recorded_with_authorization_redacted(api: Api, simulator: Simulator) -> None:
     api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}])
     token_request, execute_request = simulator.state.requests
     assert token_request.path == "/oauth2/default/v1/token"
@@ -293,8 +409,9 @@ def test_requests_are_recorded_with_authorization_redacted(api: Api,
     assert execute_request.status == 200 and execute_request.spec_errors == []
 
 
-def tenant_errors(method: str, path: str, headers: dict[str, str],
-                  query: dict[str, list[str]]) -> list[str]:
+def tenant_errors(
+    method: str, path: str, headers: dict[str, str], query: dict[str, list[str]]
+) -> list[str]:
     found = find_operation(method, path)
     assert found is not None
     op, path_params = found
@@ -306,11 +423,19 @@ def test_validation_module_matches_the_spec_rules() -> None:
     assert validate_request("POST", nql, {"queryId": "#portal_user_devices"}) == []
     assert validate_request("POST", nql, {"queryId": "#A"}) != []
     assert validate_request("POST", nql, {"queryId": "#ok", "limit": 3}) != []
-    assert tenant_errors("GET", "/api/v1/workflows", {"Authorization": "Bearer x"},
-                         {"dependency": ["DEVICE"], "triggerMethod": ["API"]}) == []
+    assert (
+        tenant_errors(
+            "GET",
+            "/api/v1/workflows",
+            {"Authorization": "Bearer x"},
+            {"dependency": ["DEVICE"], "triggerMethod": ["API"]},
+        )
+        == []
+    )
     assert tenant_errors("GET", "/api/v1/workflows", {}, {"dependency": ["DEVICE"]}) == [
         "header parameter Authorization: a Bearer token is required",
-        "query parameter triggerMethod is required"]
+        "query parameter triggerMethod is required",
+    ]
 
 
 # --- list and details -------------------------------------------------------------------------
@@ -325,9 +450,13 @@ def test_list_filters_exactly_by_dependency_trigger_and_status(
         params["fetchOnlyActiveWorkflows"] = only_active
     answer = api.get("/api/v1/workflows", **params)
     assert answer.status_code == 200
-    expected = [w.id for w in default_workflows()
-                if w.dependency == dependency and trigger in w.trigger_methods
-                and (only_active != "true" or w.status == "ACTIVE")]
+    expected = [
+        w.id
+        for w in default_workflows()
+        if w.dependency == dependency
+        and trigger in w.trigger_methods
+        and (only_active != "true" or w.status == "ACTIVE")
+    ]
     assert [w["id"] for w in answer.json()] == expected
 
 
@@ -344,13 +473,28 @@ def test_catalogue_covers_every_dependency_and_trigger() -> None:
 
 def test_workflow_payload_shapes(api: Api, simulator: Simulator) -> None:
     [flags] = api.get("/api/v1/workflows/details", nqlId="#clear_teams_cache").json()
-    assert flags["triggerMethods"] == {"apiEnabled": True, "manualEnabled": True,
-                                       "manualMultipleEnabled": False,
-                                       "schedulerEnabled": False}
-    assert flags["versions"][-1] == {"versionNumber": 3, "isActive": True,
-                                     "lastUpdateTime": flags["lastUpdateTime"]}
-    assert {"id", "uuid", "name", "description", "status", "lastUpdateTime", "dependency",
-            "triggerMethods", "versions"} <= set(flags)
+    assert flags["triggerMethods"] == {
+        "apiEnabled": True,
+        "manualEnabled": True,
+        "manualMultipleEnabled": False,
+        "schedulerEnabled": False,
+    }
+    assert flags["versions"][-1] == {
+        "versionNumber": 3,
+        "isActive": True,
+        "lastUpdateTime": flags["lastUpdateTime"],
+    }
+    assert {
+        "id",
+        "uuid",
+        "name",
+        "description",
+        "status",
+        "lastUpdateTime",
+        "dependency",
+        "triggerMethods",
+        "versions",
+    } <= set(flags)
     simulator.configure(trigger_shape="list")
     [listed] = api.get("/api/v1/workflows/details", nqlId="#clear_teams_cache").json()
     assert listed["triggerMethods"] == ["API", "MANUAL"]
@@ -362,11 +506,14 @@ def test_details_answers_an_array_and_refuses_the_wrong_parameter_name(api: Api)
     assert answer.status_code == 400 and "nqlId is required" in answer.json()["details"]
 
 
-@pytest.mark.parametrize("params", [
-    {"dependency": "DEVICE"},
-    {"dependency": "device", "triggerMethod": "API"},
-    {"dependency": "DEVICE", "triggerMethod": "API", "fetchOnlyActiveWorkflows": "yes"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"dependency": "DEVICE"},
+        {"dependency": "device", "triggerMethod": "API"},
+        {"dependency": "DEVICE", "triggerMethod": "API", "fetchOnlyActiveWorkflows": "yes"},
+    ],
+)
 def test_list_refuses_bad_query_parameters(api: Api, params: dict[str, str]) -> None:
     answer = api.get("/api/v1/workflows", **params)
     assert answer.status_code == 400 and answer.json()["code"] == "INVALID_REQUEST"
@@ -426,9 +573,10 @@ def test_trigger_refuses_unknown_ids(api: Api, simulator: Simulator) -> None:
 # --- execution progress -----------------------------------------------------------------------
 def test_executions_finish_after_execution_seconds(api: Api, simulator: Simulator) -> None:
     simulator.configure(execution_seconds=0.3)
-    answer = api.execute_v2("#flush_dns_cache",
-                            devices=[{"name": "EMP-LT-0142"}, {"name": "FAIL-LT-0001"},
-                                     {"name": "GHOST-PC"}])
+    answer = api.execute_v2(
+        "#flush_dns_cache",
+        devices=[{"name": "EMP-LT-0142"}, {"name": "FAIL-LT-0001"}, {"name": "GHOST-PC"}],
+    )
     request_uuid = answer.json()["requestUuid"]
     assert api.statuses(request_uuid) == ["pending"] * 3
     time.sleep(0.4)
@@ -450,8 +598,12 @@ def test_user_devices_query_lists_devices_most_recent_first(api: Api) -> None:
     answer = api.nql("#portal_user_devices", upn="employee@example.com")
     body = answer.json()
     assert answer.status_code == 200 and body["rows"] == 3
-    assert body["headers"] == ["device.name", "device.uid", "device.collector.uid",
-                               "device.last_seen"]
+    assert body["headers"] == [
+        "device.name",
+        "device.uid",
+        "device.collector.uid",
+        "device.last_seen",
+    ]
     assert [r["device.name"] for r in body["data"]] == [d.name for d in EMPLOYEE_DEVICES]
     seen = [r["device.last_seen"] for r in body["data"]]
     assert seen == sorted(seen, reverse=True) and len(set(seen)) == 3
@@ -462,17 +614,22 @@ def test_user_devices_query_lists_devices_most_recent_first(api: Api) -> None:
     assert api.nql("#portal_user_devices", upn="nobody@example.com").json()["data"] == []
 
 
-def test_nql_v1_answers_rows_as_arrays_and_csv_on_request(api: Api,
-                                                          simulator: Simulator) -> None:
+def test_nql_v1_answers_rows_as_arrays_and_csv_on_request(api: Api, simulator: Simulator) -> None:
     body = api.nql("#portal_user_devices", version="v1", upn="admin@example.com").json()
-    assert body["data"] == [[d.name, d.uid, d.collector_uid, body["data"][0][3]]
-                            for d in INVENTORY.devices_of("admin@example.com")]
-    answer = api.post("/api/v2/nql/execute", {"queryId": "#portal_user_devices",
-                                              "parameters": {"upn": "admin@example.com"}},
-                      headers={"Accept": "text/csv"})
+    assert body["data"] == [
+        [d.name, d.uid, d.collector_uid, body["data"][0][3]]
+        for d in INVENTORY.devices_of("admin@example.com")
+    ]
+    answer = api.post(
+        "/api/v2/nql/execute",
+        {"queryId": "#portal_user_devices", "parameters": {"upn": "admin@example.com"}},
+        headers={"Accept": "text/csv"},
+    )
     assert answer.headers["Content-Type"] == "text/csv"
-    assert answer.text.splitlines()[0] == "device.name,device.uid,device.collector.uid," \
-                                          "device.last_seen"
+    assert (
+        answer.text.splitlines()[0] == "device.name,device.uid,device.collector.uid,"
+        "device.last_seen"
+    )
     simulator.configure(nql_datetime_shape="iso")
     stamp = api.nql("#portal_user_devices", upn="admin@example.com").json()["executionDateTime"]
     assert isinstance(stamp, str) and stamp.endswith("Z")
@@ -496,8 +653,11 @@ def test_nql_refuses_unknown_queries_and_missing_parameters(api: Api) -> None:
     assert answer.status_code == 400 and answer.json()["code"] == "INVALID_REQUEST"
     answer = api.post("/api/v2/nql/execute", {"queryId": "#portal_user_devices", "limit": 5})
     assert answer.status_code == 400 and "'limit' was unexpected" in answer.json()["details"]
-    assert set(SAVED_QUERIES) == {"#portal_user_devices", "#portal_execution_status",
-                                  "#portal_execution_by_id"}
+    assert set(SAVED_QUERIES) == {
+        "#portal_user_devices",
+        "#portal_execution_status",
+        "#portal_execution_by_id",
+    }
 
 
 def test_nql_answers_at_most_1000_rows(api: Api) -> None:
@@ -517,8 +677,10 @@ def test_latency_fault_delays_answers(api: Api, simulator: Simulator) -> None:
 def test_error_rate_fault_is_seeded(api: Api, simulator: Simulator) -> None:
     def run() -> list[int]:
         simulator.faults.configure(error_rate=0.5, seed=7)
-        return [api.get("/api/v1/workflows/details", nqlId="#flush_dns_cache").status_code
-                for _ in range(12)]
+        return [
+            api.get("/api/v1/workflows/details", nqlId="#flush_dns_cache").status_code
+            for _ in range(12)
+        ]
 
     first = run()
     assert set(first) == {200, 503}
@@ -530,8 +692,9 @@ def test_error_rate_fault_is_seeded(api: Api, simulator: Simulator) -> None:
 
 def test_rate_limit_fault_answers_429_with_retry_after(api: Api, simulator: Simulator) -> None:
     simulator.faults.configure(rate_limit_count=2, rate_limit_retry_after=3)
-    answers = [api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}])
-               for _ in range(3)]
+    answers = [
+        api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}]) for _ in range(3)
+    ]
     assert [a.status_code for a in answers] == [429, 429, 200]
     assert answers[0].headers["Retry-After"] == "3"
     assert len(simulator.state.executions) == 1
@@ -546,8 +709,9 @@ def test_fail_next_answers_the_listed_statuses_in_order(api: Api, simulator: Sim
     assert "Retry-After" in answers[2].headers
 
 
-def test_timeout_after_accept_records_the_execution_then_hangs(api: Api,
-                                                               simulator: Simulator) -> None:
+def test_timeout_after_accept_records_the_execution_then_hangs(
+    api: Api, simulator: Simulator
+) -> None:
     simulator.faults.configure(timeout_after_accept_count=1, hang_seconds=3)
     with pytest.raises(requests.ReadTimeout):
         api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}], timeout=0.5)
@@ -574,8 +738,12 @@ def test_faults_follow_the_paths_filter_and_spare_the_token_endpoint(
     assert api.get("/api/v1/workflows/details", nqlId="#x").status_code == 200
     assert api.nql("#portal_user_devices", upn="admin@example.com").status_code == 503
     control(simulator, "faults", {"paths": ["/oauth2/"]})
-    answer = requests.post(simulator.token_url, auth=("portal-demo", "demo-secret"),
-                           data={"grant_type": "client_credentials"}, timeout=5)
+    answer = requests.post(
+        simulator.token_url,
+        auth=("portal-demo", "demo-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
     assert answer.status_code == 503
 
 
@@ -595,8 +763,11 @@ def test_state_and_executions_endpoints(api: Api, simulator: Simulator) -> None:
     assert state["counts"]["by_status"] == {"pending": 1}
     assert state["executions"][0]["targets"][0]["device.name"] == "EMP-LT-0142"
     assert state["settings"]["trigger_shape"] == "flags"
-    executions = requests.get(simulator.base_url + "/_simulator/executions", timeout=5,
-                              params={"request_uuid": answer.json()["requestUuid"]}).json()
+    executions = requests.get(
+        simulator.base_url + "/_simulator/executions",
+        timeout=5,
+        params={"request_uuid": answer.json()["requestUuid"]},
+    ).json()
     assert [e["request_uuid"] for e in executions] == [answer.json()["requestUuid"]]
     assert control(simulator, "state").status_code == 405
     assert control(simulator, "settings", {"trigger_shape": "list"}).status_code == 200

@@ -99,7 +99,7 @@ class RunForm(forms.Form):
     def _refuse_unknown_params(self) -> None:
         """A parameter this workflow does not define is refused by name, never silently dropped."""
         unknown = sorted(
-            key[len(PARAM_PREFIX):]
+            key[len(PARAM_PREFIX) :]
             for key in self.data
             if key.startswith(PARAM_PREFIX) and key not in self.param_definitions
         )
@@ -107,8 +107,7 @@ class RunForm(forms.Form):
             known = ", ".join(d.name for d in self.param_definitions.values()) or "none"
             self.add_error(
                 None,
-                f"Unknown parameter(s): {', '.join(unknown)[:300]}. "
-                f"This workflow takes: {known}.",
+                f"Unknown parameter(s): {', '.join(unknown)[:300]}. This workflow takes: {known}.",
             )
 
     # --- targets -----------------------------------------------------------------------------

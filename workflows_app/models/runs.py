@@ -112,9 +112,7 @@ class Target(models.Model):
     """One device or user a run targets; lean, since there can be millions."""
 
     # (run, position) below serves every lookup by run; no separate index on run alone.
-    run = models.ForeignKey(
-        Run, on_delete=models.CASCADE, related_name="targets", db_index=False
-    )
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="targets", db_index=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="targets")
     position = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)

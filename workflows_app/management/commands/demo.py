@@ -89,9 +89,10 @@ class Command(BaseCommand):
             schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
             start("beat", [*celery, "beat", "-l", "INFO", "-s", schedule])
             start("web", [*manage, "runserver", f"127.0.0.1:{options['port']}", "--noreload"])
-            self.stdout.write(self.style.SUCCESS(
-                f"Portal running at http://127.0.0.1:{options['port']}/ (Ctrl-C stops everything)"
-            ))
+            url = f"http://127.0.0.1:{options['port']}/"
+            self.stdout.write(
+                self.style.SUCCESS(f"Portal running at {url} (Ctrl-C stops everything)")
+            )
             while True:
                 for name, proc in children.items():
                     if proc.poll() is not None:
@@ -125,6 +126,4 @@ class Command(BaseCommand):
         if WorkflowCuration.objects.exists():
             return  # an admin's curation is never overwritten by the demo's
         result = import_curation(DEMO_CURATION.read_bytes(), user=None)
-        self.stdout.write(
-            f"Demo curation loaded: {result.summary()}"
-        )
+        self.stdout.write(f"Demo curation loaded: {result.summary()}")

@@ -37,9 +37,13 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         serve_forever(
-            options["host"], options["port"], on_ready=ready,
-            client_id=options["client_id"], client_secret=options["client_secret"],
+            options["host"],
+            options["port"],
+            on_ready=ready,
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
             execution_seconds=options["execution_seconds"],
-            trigger_shape=options["trigger_shape"], verbose=options["verbose_http"],
+            trigger_shape=options["trigger_shape"],
+            verbose=options["verbose_http"],
         )
         self.stdout.write("Nexthink simulator stopped.")

@@ -22,9 +22,16 @@ def main(argv: list[str] | None = None) -> None:
     def ready(sim: Simulator) -> None:
         print(f"Nexthink simulator on {sim.base_url}  token URL {sim.token_url}", flush=True)
 
-    serve_forever(args.host, args.port, on_ready=ready, client_id=args.client_id,
-                  client_secret=args.client_secret, execution_seconds=args.execution_seconds,
-                  trigger_shape=args.trigger_shape, verbose=args.verbose)
+    serve_forever(
+        args.host,
+        args.port,
+        on_ready=ready,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        execution_seconds=args.execution_seconds,
+        trigger_shape=args.trigger_shape,
+        verbose=args.verbose,
+    )
 
 
 if __name__ == "__main__":

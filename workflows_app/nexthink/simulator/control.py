@@ -30,8 +30,10 @@ def _state(sim: Simulator, request: Incoming) -> Reply:
     data = sim.state.snapshot()
     data["faults"] = sim.faults.config.to_json()
     data["settings"] = sim.settings()
-    data["catalogue"] = {"workflows": [w.id for w in sim.catalogue.all()],
-                         "removed": sim.catalogue.removed()}
+    data["catalogue"] = {
+        "workflows": [w.id for w in sim.catalogue.all()],
+        "removed": sim.catalogue.removed(),
+    }
     return json_reply(200, data)
 
 
@@ -39,8 +41,11 @@ def _executions(sim: Simulator, request: Incoming) -> Reply:
     wanted = request.param("request_uuid")
     with sim.state.lock:
         sim.state.tick()
-        records = [sim.state.record_json(r) for r in sim.state.executions
-                   if wanted is None or r.request_uuid == wanted]
+        records = [
+            sim.state.record_json(r)
+            for r in sim.state.executions
+            if wanted is None or r.request_uuid == wanted
+        ]
     return json_reply(200, records)
 
 
@@ -90,7 +95,7 @@ def _simple(sim: Simulator, request: Incoming, name: str) -> Reply:
 
 def handle(sim: Simulator, request: Incoming) -> Reply:
     """Answer one /_simulator/ request (never faulted, never recorded, no auth)."""
-    name = request.path[len(PREFIX):].strip("/")
+    name = request.path[len(PREFIX) :].strip("/")
     get_or_post = {"faults": _faults, "settings": _settings}
     if name in ("state", "executions"):
         if request.method != "GET":
@@ -111,10 +116,14 @@ def handle(sim: Simulator, request: Incoming) -> Reply:
         nql_id = unquote(match["nql_id"])
         nql_id = nql_id if nql_id.startswith("#") else "#" + nql_id
         catalogue = sim.catalogue
-        done = (catalogue.remove(nql_id) if match["action"] == "remove"
-                else catalogue.restore(nql_id))
+        done = (
+            catalogue.remove(nql_id) if match["action"] == "remove" else catalogue.restore(nql_id)
+        )
         if not done:
-            return error_reply(404, "WORKFLOW_NOT_FOUND",
-                               f"Cannot {match['action']} {nql_id}: not in the catalogue.")
+            return error_reply(
+                404,
+                "WORKFLOW_NOT_FOUND",
+                f"Cannot {match['action']} {nql_id}: not in the catalogue.",
+            )
         return json_reply(200, {match["action"] + "d": nql_id})
     return error_reply(404, "NOT_FOUND", f"No control endpoint {request.path}.")

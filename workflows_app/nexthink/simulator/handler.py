@@ -74,9 +74,11 @@ class SimRequestHandler(BaseHTTPRequestHandler):
     def _incoming(self, raw: bytes) -> Incoming:
         split = urlsplit(self.path)
         request = Incoming(
-            method=self.command, path=split.path,
+            method=self.command,
+            path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
-            headers=dict(self.headers.items()), raw_body=raw,
+            headers=dict(self.headers.items()),
+            raw_body=raw,
         )
         if raw:
             try:

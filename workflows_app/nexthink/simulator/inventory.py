@@ -66,8 +66,9 @@ class Inventory:
 
     def devices_of(self, upn: str) -> list[SimDevice]:
         """The user's devices, most recently seen first."""
-        return sorted(self._devices_by_owner.get(upn.lower(), []), key=lambda d: d.last_seen,
-                      reverse=True)
+        return sorted(
+            self._devices_by_owner.get(upn.lower(), []), key=lambda d: d.last_seen, reverse=True
+        )
 
     def resolve_device(
         self, name: str | None = None, uid: str | None = None, collector_uid: str | None = None
@@ -103,13 +104,19 @@ class Inventory:
 
 def _device(name: str, seen: datetime, owner: str | None, serial: str = "") -> SimDevice:
     key = f"{name}/{serial}"
-    return SimDevice(name=name, uid=_uid("device", key), collector_uid=_uid("collector", key),
-                     last_seen=seen, owner_upn=owner)
+    return SimDevice(
+        name=name,
+        uid=_uid("device", key),
+        collector_uid=_uid("collector", key),
+        last_seen=seen,
+        owner_upn=owner,
+    )
 
 
 def _user(upn: str, rid: int, display_name: str) -> SimUser:
-    return SimUser(upn=upn, sid=f"{_SID_PREFIX}-{rid}", uid=_uid("user", upn),
-                   display_name=display_name)
+    return SimUser(
+        upn=upn, sid=f"{_SID_PREFIX}-{rid}", uid=_uid("user", upn), display_name=display_name
+    )
 
 
 def default_inventory(now: datetime | None = None) -> Inventory:

@@ -19,13 +19,20 @@ MAX_ROWS = 1000
 DateTimeShape = Literal["object", "iso"]
 
 EXECUTION_FIELDS = (
-    "request_id", "execution_id", "request_time", "workflow.name", "workflow.nql_id",
-    "device.name", "status", "status_details", "outcome", "outcome_details",
+    "request_id",
+    "execution_id",
+    "request_time",
+    "workflow.name",
+    "workflow.nql_id",
+    "device.name",
+    "status",
+    "status_details",
+    "outcome",
+    "outcome_details",
 )
 DEVICE_FIELDS = ("device.name", "device.uid", "device.collector.uid", "device.last_seen")
-_EXECUTIONS_NQL = (
-    "workflow.executions during past 30d | where {where} | list "
-    + ", ".join(EXECUTION_FIELDS)
+_EXECUTIONS_NQL = "workflow.executions during past 30d | where {where} | list " + ", ".join(
+    EXECUTION_FIELDS
 )
 
 
@@ -42,8 +49,12 @@ class SavedQuery:
 
 def _user_devices(sim: Simulator, upn: str) -> list[dict[str, Any]]:
     return [
-        {"device.name": d.name, "device.uid": d.uid, "device.collector.uid": d.collector_uid,
-         "device.last_seen": iso(d.last_seen)}
+        {
+            "device.name": d.name,
+            "device.uid": d.uid,
+            "device.collector.uid": d.collector_uid,
+            "device.last_seen": iso(d.last_seen),
+        }
         for d in sim.inventory.devices_of(upn)
     ]
 
@@ -60,16 +71,28 @@ def _execution_by_id(sim: Simulator, execution_id: str) -> list[dict[str, Any]]:
 SAVED_QUERIES = {
     q.query_id: q
     for q in (
-        SavedQuery("#portal_user_devices", "upn",
-                   'devices during past 90d | where user.upn == $upn | list device.name, '
-                   'device.uid, device.collector.uid, device.last_seen | sort last_seen desc',
-                   DEVICE_FIELDS, _user_devices),
-        SavedQuery("#portal_execution_status", "request_id",
-                   _EXECUTIONS_NQL.format(where="request_id == $request_id"),
-                   EXECUTION_FIELDS, _request_status),
-        SavedQuery("#portal_execution_by_id", "execution_id",
-                   _EXECUTIONS_NQL.format(where="execution_id == $execution_id"),
-                   EXECUTION_FIELDS, _execution_by_id),
+        SavedQuery(
+            "#portal_user_devices",
+            "upn",
+            "devices during past 90d | where user.upn == $upn | list device.name, "
+            "device.uid, device.collector.uid, device.last_seen | sort last_seen desc",
+            DEVICE_FIELDS,
+            _user_devices,
+        ),
+        SavedQuery(
+            "#portal_execution_status",
+            "request_id",
+            _EXECUTIONS_NQL.format(where="request_id == $request_id"),
+            EXECUTION_FIELDS,
+            _request_status,
+        ),
+        SavedQuery(
+            "#portal_execution_by_id",
+            "execution_id",
+            _EXECUTIONS_NQL.format(where="execution_id == $execution_id"),
+            EXECUTION_FIELDS,
+            _execution_by_id,
+        ),
     )
 }
 
@@ -78,8 +101,14 @@ def _datetime(shape: DateTimeShape) -> Any:
     now = datetime.now(UTC).replace(microsecond=0)
     if shape == "iso":
         return iso(now)
-    return {"year": now.year, "month": now.month, "day": now.day,
-            "hour": now.hour, "minute": now.minute, "second": now.second}
+    return {
+        "year": now.year,
+        "month": now.month,
+        "day": now.day,
+        "hour": now.hour,
+        "minute": now.minute,
+        "second": now.second,
+    }
 
 
 def _csv(headers: tuple[str, ...], rows: list[dict[str, Any]]) -> Reply:
@@ -99,18 +128,22 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
     parameters: dict[str, str] = request.body.get("parameters") or {}
     value = parameters.get(query.parameter)
     if value is None or value == "":
-        return error_reply(400, "INVALID_PARAMETERS",
-                           f"Query {query_id} needs the parameter {query.parameter!r}.")
+        return error_reply(
+            400, "INVALID_PARAMETERS", f"Query {query_id} needs the parameter {query.parameter!r}."
+        )
     rows = query.rows(sim, value)[:MAX_ROWS]
     if (request.header("Accept") or "").split(";")[0].strip().lower() == "text/csv":
         return _csv(query.headers, rows)
     quoted = '"' + value.replace('"', '\\"') + '"'
     data: list[Any] = rows if version == "v2" else [[r[h] for h in query.headers] for r in rows]
-    return json_reply(200, {
-        "queryId": query_id,
-        "executedQuery": query.nql.replace(f"${query.parameter}", quoted),
-        "rows": len(rows),
-        "executionDateTime": _datetime(sim.nql_datetime_shape),
-        "headers": list(query.headers),
-        "data": data,
-    })
+    return json_reply(
+        200,
+        {
+            "queryId": query_id,
+            "executedQuery": query.nql.replace(f"${query.parameter}", quoted),
+            "rows": len(rows),
+            "executionDateTime": _datetime(sim.nql_datetime_shape),
+            "headers": list(query.headers),
+            "data": data,
+        },
+    )

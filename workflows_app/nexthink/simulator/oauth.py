@@ -47,17 +47,26 @@ def token(sim: Simulator, request: Incoming) -> Reply:
         return reply
     content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return _oauth_error(400, "invalid_request",
-                            "Content-Type must be application/x-www-form-urlencoded.")
+        return _oauth_error(
+            400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded."
+        )
     form = parse_qs(request.raw_body.decode("utf-8", "replace"), keep_blank_values=True)
     if form.get("grant_type") != ["client_credentials"]:
-        return _oauth_error(400, "unsupported_grant_type",
-                            "Only grant_type=client_credentials is supported.")
+        return _oauth_error(
+            400, "unsupported_grant_type", "Only grant_type=client_credentials is supported."
+        )
     scope = form.get("scope")
     if scope is not None and scope != [SCOPE]:
         return _oauth_error(400, "invalid_scope", f"The only scope offered is {SCOPE}.")
     access_token = sim.state.issue_token(sim.token_ttl)
-    reply = json_reply(200, {"token_type": "Bearer", "expires_in": int(sim.token_ttl),
-                             "access_token": access_token, "scope": SCOPE})
+    reply = json_reply(
+        200,
+        {
+            "token_type": "Bearer",
+            "expires_in": int(sim.token_ttl),
+            "access_token": access_token,
+            "scope": SCOPE,
+        },
+    )
     reply.headers["Cache-Control"] = "no-store"
     return reply

@@ -55,5 +55,7 @@ def error_reply(status: int, code: str, details: str) -> Reply:
 
 def unauthorized(reason: str) -> Reply:
     """401 with an empty body, as the spec documents it."""
-    return Reply(401, headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
-                                                   f'error_description="{reason}"'})
+    return Reply(
+        401,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'},
+    )

@@ -21,8 +21,10 @@ Endpoint = Callable[["Simulator", Incoming], Reply]
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v1"),
     ("POST", "/api/v2/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v2"),
-    ("POST", "/api/v1/workflows/workflows/{workflowUuid}/execution/{executionUuid}/trigger"):
-        workflows_api.trigger_wait_for_event,
+    (
+        "POST",
+        "/api/v1/workflows/workflows/{workflowUuid}/execution/{executionUuid}/trigger",
+    ): workflows_api.trigger_wait_for_event,
     ("GET", "/api/v1/workflows"): workflows_api.list_workflows,
     ("GET", "/api/v1/workflows/details"): workflows_api.workflow_details,
     ("POST", "/api/v1/nql/execute"): lambda s, r: nql.execute(s, r, "v1"),
@@ -61,8 +63,10 @@ def _recorded_body(request: Incoming) -> Any:
 
 
 def _redacted_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (_REDACTED if k.lower() in ("authorization", "cookie") else v)
-            for k, v in headers.items()}
+    return {
+        k: (_REDACTED if k.lower() in ("authorization", "cookie") else v)
+        for k, v in headers.items()
+    }
 
 
 def _bearer(request: Incoming) -> str | None:
@@ -87,8 +91,9 @@ def _api(sim: Simulator, request: Incoming) -> tuple[Reply, list[str]]:
     content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
     bad_media = bool(request.raw_body) and content_type != "application/json"
     if bad_media:
-        errors.insert(0, f"header Content-Type: {content_type or 'missing'}, "
-                         "expected application/json")
+        errors.insert(
+            0, f"header Content-Type: {content_type or 'missing'}, expected application/json"
+        )
     token = _bearer(request)
     if token is None:
         return unauthorized("Missing bearer token"), errors
@@ -110,15 +115,24 @@ def handle(sim: Simulator, request: Incoming) -> Reply:
     if injected is not None:
         reply = injected_reply(injected.status, injected.reason, injected.retry_after)
     elif request.path == oauth.TOKEN_PATH:
-        reply = (oauth.token(sim, request) if request.method == "POST"
-                 else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST."))
+        reply = (
+            oauth.token(sim, request)
+            if request.method == "POST"
+            else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
+        )
     else:
         reply, errors = _api(sim, request)
-    sim.state.record_request(SimRequestRecord(
-        method=request.method, path=request.path,
-        query="&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs),
-        headers=_redacted_headers(request.headers), body=_recorded_body(request),
-        spec_errors=errors, status=reply.status, fault=reply.fault, received_at=received_at,
-    ))
+    sim.state.record_request(
+        SimRequestRecord(
+            method=request.method,
+            path=request.path,
+            query="&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs),
+            headers=_redacted_headers(request.headers),
+            body=_recorded_body(request),
+            spec_errors=errors,
+            status=reply.status,
+            fault=reply.fault,
+            received_at=received_at,
+        )
+    )
     return reply
-

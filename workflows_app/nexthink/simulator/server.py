@@ -47,8 +47,10 @@ class Simulator:
         self.state = SimState(execution_seconds=execution_seconds)
         self.faults = Faults()
         self._initial_settings = {
-            "execution_seconds": execution_seconds, "trigger_shape": trigger_shape,
-            "nql_datetime_shape": nql_datetime_shape, "token_ttl": token_ttl,
+            "execution_seconds": execution_seconds,
+            "trigger_shape": trigger_shape,
+            "nql_datetime_shape": nql_datetime_shape,
+            "token_ttl": token_ttl,
         }
         self.token_ttl = token_ttl
         self.trigger_shape: TriggerShape = "flags"
@@ -64,8 +66,9 @@ class Simulator:
             return self
         self._server = SimHTTPServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name=f"nexthink-simulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"nexthink-simulator-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -125,11 +128,15 @@ class Simulator:
 
     def settings(self) -> dict[str, Any]:
         """The current settings, as JSON."""
-        return {"execution_seconds": self.state.execution_seconds, "token_ttl": self.token_ttl,
-                "trigger_shape": self.trigger_shape,
-                "nql_datetime_shape": self.nql_datetime_shape,
-                "client_id": self.client_id, "base_url": self.base_url,
-                "token_url": self.token_url}
+        return {
+            "execution_seconds": self.state.execution_seconds,
+            "token_ttl": self.token_ttl,
+            "trigger_shape": self.trigger_shape,
+            "nql_datetime_shape": self.nql_datetime_shape,
+            "client_id": self.client_id,
+            "base_url": self.base_url,
+            "token_url": self.token_url,
+        }
 
     @property
     def execution_seconds(self) -> float:

@@ -105,8 +105,12 @@ def _final(execution: SimTargetExecution) -> tuple[str, str, str, str]:
     label = execution.target.label
     name = execution.workflow.name
     if not execution.target.resolved:
-        return ("failure", "Target not found", "failure",
-                f"No {execution.target.kind} matches {execution.target.given!r}")
+        return (
+            "failure",
+            "Target not found",
+            "failure",
+            f"No {execution.target.kind} matches {execution.target.given!r}",
+        )
     if "fail" in label.lower():
         return "failure", "Remote action failed", "failure", f"{name} failed on {label}: exit 1"
     if "timeout" in label.lower():
@@ -117,8 +121,9 @@ def _final(execution: SimTargetExecution) -> tuple[str, str, str, str]:
 class SimState:
     """All mutable tenant state, behind one lock so handler threads can share it."""
 
-    def __init__(self, execution_seconds: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, execution_seconds: float = 3.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.lock = threading.RLock()
         self.execution_seconds = execution_seconds
         self._clock = clock
@@ -172,8 +177,14 @@ class SimState:
 
     # --- executions ---------------------------------------------------------------------
     def record_execution(
-        self, *, workflow: SimWorkflow, version: Literal["v1", "v2"], devices: list[Any],
-        users: list[Any], params: dict[str, str] | None, source_header: str | None,
+        self,
+        *,
+        workflow: SimWorkflow,
+        version: Literal["v1", "v2"],
+        devices: list[Any],
+        users: list[Any],
+        params: dict[str, str] | None,
+        source_header: str | None,
         targets: list[ResolvedTarget],
     ) -> SimExecutionRecord:
         """Accept an execute request: one request UUID, one pending execution per target."""
@@ -182,14 +193,26 @@ class SimState:
         with self.lock:
             due = self._clock() + self.execution_seconds
             children = [
-                SimTargetExecution(execution_uuid=str(uuid.uuid4()), request_uuid=request_uuid,
-                                   workflow=workflow, target=t, request_time=now, due_at=due)
+                SimTargetExecution(
+                    execution_uuid=str(uuid.uuid4()),
+                    request_uuid=request_uuid,
+                    workflow=workflow,
+                    target=t,
+                    request_time=now,
+                    due_at=due,
+                )
                 for t in targets
             ]
             record = SimExecutionRecord(
-                request_uuid=request_uuid, execution_uuids=[c.execution_uuid for c in children],
-                workflow_id=workflow.id, version=version, devices=devices, users=users,
-                params=params, source_header=source_header, received_at=now,
+                request_uuid=request_uuid,
+                execution_uuids=[c.execution_uuid for c in children],
+                workflow_id=workflow.id,
+                version=version,
+                devices=devices,
+                users=users,
+                params=params,
+                source_header=source_header,
+                received_at=now,
                 workflow_uuid=workflow.uuid,
                 unresolved=[t.given for t in targets if not t.resolved],
             )
@@ -241,8 +264,11 @@ class SimState:
         with self.lock:
             self.tick()
             execution = self.target_executions[execution_uuid.lower()]
-            if (not execution.workflow.waits_for_event or execution.triggered
-                    or execution.status in FINAL_STATUSES):
+            if (
+                not execution.workflow.waits_for_event
+                or execution.triggered
+                or execution.status in FINAL_STATUSES
+            ):
                 raise ValueError(f"execution is {execution.status}, not waiting for an event")
             execution.triggered = True
             execution.trigger_params = parameters
@@ -262,12 +288,12 @@ class SimState:
         """Snapshots of a request's executions, in the order of its executionsUuids."""
         with self.lock:
             self.tick()
-            record = next((r for r in self.executions if r.request_uuid == request_uuid.lower()),
-                          None)
+            record = next(
+                (r for r in self.executions if r.request_uuid == request_uuid.lower()), None
+            )
             if record is None:
                 return []
-            return [dataclasses.replace(self.target_executions[e])
-                    for e in record.execution_uuids]
+            return [dataclasses.replace(self.target_executions[e]) for e in record.execution_uuids]
 
     def snapshot(self, request_limit: int = 200) -> dict[str, Any]:
         """A JSON-ready view of everything, for GET /_simulator/state."""
@@ -295,10 +321,12 @@ class SimState:
             data = dataclasses.asdict(record)
             data["received_at"] = iso(record.received_at)
             data["targets"] = [
-                {**self.target_executions[e].to_row(),
-                 "target_kind": self.target_executions[e].target.kind,
-                 "target": self.target_executions[e].target.given,
-                 "resolved": self.target_executions[e].target.resolved}
+                {
+                    **self.target_executions[e].to_row(),
+                    "target_kind": self.target_executions[e].target.kind,
+                    "target": self.target_executions[e].target.given,
+                    "resolved": self.target_executions[e].target.resolved,
+                }
                 for e in record.execution_uuids
             ]
             return data

@@ -40,8 +40,11 @@ def _target_errors(op: Operation, body: Any) -> list[str]:
     named = {"devices": devices, "users": users} if op.operation_id == _EXECUTE_V2 else {}
     for field, entries in named.items():
         if isinstance(entries, list):
-            errors += [f"{field}[{index}]: give at least one identifier"
-                       for index, entry in enumerate(entries) if entry == {}]
+            errors += [
+                f"{field}[{index}]: give at least one identifier"
+                for index, entry in enumerate(entries)
+                if entry == {}
+            ]
     if isinstance(devices, list) and isinstance(users, list) and not devices and not users:
         errors.append("body: at least one of 'devices' or 'users' must be non-empty")
     return errors
@@ -49,8 +52,9 @@ def _target_errors(op: Operation, body: Any) -> list[str]:
 
 def request_errors(op: Operation, request: Incoming) -> list[str]:
     """What the tenant refuses in a request for `op`, as its 400 details say it; [] if nothing."""
-    problems = check_request(op, request.path_params, request.raw_body, request.headers,
-                             query=request.query)
+    problems = check_request(
+        op, request.path_params, request.raw_body, request.headers, query=request.query
+    )
     errors = [_worded(p) for p in problems if p.kind not in _NOT_400]
     errors += _target_errors(op, request.body)
     if len(errors) > MAX_ERRORS:

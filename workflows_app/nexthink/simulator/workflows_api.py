@@ -29,11 +29,15 @@ def workflow_details(sim: Simulator, request: Incoming) -> Reply:
 
 def _dependency_problem(workflow: SimWorkflow, devices: list[Any], users: list[Any]) -> str | None:
     if workflow.dependency == "DEVICE" and (not devices or users):
-        return (f"Workflow {workflow.id} has dependency DEVICE: give devices only "
-                f"(got {len(devices)} devices, {len(users)} users)")
+        return (
+            f"Workflow {workflow.id} has dependency DEVICE: give devices only "
+            f"(got {len(devices)} devices, {len(users)} users)"
+        )
     if workflow.dependency == "USER" and (not users or devices):
-        return (f"Workflow {workflow.id} has dependency USER: give users only "
-                f"(got {len(devices)} devices, {len(users)} users)")
+        return (
+            f"Workflow {workflow.id} has dependency USER: give users only "
+            f"(got {len(devices)} devices, {len(users)} users)"
+        )
     return None
 
 
@@ -61,8 +65,9 @@ def _user_target(sim: Simulator, given: Any, version: str) -> ResolvedTarget:
         fallback = given.get("upn") if isinstance(given, dict) else None
         return ResolvedTarget("user", given, None, fallback, resolved=False)
     devices = sim.inventory.devices_of(user.upn)
-    return ResolvedTarget("user", given, devices[0].name if devices else None, user.upn,
-                          resolved=True)
+    return ResolvedTarget(
+        "user", given, devices[0].name if devices else None, user.upn, resolved=True
+    )
 
 
 def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> Reply:
@@ -70,14 +75,19 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
     body: dict[str, Any] = request.body
     workflow = sim.catalogue.get(body["workflowId"])
     if workflow is None:
-        return error_reply(400, "WORKFLOW_NOT_FOUND",
-                           f"No workflow with id {body['workflowId']!r} exists.")
+        return error_reply(
+            400, "WORKFLOW_NOT_FOUND", f"No workflow with id {body['workflowId']!r} exists."
+        )
     if not workflow.active:
-        return error_reply(400, "WORKFLOW_INACTIVE",
-                           f"Workflow {workflow.id} has no active version.")
+        return error_reply(
+            400, "WORKFLOW_INACTIVE", f"Workflow {workflow.id} has no active version."
+        )
     if not workflow.api_enabled:
-        return error_reply(403, "API_TRIGGER_DISABLED",
-                           f"Workflow {workflow.id} cannot be triggered through the API.")
+        return error_reply(
+            403,
+            "API_TRIGGER_DISABLED",
+            f"Workflow {workflow.id} cannot be triggered through the API.",
+        )
     devices, users = body["devices"], body["users"]
     problem = _dependency_problem(workflow, devices, users)
     if problem:
@@ -85,11 +95,17 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
     targets = [_device_target(sim, d, version) for d in devices]
     targets += [_user_target(sim, u, version) for u in users]
     record = sim.state.record_execution(
-        workflow=workflow, version=version, devices=devices, users=users,
-        params=body.get("params"), source_header=request.header("Source"), targets=targets,
+        workflow=workflow,
+        version=version,
+        devices=devices,
+        users=users,
+        params=body.get("params"),
+        source_header=request.header("Source"),
+        targets=targets,
     )
-    reply = json_reply(200, {"requestUuid": record.request_uuid,
-                             "executionsUuids": record.execution_uuids})
+    reply = json_reply(
+        200, {"requestUuid": record.request_uuid, "executionsUuids": record.execution_uuids}
+    )
     reply.hang = sim.faults.take_hang(request.path)
     if reply.hang:
         reply.fault = "timeout_after_accept"
@@ -100,13 +116,17 @@ def trigger_wait_for_event(sim: Simulator, request: Incoming) -> Reply:
     """POST .../workflows/{workflowUuid}/execution/{executionUuid}/trigger: resume a wait."""
     workflow = sim.catalogue.by_uuid(request.path_params["workflowUuid"])
     if workflow is None:
-        return error_reply(400, "WORKFLOW_NOT_FOUND",
-                           f"No workflow with UUID {request.path_params['workflowUuid']}.")
+        return error_reply(
+            400,
+            "WORKFLOW_NOT_FOUND",
+            f"No workflow with UUID {request.path_params['workflowUuid']}.",
+        )
     execution_uuid = request.path_params["executionUuid"]
     execution = sim.state.find_execution(execution_uuid)
     if execution is None or execution.workflow.uuid != workflow.uuid:
-        return error_reply(400, "EXECUTION_NOT_FOUND",
-                           f"Workflow {workflow.id} has no execution {execution_uuid}.")
+        return error_reply(
+            400, "EXECUTION_NOT_FOUND", f"Workflow {workflow.id} has no execution {execution_uuid}."
+        )
     try:
         request_uuid = sim.state.trigger(execution_uuid, request.body.get("parameters"))
     except ValueError as exc:
