@@ -389,7 +389,7 @@ def test_retry_after_reads_any_whole_number(seconds):
 def test_errors_say_what_failed():
     error = BadRequest("INVALID_WORKFLOW", "No workflow #x", 400)
     assert "INVALID_WORKFLOW" in error.message and "No workflow #x" in error.message
-    assert RateLimited(3).retry_after == 3 and RateLimited(3).temporary
+    assert RateLimited(3).retry_after == 3 and RateLimited(3).status == 429
 
 
 def test_config_never_shows_the_secret():
