@@ -217,7 +217,7 @@ def world(
     a server error). Nexthink calls (refresh, device lookups) go to the simulator.
     """
     monkeypatch.setattr(console, "sync_catalogue_task", SimpleNamespace(delay=lambda **kw: None))
-    monkeypatch.setattr(core, "_broker_ok", lambda: (True, "ok"))
+    monkeypatch.setattr(core, "broker_ok", lambda: (True, "ok"))
 
     workflow = _workflow("#fuzz_fix")
     WorkflowCuration.objects.create(workflow=workflow, self_service=True, title="Fix it")
