@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ..spec import find_operation, operations
 from . import nql, oauth, workflows_api
 from .replies import Incoming, Reply, error_reply, unauthorized
+from .spec import find_operation, operations
 from .state import SimRequestRecord
 from .validation import request_errors
 
