@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
+from .catalogue import Catalogue
+from .faults import Faults
 from .replies import Incoming, Reply, error_reply, json_reply
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .state import SimState
+from .tenant import Tenant
 
 PREFIX = "/_simulator/"
 _WORKFLOW_ACTION = re.compile(r"^workflows/(?P<nql_id>[^/]+)/(?P<action>remove|restore)$")
-SETTINGS = ("execution_seconds", "trigger_shape", "nql_datetime_shape", "token_ttl")
 
 
 def _body_object(request: Incoming) -> dict[str, Any] | Reply:
@@ -26,104 +26,103 @@ def _body_object(request: Incoming) -> dict[str, Any] | Reply:
     return request.body
 
 
-def _state(sim: Simulator, request: Incoming) -> Reply:
-    data = sim.state.snapshot()
-    data["faults"] = sim.faults.config.to_json()
-    data["settings"] = sim.settings()
+def _state(tenant: Tenant, base_url: str) -> Reply:
+    data = tenant.state.snapshot()
+    data["faults"] = tenant.faults.config.to_json()
+    data["settings"] = tenant.settings(base_url)
     data["catalogue"] = {
-        "workflows": [w.id for w in sim.catalogue.all()],
-        "removed": sim.catalogue.removed(),
+        "workflows": [w.id for w in tenant.catalogue.all()],
+        "removed": tenant.catalogue.removed(),
     }
     return json_reply(200, data)
 
 
-def _executions(sim: Simulator, request: Incoming) -> Reply:
+def _executions(request: Incoming, state: SimState) -> Reply:
     wanted = request.param("request_uuid")
-    with sim.state.lock:
-        sim.state.tick()
+    with state.lock:
+        state.tick()
         records = [
-            sim.state.record_json(r)
-            for r in sim.state.executions
+            state.record_json(r)
+            for r in state.executions
             if wanted is None or r.request_uuid == wanted
         ]
     return json_reply(200, records)
 
 
-def _faults(sim: Simulator, request: Incoming) -> Reply:
+def _faults(request: Incoming, faults: Faults) -> Reply:
     if request.method == "GET":
-        return json_reply(200, sim.faults.config.to_json())
+        return json_reply(200, faults.config.to_json())
     body = _body_object(request)
     if isinstance(body, Reply):
         return body
     changes = dict(body)
     if changes.pop("clear", False):
-        sim.faults.clear()
+        faults.clear()
     try:
-        config = sim.faults.configure(**changes)
+        config = faults.configure(**changes)
     except (TypeError, ValueError) as exc:
         return error_reply(400, "INVALID_FAULTS", str(exc))
     return json_reply(200, config.to_json())
 
 
-def _advance(sim: Simulator, request: Incoming) -> Reply:
+def _advance(request: Incoming, state: SimState) -> Reply:
     body = _body_object(request)
     if isinstance(body, Reply):
         return body
-    waiting = sim.state.advance(include_waiting=bool(body.get("include_waiting", False)))
+    waiting = state.advance(include_waiting=bool(body.get("include_waiting", False)))
     return json_reply(200, {"advanced": True, "still_waiting": waiting})
 
 
-def _settings(sim: Simulator, request: Incoming) -> Reply:
+def _settings(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
     if request.method == "GET":
-        return json_reply(200, sim.settings())
+        return json_reply(200, tenant.settings(base_url))
     body = _body_object(request)
     if isinstance(body, Reply):
         return body
     try:
-        sim.configure(**body)
+        tenant.configure(**body)
     except (TypeError, ValueError) as exc:
         return error_reply(400, "INVALID_SETTINGS", str(exc))
-    return json_reply(200, sim.settings())
+    return json_reply(200, tenant.settings(base_url))
 
 
-def _simple(sim: Simulator, request: Incoming, name: str) -> Reply:
-    if name == "reset":
-        sim.reset()
-        return json_reply(200, {"reset": True})
-    return json_reply(200, {"expired": sim.state.expire_tokens()})
+def _workflow_action(catalogue: Catalogue, nql_id: str, action: str) -> Reply:
+    nql_id = nql_id if nql_id.startswith("#") else "#" + nql_id
+    done = catalogue.remove(nql_id) if action == "remove" else catalogue.restore(nql_id)
+    if not done:
+        return error_reply(
+            404, "WORKFLOW_NOT_FOUND", f"Cannot {action} {nql_id}: not in the catalogue."
+        )
+    return json_reply(200, {action + "d": nql_id})
 
 
-def handle(sim: Simulator, request: Incoming) -> Reply:
-    """Answer one /_simulator/ request (never faulted, never recorded, no auth)."""
+def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
+    """Answer one /_simulator/ request (never faulted, never recorded, no auth).
+
+    base_url is where the tenant is served, as the settings report it.
+    """
     name = request.path[len(PREFIX) :].strip("/")
-    get_or_post = {"faults": _faults, "settings": _settings}
     if name in ("state", "executions"):
         if request.method != "GET":
             return error_reply(405, "METHOD_NOT_ALLOWED", "Use GET.")
-        return (_state if name == "state" else _executions)(sim, request)
-    if name in get_or_post and request.method == "GET":
-        return get_or_post[name](sim, request)
-    if request.method != "POST":
+        if name == "state":
+            return _state(tenant, base_url)
+        return _executions(request, tenant.state)
+    readable = name in ("faults", "settings")  # GET reads them, POST changes them
+    if request.method != "POST" and not (readable and request.method == "GET"):
         return error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
-    if name in get_or_post:
-        return get_or_post[name](sim, request)
+    if name == "faults":
+        return _faults(request, tenant.faults)
+    if name == "settings":
+        return _settings(request, tenant, base_url)
     if name == "advance":
-        return _advance(sim, request)
-    if name in ("reset", "expire-tokens"):
-        return _simple(sim, request, name)
+        return _advance(request, tenant.state)
+    if name == "reset":
+        tenant.reset()
+        return json_reply(200, {"reset": True})
+    if name == "expire-tokens":
+        return json_reply(200, {"expired": tenant.state.expire_tokens()})
     match = _WORKFLOW_ACTION.match(name)
     if match:
-        nql_id = unquote(match["nql_id"])
-        nql_id = nql_id if nql_id.startswith("#") else "#" + nql_id
-        catalogue = sim.catalogue
-        done = (
-            catalogue.remove(nql_id) if match["action"] == "remove" else catalogue.restore(nql_id)
-        )
-        if not done:
-            return error_reply(
-                404,
-                "WORKFLOW_NOT_FOUND",
-                f"Cannot {match['action']} {nql_id}: not in the catalogue.",
-            )
-        return json_reply(200, {match["action"] + "d": nql_id})
+        return _workflow_action(tenant.catalogue, unquote(match["nql_id"]), match["action"])
     return error_reply(404, "NOT_FOUND", f"No control endpoint {request.path}.")
