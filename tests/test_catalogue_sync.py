@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from workflows_app.models import CatalogueSync, Workflow
 from workflows_app.nexthink.client import NexthinkClient
-from workflows_app.nexthink.simulator import SimWorkflow
 from workflows_app.services.catalogue_sync import sync_catalogue
+from workflows_app.simulator import SimWorkflow
 
 pytestmark = pytest.mark.django_db
 

@@ -41,7 +41,7 @@ from workflows_app.nexthink import (
     UserData,
 )
 from workflows_app.nexthink.auth import token_cache_key
-from workflows_app.nexthink.spec import validate_request
+from workflows_app.simulator.spec import validate_request
 
 SECRET = "s3cr3t-client-secret-value"
 DEVICE = "0e4b3b8c-6f3a-4c1e-9d55-3e0c1c6f9a11"

@@ -33,7 +33,7 @@ from workflows_app.nexthink import (
     parse_trigger_methods,
 )
 from workflows_app.nexthink.errors import BadRequest, RateLimited, parse_retry_after
-from workflows_app.nexthink.spec import load_spec, validate_request
+from workflows_app.simulator.spec import load_spec, validate_request
 
 DEVICE = "0e4b3b8c-6f3a-4c1e-9d55-3e0c1c6f9a11"
 SID = "S-1-5-21-1004336348-1177238915-682003330-1101"
