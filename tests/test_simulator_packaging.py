@@ -6,7 +6,6 @@ the top of a module.
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import importlib.metadata
 import json
@@ -15,76 +14,14 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterable
-from pathlib import Path
 
+from tests.import_graph import OWN_PACKAGES, ROOT, files_of, imports_in, run_time_imports
 from workflows_app.simulator.spec import SPEC_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "workflows_app"
 SIMULATOR = APP / "simulator"
 CLIENT = APP / "nexthink"
-OWN_PACKAGES = {"workflows_app", "portal"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-
-
-def module_name(path: Path) -> str:
-    """The dotted name of a source file of the project."""
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def module_path(name: str) -> Path | None:
-    """The project's source file of a dotted module name, or None (not the project's)."""
-    base = ROOT.joinpath(*name.split("."))
-    return next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
-
-
-def imports_in(source: str, module: str, *, is_package: bool = False) -> set[str]:
-    """The absolute names of the modules some source imports, wherever the import stands."""
-    package = module if is_package else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            origin = ".".join(p for p in (base, node.module) if p)
-            for alias in node.names:  # `from . import control` imports the module control
-                submodule = f"{origin}.{alias.name}"
-                found.add(submodule if module_path(submodule) else origin)
-    return found
-
-
-def imports_of(path: Path) -> set[str]:
-    """The modules one source file of the project imports."""
-    source = path.read_text(encoding="utf-8")
-    return imports_in(source, module_name(path), is_package=path.name == "__init__.py")
-
-
-def files_of(package: Path) -> list[Path]:
-    """Every source file of a package."""
-    return sorted(package.rglob("*.py"))
-
-
-def run_time_imports(files: Iterable[Path]) -> dict[str, set[str]]:
-    """Every module imported when these files run, following the project's own modules (and
-    the packages above them) wherever they lead: module name -> the files that import it."""
-    importers: dict[str, set[str]] = {}
-    todo, seen = list(files), set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in imports_of(path):
-            importers.setdefault(name, set()).add(str(path.relative_to(ROOT)))
-            parts = name.split(".")
-            if parts[0] in OWN_PACKAGES:
-                todo += filter(
-                    None, (module_path(".".join(parts[:i])) for i in range(1, 1 + len(parts)))
-                )
-    return importers
 
 
 def normalized(distribution: str) -> str:
@@ -96,28 +33,6 @@ def requirement_names(requirements: list[str]) -> set[str]:
     """The distribution names of pyproject requirement strings."""
     names = (re.match(r"[A-Za-z0-9._-]+", requirement) for requirement in requirements)
     return {normalized(name[0]) for name in names if name}
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One circle of the graph as [a, b, ..., a], or None when it is a DAG."""
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        if node in path:
-            return [*path[path.index(node) :], node]
-        if node in done:
-            return None
-        path.append(node)
-        for target in sorted(graph.get(node, ())):
-            cycle = visit(target)
-            if cycle:
-                return cycle
-        path.pop()
-        done.add(node)
-        return None
-
-    return next(filter(None, (visit(node) for node in sorted(graph))), None)
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess[str]:
@@ -151,7 +66,7 @@ def test_everything_the_simulator_imports_is_a_runtime_dependency() -> None:
     third_party: dict[str, set[str]] = {}
     for name, files in run_time_imports(files_of(SIMULATOR)).items():
         top = name.split(".")[0]
-        if top not in OWN_PACKAGES | set(sys.stdlib_module_names):
+        if top not in {*OWN_PACKAGES, *sys.stdlib_module_names}:
             third_party.setdefault(top, set()).update(files)
     installed = importlib.metadata.packages_distributions()
     runtime = requirement_names(PYPROJECT["project"]["dependencies"])
@@ -179,14 +94,6 @@ def test_neither_the_client_nor_the_simulator_imports_django() -> None:
         imported = run_time_imports(files_of(package))
         django = {n: sorted(f) for n, f in imported.items() if n.split(".")[0] == "django"}
         assert django == {}, f"{package.relative_to(ROOT)} reaches Django: {django}"
-
-
-def test_the_client_and_the_simulator_import_in_no_circle() -> None:
-    for package in (CLIENT, SIMULATOR):
-        modules = {module_name(p): p for p in files_of(package)}
-        graph = {name: imports_of(path) & set(modules) for name, path in modules.items()}
-        cycle = find_cycle(graph)
-        assert cycle is None, " -> ".join(cycle or [])
 
 
 def test_the_image_ships_the_openapi_file() -> None:
