@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
-from workflows_app.nexthink.simulator import Simulator
+from workflows_app.simulator import Simulator
 
 # On the session's private Redis server: the broker and the worker's cache (Nexthink token).
 BROKER_DB = 0
@@ -448,7 +448,7 @@ def sim_workflow() -> Callable[..., Any]:
     from django.utils import timezone
 
     from workflows_app.models import Workflow, WorkflowCuration
-    from workflows_app.nexthink.simulator.catalogue import default_workflows
+    from workflows_app.simulator.catalogue import default_workflows
 
     known = {w.id: w for w in default_workflows()}
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from workflows_app.roles import Role
+from workflows_app.services import dispatch
 
 pytest_plugins = ["tests.nexthink_fixtures", "tests.celery_fixtures"]
 
@@ -23,6 +24,14 @@ def make_user(db, django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Ids of the batches queued for sending (on commit), recorded instead of published."""
+    sent: list[int] = []
+    monkeypatch.setattr(dispatch, "enqueue_batch", lambda batch_id, **_: sent.append(batch_id))
+    return sent
 
 
 @pytest.fixture

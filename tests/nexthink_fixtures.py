@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workflows_app.nexthink.simulator import Simulator
+from workflows_app.simulator import Simulator
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,6 @@ def row_counts() -> tuple[int, ...]:
     return tuple(model.objects.count() for model in models)
 
 
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("workflows_app.services.runs._enqueue", sent.append)
-    return sent
-
-
 def test_prints_every_figure_and_leaves_nothing_behind(
     enqueued: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:

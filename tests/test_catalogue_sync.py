@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from workflows_app.models import CatalogueSync, Workflow
 from workflows_app.nexthink.client import NexthinkClient
-from workflows_app.nexthink.simulator import SimWorkflow
 from workflows_app.services.catalogue_sync import sync_catalogue
+from workflows_app.simulator import SimWorkflow
 
 pytestmark = pytest.mark.django_db
 
@@ -180,15 +180,15 @@ def test_a_failure_on_a_late_call_still_changes_nothing(nexthink_settings, simul
     """Eight answers arrive, then Nexthink starts failing: nothing from the eight is written."""
     simulator.catalogue.remove("#reset_mfa")
     calls = []
-    real_get = NexthinkClient._get
+    real_list = NexthinkClient.list_workflow_items
 
-    def get_then_storm(self: NexthinkClient, path: str, params: dict[str, str]) -> Any:
-        calls.append(params)
+    def list_then_storm(self: NexthinkClient, *filters: Any) -> Any:
+        calls.append(filters)
         if len(calls) == 9:
             simulator.faults.configure(error_rate=1.0)
-        return real_get(self, path, params)
+        return real_list(self, *filters)
 
-    monkeypatch.setattr(NexthinkClient, "_get", get_then_storm)
+    monkeypatch.setattr(NexthinkClient, "list_workflow_items", list_then_storm)
 
     sync = sync_catalogue(trigger="test")
 

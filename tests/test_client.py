@@ -41,7 +41,7 @@ from workflows_app.nexthink import (
     UserData,
 )
 from workflows_app.nexthink.auth import token_cache_key
-from workflows_app.nexthink.spec import validate_request
+from workflows_app.simulator.spec import validate_request
 
 SECRET = "s3cr3t-client-secret-value"
 DEVICE = "0e4b3b8c-6f3a-4c1e-9d55-3e0c1c6f9a11"
@@ -605,7 +605,7 @@ def test_5xx_on_get_exhausts_retries_as_unavailable(simulator):
     assert len(api_requests(simulator)) == 3
 
 
-def test_5xx_on_execute_is_unavailable_and_not_retried(simulator):
+def test_503_on_execute_is_unavailable_and_not_retried(simulator):
     simulator.faults.configure(fail_next=[503])
     with pytest.raises(Unavailable):
         sim_client(simulator).execute_v1(v1_request())
@@ -613,9 +613,9 @@ def test_5xx_on_execute_is_unavailable_and_not_retried(simulator):
     assert simulator.state.executions == []
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_gateway_error_on_execute_is_outcome_unknown(simulator, status):
-    """A gateway timeout may come after Nexthink ran the request: never retry it blindly."""
+@pytest.mark.parametrize("status", [500, 501, 502, 504, 599])
+def test_5xx_other_than_503_on_execute_is_outcome_unknown(simulator, status):
+    """A 500, or a gateway's 502/504, may come after Nexthink ran the request: never resend."""
     simulator.faults.configure(fail_next=[status])
     with pytest.raises(OutcomeUnknown):
         sim_client(simulator).execute_v1(v1_request())

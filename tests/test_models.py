@@ -33,7 +33,7 @@ from workflows_app.nexthink import (
     parse_trigger_methods,
 )
 from workflows_app.nexthink.errors import BadRequest, RateLimited, parse_retry_after
-from workflows_app.nexthink.spec import load_spec, validate_request
+from workflows_app.simulator.spec import load_spec, validate_request
 
 DEVICE = "0e4b3b8c-6f3a-4c1e-9d55-3e0c1c6f9a11"
 SID = "S-1-5-21-1004336348-1177238915-682003330-1101"
@@ -389,7 +389,7 @@ def test_retry_after_reads_any_whole_number(seconds):
 def test_errors_say_what_failed():
     error = BadRequest("INVALID_WORKFLOW", "No workflow #x", 400)
     assert "INVALID_WORKFLOW" in error.message and "No workflow #x" in error.message
-    assert RateLimited(3).retry_after == 3 and RateLimited(3).temporary
+    assert RateLimited(3).retry_after == 3 and RateLimited(3).status == 429
 
 
 def test_config_never_shows_the_secret():

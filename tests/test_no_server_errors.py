@@ -42,7 +42,6 @@ from workflows_app.models import (
 from workflows_app.models.catalogue import Dependency, TriggerMethod
 from workflows_app.roles import Role
 from workflows_app.selectors.catalogue import SORTS
-from workflows_app.services import runs as runs_service
 from workflows_app.services.curation_rules import ROLE_NAMES
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
@@ -208,16 +207,17 @@ def _run(user: Any, workflow: Workflow, source: Run.Source) -> Run:
 
 
 @pytest.fixture
-def world(make_user, employee, helpdesk, admin_user, nexthink_settings, simulator, monkeypatch):
+def world(
+    make_user, employee, helpdesk, admin_user, nexthink_settings, simulator, monkeypatch, enqueued
+):
     """Users of each role, a runnable curated workflow with typed parameters, a removed one, runs.
 
     Nothing leaves the process: batches are not queued, the catalogue sync is not enqueued, and
     the health check does not ask the broker (its 503 when the broker is down is its answer, not
     a server error). Nexthink calls (refresh, device lookups) go to the simulator.
     """
-    monkeypatch.setattr(runs_service, "_enqueue", lambda batch_id: None)
     monkeypatch.setattr(console, "sync_catalogue_task", SimpleNamespace(delay=lambda **kw: None))
-    monkeypatch.setattr(core, "_broker_ok", lambda: (True, "ok"))
+    monkeypatch.setattr(core, "broker_ok", lambda: (True, "ok"))
 
     workflow = _workflow("#fuzz_fix")
     WorkflowCuration.objects.create(workflow=workflow, self_service=True, title="Fix it")

@@ -29,9 +29,9 @@ from workflows_app.nexthink.errors import (
 )
 from workflows_app.nexthink.models import ExecutionResponse
 from workflows_app.roles import Role
-from workflows_app.services import submission
+from workflows_app.services import dispatch, lifecycle, submission
 from workflows_app.services.runs import create_run
-from workflows_app.services.submission import sweep
+from workflows_app.services.sweeper import sweep
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind, parse_text
 
@@ -449,8 +449,7 @@ def requeued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
     def record(batch_id: int, countdown: float | None = None) -> None:
         sent.append((batch_id, countdown))
 
-    monkeypatch.setattr(submission, "enqueue", record)
-    monkeypatch.setattr("workflows_app.services.runs._enqueue", lambda pk: None)
+    monkeypatch.setattr(dispatch, "enqueue_batch", record)
     return sent
 
 
@@ -546,6 +545,62 @@ def test_execution_uuids_are_stored_in_the_order_sent(
         assert execution.target.given == row.value
     batch = run.batches.get()
     assert (batch.state, batch.request_uuid) == (BatchState.SUBMITTED, record.request_uuid)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_5xx_answering_the_execute_post_is_unknown_and_never_sent_again(
+    helpdesk: Any,
+    sim_workflow: Any,
+    requeued: list[Any],
+    nexthink_settings: Any,
+    simulator: Any,
+    django_capture_on_commit_callbacks: Any,
+    status: int,
+) -> None:
+    """Nexthink may have created the executions before answering 500: it must not run twice."""
+    simulator.faults.configure(fail_next=[status], paths=EXECUTE_PATHS)
+    run = start_run(helpdesk, sim_workflow("#clear_teams_cache"), devices(3))
+    batch = run.batches.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        submission.send_batch(batch.pk, claim_id="task-1")
+        submission.send_batch(batch.pk, claim_id="task-2")  # a duplicate message
+        sweep(grace_seconds=0, sending_timeout_seconds=0)
+
+    batch.refresh_from_db()
+    assert (batch.state, batch.error_code) == (BatchState.UNKNOWN, "OUTCOME_UNKNOWN")
+    assert f"HTTP {status}" in batch.error_details
+    assert requeued == []
+    assert [r.status for r in simulator.state.requests if r.path in EXECUTE_PATHS] == [status]
+    run.refresh_from_db()
+    assert run.status == RunStatus.UNKNOWN
+
+
+@pytest.mark.django_db
+def test_503_answering_the_execute_post_is_queued_again_and_then_sent_once(
+    helpdesk: Any,
+    sim_workflow: Any,
+    requeued: list[Any],
+    nexthink_settings: Any,
+    simulator: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A 503 says Nexthink did not take the request: it is sent again after a backoff."""
+    simulator.faults.configure(fail_next=[503], paths=EXECUTE_PATHS)
+    run = start_run(helpdesk, sim_workflow("#clear_teams_cache"), devices(3))
+    batch = run.batches.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        submission.send_batch(batch.pk, claim_id="task-1")
+    batch.refresh_from_db()
+    assert (batch.state, batch.error_code) == (BatchState.QUEUED, "UNAVAILABLE")
+    assert [batch_id for batch_id, _ in requeued] == [batch.pk]
+
+    Batch.objects.filter(pk=batch.pk).update(next_attempt_at=None)  # the backoff has passed
+    submission.send_batch(batch.pk, claim_id="task-2")
+    batch.refresh_from_db()
+    assert (batch.state, batch.attempts) == (BatchState.SUBMITTED, 2)
+    assert [r.status for r in simulator.state.requests if r.path in EXECUTE_PATHS] == [503, 200]
+    assert len(simulator.state.executions) == 1
 
 
 @pytest.mark.django_db
@@ -725,7 +780,7 @@ def test_batch_outcome_and_run_status_commit_together(
         "unknown": OutcomeUnknown("no answer within 30 s"),
         "retry": Unavailable("Nexthink answered HTTP 503", status=503),
     }[outcome]
-    real_refresh = submission.refresh_run_status
+    real_refresh = lifecycle.refresh_run_status
     calls: list[int] = []
 
     def refresh_then_die(run_id: int) -> Any:
@@ -734,7 +789,7 @@ def test_batch_outcome_and_run_status_commit_together(
             return real_refresh(run_id)
         raise WorkerDied  # the process dies once the run's status is to be written
 
-    monkeypatch.setattr(submission, "refresh_run_status", refresh_then_die)
+    monkeypatch.setattr(lifecycle, "refresh_run_status", refresh_then_die)
     with pytest.raises(WorkerDied):
         submission.send_batch(one_batch.pk, claim_id="task-1")
 
@@ -745,6 +800,6 @@ def test_batch_outcome_and_run_status_commit_together(
     assert Run.objects.get().status == RunStatus.IN_PROGRESS
     assert len(calls) == 2
 
-    monkeypatch.setattr(submission, "refresh_run_status", real_refresh)
+    monkeypatch.setattr(lifecycle, "refresh_run_status", real_refresh)
     assert sweep(sending_timeout_seconds=0).unknown == [one_batch.pk]
     assert Run.objects.get().status == RunStatus.UNKNOWN

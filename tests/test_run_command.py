@@ -34,9 +34,8 @@ def refused(*args: str, stdin: str | None = None) -> tuple[CommandError, str]:
 
 
 @pytest.fixture
-def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_broker(enqueued: list[int]) -> None:
     """Keep runs created without a worker from publishing messages."""
-    monkeypatch.setattr("workflows_app.services.runs._enqueue", lambda batch_id: None)
 
 
 def test_happy_path_waits_for_the_worker(

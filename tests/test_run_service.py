@@ -21,8 +21,9 @@ from workflows_app.models import (
     Target,
 )
 from workflows_app.services import submission
+from workflows_app.services.lifecycle import derive_status, refresh_run_status
 from workflows_app.services.params import MASK
-from workflows_app.services.runs import RunRefused, create_run, derive_status
+from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.services.secrets import decrypt_dict
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind, parse_text
@@ -47,14 +48,6 @@ def run_for(user: Any, workflow: Any, targets: list[Wanted], **extra: Any) -> Ru
         **extra,
     }
     return create_run(user=user, workflow=workflow, targets=targets, **fields)
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Batch ids the run service queued (on commit), instead of publishing to a broker."""
-    sent: list[int] = []
-    monkeypatch.setattr("workflows_app.services.runs._enqueue", sent.append)
-    return sent
 
 
 def test_run_batches_and_targets_are_written_in_bulk(
@@ -291,8 +284,6 @@ def test_run_status_follows_its_batches(states: list[str], attempted: int, statu
 def test_final_status_sets_finished_at_and_erases_secrets(
     helpdesk: Any, sim_workflow: Any, enqueued: list[int]
 ) -> None:
-    from workflows_app.services.runs import refresh_run_status
-
     workflow = sim_workflow("#clear_teams_cache")
     ParameterDefinition.objects.create(workflow=workflow, name="Key", secret=True)
     run = run_for(helpdesk, workflow, collectors(10_001), params={"Key": "k"})

@@ -35,11 +35,9 @@ _ids = count(1)
 
 
 @pytest.fixture(autouse=True)
-def no_enqueue(monkeypatch):
+def no_enqueue(enqueued):
     """Record the batches a run would queue instead of publishing them to a broker."""
-    queued: list[int] = []
-    monkeypatch.setattr(runs_service, "_enqueue", queued.append)
-    return queued
+    return enqueued
 
 
 @pytest.fixture
@@ -557,7 +555,7 @@ def test_two_simultaneous_clicks_create_one_run(
     user = make_user("employee", Role.EMPLOYEE)
     workflow = make_workflow()
     device = employee_devices(simulator)[0].collector_uid
-    original = runs_service._write_batches_and_targets
+    original = runs_service.insert_targets
     barrier = threading.Barrier(2)
 
     def slow_write(*args, **kwargs):
@@ -565,7 +563,7 @@ def test_two_simultaneous_clicks_create_one_run(
         threading.Event().wait(0.5)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runs_service, "_write_batches_and_targets", slow_write)
+    monkeypatch.setattr(runs_service, "insert_targets", slow_write)
     from workflows_app.services.devices import devices_for
 
     devices_for(user)  # warm the cache: both clicks then see the same devices

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 import requests
 
-from workflows_app.nexthink.simulator import (
+from workflows_app.simulator import (
     SAVED_QUERIES,
     Simulator,
     default_inventory,
     default_workflows,
     serve_forever,
 )
-from workflows_app.nexthink.simulator.replies import Incoming
-from workflows_app.nexthink.simulator.validation import request_errors
-from workflows_app.nexthink.spec import find_operation, validate_request
+from workflows_app.simulator.replies import Incoming
+from workflows_app.simulator.spec import find_operation, validate_request
+from workflows_app.simulator.validation import request_errors
 
 DEPENDENCIES = ("USER", "DEVICE", "USER_AND_DEVICE", "NONE")
 TRIGGERS = ("API", "MANUAL", "MANUAL_MULTIPLE", "SCHEDULER")

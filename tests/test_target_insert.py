@@ -25,14 +25,6 @@ SID = "S-1-5-21-1004336348-1177238915-682003330-{}"
 COLUMNS = [f.name for f in Target._meta.concrete_fields if f.name not in ("id", "run", "batch")]
 
 
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Batch ids the run service queued (on commit), instead of publishing to a broker."""
-    sent: list[int] = []
-    monkeypatch.setattr("workflows_app.services.runs._enqueue", sent.append)
-    return sent
-
-
 def mixed_targets() -> list[Wanted]:
     """Over 10,000 devices (two batches) with users in between and awkward device names."""
     devices = [Wanted(TargetKind.DEVICE_COLLECTOR, str(uuid.uuid4()), i) for i in range(10_001)]

@@ -36,7 +36,7 @@ K = TargetKind
 UUID_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 UUID_B = "0b6e1c2a-9d4f-4e8a-a1b2-c3d4e5f60718"
 SID_A = "S-1-5-21-1004336348-1177238915-682003330-512"
-SPEC = Path(__file__).resolve().parent.parent / "workflows_app/nexthink/spec"
+SPEC = Path(__file__).resolve().parent.parent / "workflows_app/simulator/openapi"
 
 
 def pairs(parsed: ParsedTargets) -> list[tuple[TargetKind, str]]:

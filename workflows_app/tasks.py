@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that take ids and call a service."""
+"""Celery tasks: thin wrappers that take ids and call a service.
+
+Services queue these through `services.dispatch`, by the names it defines; nothing but the
+worker (and beat) needs to import this module.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,27 @@ import uuid
 from celery import Task, shared_task
 from django.contrib.auth import get_user_model
 
-from workflows_app.services import submission
+from workflows_app.services import dispatch, submission, sweeper
+from workflows_app.services.catalogue_sync import sync_catalogue
 
 
-@shared_task(bind=True, name="workflows_app.tasks.submit_batch")
+@shared_task(bind=True, name=dispatch.SUBMIT_BATCH)
 def submit_batch(self: Task, batch_id: int) -> None:
     """Send one batch to Nexthink; the task id is the claim, so a redelivery is recognised."""
     claim_id = self.request.id or f"direct-{uuid.uuid4()}"
     submission.send_batch(batch_id, claim_id=claim_id)
 
 
-@shared_task(name="workflows_app.tasks.sweep_batches")
+@shared_task(name=dispatch.SWEEP_BATCHES)
 def sweep_batches() -> dict[str, list[int]]:
     """Beat: re-send lost messages of queued batches, give up on batches stuck sending."""
-    result = submission.sweep()
+    result = sweeper.sweep()
     return {"requeued": result.requeued, "unknown": result.unknown, "repaired": result.repaired}
 
 
-@shared_task(name="workflows_app.tasks.sync_catalogue_task")
+@shared_task(name=dispatch.SYNC_CATALOGUE)
 def sync_catalogue_task(trigger: str = "schedule", requested_by_id: int | None = None) -> int:
     """Refresh the workflow catalogue from Nexthink (beat, or an admin's button)."""
-    from workflows_app.services.catalogue_sync import sync_catalogue
-
     requested_by = None
     if requested_by_id is not None:
         requested_by = get_user_model().objects.filter(pk=requested_by_id).first()

@@ -2,6 +2,8 @@
 
 Reads (list, details, NQL) are retried with backoff on 429, 5xx and connection failures.
 Executions are never re-sent once they may have reached Nexthink: there is no idempotency key.
+Only a 429, a 503, a refused connection or a connect timeout prove an execution did not run;
+any other 5xx or a read timeout answering one is `OutcomeUnknown`.
 A 401 drops the token and retries once, whatever the method (a 401 means nothing ran).
 Docs: https://docs.nexthink.com/api/workflows  (spec bundled in spec/)
 """
@@ -351,8 +353,10 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-# A gateway that timed out or lost its upstream (502, 504) may have passed the request on first.
-_GATEWAY_STATUSES = frozenset({502, 504})
+# The only 5xx that says the request was not processed: the service refused it as unavailable.
+# Any other 5xx answering a POST (500, 502, 504, ...) may come after Nexthink created the
+# executions, or from a gateway that passed the request on first.
+_NOT_PROCESSED_STATUS = 503
 
 
 def _raise_for_status(response: requests.Response, *, idempotent: bool = True) -> None:
@@ -367,10 +371,8 @@ def _raise_for_status(response: requests.Response, *, idempotent: bool = True) -
         raise Forbidden(error.code or "FORBIDDEN", error.details)
     if status == 429:
         raise RateLimited(parse_retry_after(response.headers.get("Retry-After")))
-    if status in _GATEWAY_STATUSES and not idempotent:
-        raise OutcomeUnknown(
-            f"a gateway answered HTTP {status} after the request was sent; it may have run"
-        )
+    if status >= 500 and status != _NOT_PROCESSED_STATUS and not idempotent:
+        raise OutcomeUnknown(f"Nexthink answered HTTP {status} after the request was sent")
     if status >= 500:
         raise Unavailable(f"Nexthink answered HTTP {status}", status=status)
     if status >= 400:

@@ -1,8 +1,8 @@
 """Typed errors raised by the Nexthink client, one class per outcome the caller must handle.
 
-`temporary` tells the caller whether sending the same request again later can succeed.
-`OutcomeUnknown` is neither: the request may have run, and Nexthink has no idempotency key,
-so it must never be re-sent blindly (check with NQL first).
+`RateLimited` and `Unavailable` mean the request did not run: sending it again later can
+succeed. `OutcomeUnknown` means it may have run, and Nexthink has no idempotency key, so it must
+never be re-sent blindly (check with NQL first).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from email.utils import parsedate_to_datetime
 
 class NexthinkError(Exception):
     """Base class for every error the Nexthink client raises; `.message` is safe to show."""
-
-    temporary: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -65,7 +63,6 @@ class Unauthorized(NexthinkError):
 class RateLimited(NexthinkError):
     """Nexthink answered 429; `retry_after` is the number of seconds it asked us to wait."""
 
-    temporary = True
     status = 429
 
     def __init__(self, retry_after: float | None, message: str | None = None) -> None:
@@ -77,9 +74,10 @@ class RateLimited(NexthinkError):
 
 
 class Unavailable(NexthinkError):
-    """Nexthink could not be reached or answered 5xx: the request did not run; retry later."""
+    """Nexthink could not be reached or refused the request (503): it did not run; retry later.
 
-    temporary = True
+    Also any 5xx answering a read, which is safe to send again.
+    """
 
     def __init__(self, reason: str, status: int | None = None) -> None:
         self.reason = reason

@@ -1,4 +1,4 @@
-"""Creating a run (run, batches, targets in one transaction); deriving its status from batches."""
+"""Creating a run: the run, its batches and its targets in one transaction, then queued."""
 
 from __future__ import annotations
 
@@ -6,26 +6,18 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import partial
 from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from workflows_app import targets as targets_mod
-from workflows_app.models import (
-    Batch,
-    BatchState,
-    PortalSettings,
-    Run,
-    RunStatus,
-    Workflow,
-)
+from workflows_app.models import Batch, BatchState, PortalSettings, Run, RunStatus, Workflow
 from workflows_app.roles import Role, user_role
 from workflows_app.selectors.catalogue import not_runnable_reason, run_refusal
+from workflows_app.services import dispatch
 from workflows_app.services.params import split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
@@ -99,15 +91,8 @@ def create_run(
         )
         batch_ids = _write_batches_and_targets(run, targets, api_version)
         for batch_id in batch_ids:
-            transaction.on_commit(partial(_enqueue, batch_id))
+            dispatch.enqueue_batch_on_commit(batch_id)
     return run
-
-
-def _enqueue(batch_id: int) -> None:
-    """Queue one batch for sending (imported late: tasks import the services)."""
-    from workflows_app.tasks import submit_batch
-
-    submit_batch.delay(batch_id)
 
 
 def _write_batches_and_targets(
@@ -194,64 +179,3 @@ def _check_not_duplicate(user: User, workflow: Workflow, fingerprint: str) -> No
             "it was not started twice.",
             existing_run=existing,
         )
-
-
-def refresh_run_status(run_id: int) -> Run | None:
-    """Derive a run's status from its batches; erase its secrets once none is still to be sent.
-
-    Call it inside the transaction that changes a batch's state, so both commit together. The
-    run's row is locked first: batches of one run finishing at once are counted one after the
-    other, and the last to commit sees every other's outcome (each count is a new statement).
-    """
-    with transaction.atomic():
-        # Locks the run until the caller's transaction ends (this block is then a savepoint).
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return None
-        counts = {
-            row["state"]: row["n"]
-            for row in Batch.objects.filter(run_id=run_id).values("state").annotate(n=Count("id"))
-        }
-        attempted = Batch.objects.filter(run_id=run_id).aggregate(a=Sum("attempts"))["a"] or 0
-        status = derive_status(counts, attempted=attempted)
-        fields: list[str] = []
-        if status != run.status:
-            run.status = status
-            fields.append("status")
-        in_flight = counts.get(BatchState.QUEUED, 0) + counts.get(BatchState.SENDING, 0)
-        if not in_flight and run.secret_params:
-            run.secret_params = ""
-            fields.append("secret_params")
-        final = status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
-        if final and run.finished_at is None:
-            run.finished_at = timezone.now()
-            fields.append("finished_at")
-        elif not final and run.finished_at is not None:
-            run.finished_at = None
-            fields.append("finished_at")
-        if fields:
-            run.save(update_fields=fields)
-        return run
-
-
-def derive_status(counts: Mapping[str, int], *, attempted: int = 0) -> RunStatus:
-    """A run's status from how many of its batches are in each state."""
-    queued = counts.get(BatchState.QUEUED, 0)
-    sending = counts.get(BatchState.SENDING, 0)
-    submitted = counts.get(BatchState.SUBMITTED, 0)
-    failed = counts.get(BatchState.FAILED, 0)
-    unknown = counts.get(BatchState.UNKNOWN, 0)
-    total = queued + sending + submitted + failed + unknown
-    if total == 0:
-        return RunStatus.FAILED
-    if queued or sending:
-        untouched = queued == total and attempted == 0
-        return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS
-    if submitted == total:
-        return RunStatus.SUBMITTED
-    if failed == total:
-        return RunStatus.FAILED
-    if submitted:
-        return RunStatus.PARTIAL
-    # Only failed and unknown batches: some may have run, so someone must check before retrying.
-    return RunStatus.UNKNOWN

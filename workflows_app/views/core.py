@@ -33,7 +33,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(ROLE_HOMES[role])
 
 
-def _database_ok() -> tuple[bool, str]:
+def database_ok() -> tuple[bool, str]:
+    """Whether the database answers a query, and a word on why not."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -43,7 +44,8 @@ def _database_ok() -> tuple[bool, str]:
     return True, "ok"
 
 
-def _broker_ok() -> tuple[bool, str]:
+def broker_ok() -> tuple[bool, str]:
+    """Whether the Celery broker accepts a connection within 2 s, and a word on why not."""
     try:
         with Connection(
             settings.CELERY_BROKER_URL,
@@ -60,9 +62,9 @@ def _broker_ok() -> tuple[bool, str]:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Report whether the database and the broker answer: 200 when both do, else 503."""
-    db_ok, db_detail = _database_ok()
-    broker_ok, broker_detail = _broker_ok()
-    healthy = db_ok and broker_ok
+    db_ok, db_detail = database_ok()
+    broker_up, broker_detail = broker_ok()
+    healthy = db_ok and broker_up
     if not healthy:
         logger.warning("health check failed: database=%s broker=%s", db_detail, broker_detail)
     return JsonResponse(

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from workflows_app.nexthink.simulator.server import Simulator, serve_forever
+from workflows_app.simulator.server import Simulator, serve_forever
 
 
 class Command(BaseCommand):

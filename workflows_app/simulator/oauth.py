@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
 from .replies import Incoming, Reply, json_reply
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .state import SimState
 
 TOKEN_PATH = "/oauth2/default/v1/token"
 SCOPE = "service:integration"
@@ -34,13 +31,15 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (unquote(client_id), unquote(client_secret)) if sep else None
 
 
-def token(sim: Simulator, request: Incoming) -> Reply:
+def token(
+    request: Incoming, *, state: SimState, client_id: str, client_secret: str, token_ttl: float
+) -> Reply:
     """POST /oauth2/default/v1/token: Basic client auth, grant_type=client_credentials."""
-    sim.state.count_token_request()
+    state.count_token_request()
     credentials = _basic_credentials(request.header("Authorization"))
     if credentials is None or not (
-        secrets.compare_digest(credentials[0], sim.client_id)
-        and secrets.compare_digest(credentials[1], sim.client_secret)
+        secrets.compare_digest(credentials[0], client_id)
+        and secrets.compare_digest(credentials[1], client_secret)
     ):
         reply = _oauth_error(401, "invalid_client", "Client authentication failed.")
         reply.headers["WWW-Authenticate"] = 'Basic realm="nexthink"'
@@ -58,12 +57,12 @@ def token(sim: Simulator, request: Incoming) -> Reply:
     scope = form.get("scope")
     if scope is not None and scope != [SCOPE]:
         return _oauth_error(400, "invalid_scope", f"The only scope offered is {SCOPE}.")
-    access_token = sim.state.issue_token(sim.token_ttl)
+    access_token = state.issue_token(token_ttl)
     reply = json_reply(
         200,
         {
             "token_type": "Bearer",
-            "expires_in": int(sim.token_ttl),
+            "expires_in": int(token_ttl),
             "access_token": access_token,
             "scope": SCOPE,
         },

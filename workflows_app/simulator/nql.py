@@ -7,13 +7,12 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .catalogue import iso
+from .inventory import Inventory
 from .replies import Incoming, Reply, error_reply, json_reply
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .state import SimState
 
 MAX_ROWS = 1000
 DateTimeShape = Literal["object", "iso"]
@@ -44,10 +43,10 @@ class SavedQuery:
     parameter: str
     nql: str
     headers: tuple[str, ...]
-    rows: Callable[[Simulator, str], list[dict[str, Any]]]
+    rows: Callable[[Inventory, SimState, str], list[dict[str, Any]]]
 
 
-def _user_devices(sim: Simulator, upn: str) -> list[dict[str, Any]]:
+def _user_devices(inventory: Inventory, state: SimState, upn: str) -> list[dict[str, Any]]:
     return [
         {
             "device.name": d.name,
@@ -55,16 +54,18 @@ def _user_devices(sim: Simulator, upn: str) -> list[dict[str, Any]]:
             "device.collector.uid": d.collector_uid,
             "device.last_seen": iso(d.last_seen),
         }
-        for d in sim.inventory.devices_of(upn)
+        for d in inventory.devices_of(upn)
     ]
 
 
-def _request_status(sim: Simulator, request_id: str) -> list[dict[str, Any]]:
-    return [e.to_row() for e in sim.state.executions_of_request(request_id)]
+def _request_status(inventory: Inventory, state: SimState, request_id: str) -> list[dict[str, Any]]:
+    return [e.to_row() for e in state.executions_of_request(request_id)]
 
 
-def _execution_by_id(sim: Simulator, execution_id: str) -> list[dict[str, Any]]:
-    found = sim.state.find_execution(execution_id)
+def _execution_by_id(
+    inventory: Inventory, state: SimState, execution_id: str
+) -> list[dict[str, Any]]:
+    found = state.find_execution(execution_id)
     return [found.to_row()] if found else []
 
 
@@ -119,7 +120,14 @@ def _csv(headers: tuple[str, ...], rows: list[dict[str, Any]]) -> Reply:
     return Reply(200, buffer.getvalue().encode(), "text/csv")
 
 
-def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> Reply:
+def execute(
+    request: Incoming,
+    version: Literal["v1", "v2"],
+    *,
+    inventory: Inventory,
+    state: SimState,
+    datetime_shape: DateTimeShape,
+) -> Reply:
     """POST /api/v{1,2}/nql/execute: v1 answers rows as arrays, v2 as objects."""
     query_id: str = request.body["queryId"]
     query = SAVED_QUERIES.get(query_id)
@@ -131,7 +139,7 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
         return error_reply(
             400, "INVALID_PARAMETERS", f"Query {query_id} needs the parameter {query.parameter!r}."
         )
-    rows = query.rows(sim, value)[:MAX_ROWS]
+    rows = query.rows(inventory, state, value)[:MAX_ROWS]
     if (request.header("Accept") or "").split(";")[0].strip().lower() == "text/csv":
         return _csv(query.headers, rows)
     quoted = '"' + value.replace('"', '\\"') + '"'
@@ -142,7 +150,7 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
             "queryId": query_id,
             "executedQuery": query.nql.replace(f"${query.parameter}", quoted),
             "rows": len(rows),
-            "executionDateTime": _datetime(sim.nql_datetime_shape),
+            "executionDateTime": _datetime(datetime_shape),
             "headers": list(query.headers),
             "data": data,
         },

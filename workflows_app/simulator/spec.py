@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema import ValidationError, validators
 from openapi_schema_validator import OAS30WriteValidator, oas30_format_checker
 
-SPEC_PATH = Path(__file__).resolve().parent / "spec" / "nexthink-workflows-openapi.json"
+SPEC_PATH = Path(__file__).resolve().parent / "openapi" / "nexthink-workflows-openapi.json"
 
 NQL_EXECUTE_PATH = "/api/v2/nql/execute"
 NQL_EXECUTE_V1_PATH = "/api/v1/nql/execute"

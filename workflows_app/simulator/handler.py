@@ -5,29 +5,35 @@ from __future__ import annotations
 import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import control, routes
 from .replies import Incoming, Reply, error_reply
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .tenant import Tenant
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
 
 
+def http_url(host: str, port: int) -> str:
+    """The base URL of a server on host:port, e.g. http://127.0.0.1:8765 (no trailing slash)."""
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
 class SimHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows its Simulator and never blocks on close."""
+    """A threading HTTP server that serves one Tenant and never blocks on close."""
 
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(self, address: tuple[str, int], tenant: Tenant, *, verbose: bool = False) -> None:
+        self.tenant = tenant
+        self.verbose = verbose
         super().__init__(address, SimRequestHandler)
+        self.base_url = http_url(address[0], self.server_address[1])
 
 
 class SimRequestHandler(BaseHTTPRequestHandler):
@@ -60,7 +66,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Log requests only when the simulator is verbose."""
-        if self.server.sim.verbose:
+        if self.server.verbose:
             super().log_message(format, *args)
 
     def _read_body(self) -> bytes | None:
@@ -88,7 +94,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         return request
 
     def _handle(self) -> None:
-        sim = self.server.sim
+        tenant = self.server.tenant
         try:
             raw = self._read_body()
         except (ValueError, *_CLIENT_GONE):
@@ -99,13 +105,13 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             return
         request = self._incoming(raw)
         if request.path.startswith(control.PREFIX):
-            reply = control.handle(sim, request)
+            reply = control.handle(request, tenant, self.server.base_url)
         else:
-            reply = routes.handle(sim, request)
+            reply = routes.handle(request, tenant)
         if reply.hang:
             # Hold the answer back so the client's read timeout fires; the execution stands.
             self.close_connection = True
-            sim.faults.sleep(reply.hang)
+            tenant.faults.sleep(reply.hang)
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, get_args
+from typing import Any
 
 from .catalogue import Catalogue, SimWorkflow, TriggerShape
 from .faults import Faults
-from .handler import SimHTTPServer
-from .inventory import Inventory, default_inventory
+from .handler import SimHTTPServer, http_url
+from .inventory import Inventory
 from .nql import DateTimeShape
 from .oauth import TOKEN_PATH
 from .state import SimState
+from .tenant import Tenant
 
 
 class Simulator:
@@ -39,23 +40,17 @@ class Simulator:
     ) -> None:
         self.host = host
         self.port = port
-        self.catalogue = catalogue if isinstance(catalogue, Catalogue) else Catalogue(catalogue)
-        self.inventory = inventory or default_inventory()
-        self.client_id = client_id
-        self.client_secret = client_secret
         self.verbose = verbose
-        self.state = SimState(execution_seconds=execution_seconds)
-        self.faults = Faults()
-        self._initial_settings = {
-            "execution_seconds": execution_seconds,
-            "trigger_shape": trigger_shape,
-            "nql_datetime_shape": nql_datetime_shape,
-            "token_ttl": token_ttl,
-        }
-        self.token_ttl = token_ttl
-        self.trigger_shape: TriggerShape = "flags"
-        self.nql_datetime_shape: DateTimeShape = "object"
-        self.configure(**self._initial_settings)
+        self.tenant = Tenant(
+            catalogue,
+            inventory,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_ttl=token_ttl,
+            execution_seconds=execution_seconds,
+            trigger_shape=trigger_shape,
+            nql_datetime_shape=nql_datetime_shape,
+        )
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -64,7 +59,7 @@ class Simulator:
         """Bind the port and serve from a daemon thread; returns self."""
         if self._server is not None:
             return self
-        self._server = SimHTTPServer((self.host, self.port), self)
+        self._server = SimHTTPServer((self.host, self.port), self.tenant, verbose=self.verbose)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"nexthink-simulator-{self.port}", daemon=True
@@ -76,7 +71,7 @@ class Simulator:
         """Stop serving, release requests held by faults, close the port."""
         if self._server is None:
             return
-        self.faults.wake_all()
+        self.tenant.faults.wake_all()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -94,54 +89,72 @@ class Simulator:
     @property
     def base_url(self) -> str:
         """The API host, e.g. http://127.0.0.1:8765 (no trailing slash)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     @property
     def token_url(self) -> str:
         """The OAuth2 token endpoint."""
         return self.base_url + TOKEN_PATH
 
+    # --- the tenant's parts, as tests and the demo reach them -----------------------------
+    @property
+    def catalogue(self) -> Catalogue:
+        """The workflows the tenant offers."""
+        return self.tenant.catalogue
+
+    @property
+    def inventory(self) -> Inventory:
+        """The tenant's users and devices."""
+        return self.tenant.inventory
+
+    @property
+    def state(self) -> SimState:
+        """Tokens, requests seen and executions."""
+        return self.tenant.state
+
+    @property
+    def faults(self) -> Faults:
+        """The faults injected into answers."""
+        return self.tenant.faults
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth2 client id the token endpoint accepts."""
+        return self.tenant.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The OAuth2 client secret the token endpoint accepts."""
+        return self.tenant.client_secret
+
+    @property
+    def token_ttl(self) -> float:
+        """Seconds an issued token stays valid."""
+        return self.tenant.token_ttl
+
+    @property
+    def trigger_shape(self) -> TriggerShape:
+        """How workflow payloads list trigger methods ("flags" or "list")."""
+        return self.tenant.trigger_shape
+
+    @property
+    def nql_datetime_shape(self) -> DateTimeShape:
+        """How NQL answers give executionDateTime ("object" or "iso")."""
+        return self.tenant.nql_datetime_shape
+
     # --- steering -----------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
         """Change execution_seconds, trigger_shape, nql_datetime_shape or token_ttl."""
-        unknown = set(settings) - set(self._initial_settings)
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-        if "trigger_shape" in settings and settings["trigger_shape"] not in get_args(TriggerShape):
-            raise ValueError(f"trigger_shape must be one of {get_args(TriggerShape)}")
-        shape = settings.get("nql_datetime_shape")
-        if shape is not None and shape not in get_args(DateTimeShape):
-            raise ValueError(f"nql_datetime_shape must be one of {get_args(DateTimeShape)}")
-        for name in ("execution_seconds", "token_ttl"):
-            value = settings.get(name)
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise ValueError(f"{name} must be a number >= 0")
-        if "execution_seconds" in settings:
-            self.state.execution_seconds = float(settings["execution_seconds"])
-        if "token_ttl" in settings:
-            self.token_ttl = settings["token_ttl"]
-        if "trigger_shape" in settings:
-            self.trigger_shape = settings["trigger_shape"]
-        if "nql_datetime_shape" in settings:
-            self.nql_datetime_shape = settings["nql_datetime_shape"]
+        self.tenant.configure(**settings)
 
     def settings(self) -> dict[str, Any]:
         """The current settings, as JSON."""
-        return {
-            "execution_seconds": self.state.execution_seconds,
-            "token_ttl": self.token_ttl,
-            "trigger_shape": self.trigger_shape,
-            "nql_datetime_shape": self.nql_datetime_shape,
-            "client_id": self.client_id,
-            "base_url": self.base_url,
-            "token_url": self.token_url,
-        }
+        return self.tenant.settings(self.base_url)
 
     @property
     def execution_seconds(self) -> float:
         """How long an execution stays pending before it finishes."""
-        return self.state.execution_seconds
+        return self.tenant.state.execution_seconds
 
     @execution_seconds.setter
     def execution_seconds(self, value: float) -> None:
@@ -149,18 +162,15 @@ class Simulator:
 
     def reset(self) -> None:
         """Forget executions, requests, tokens and faults; restore catalogue and settings."""
-        self.faults.clear()
-        self.state.reset()
-        self.catalogue.reset()
-        self.configure(**self._initial_settings)
+        self.tenant.reset()
 
     def advance(self, include_waiting: bool = False) -> None:
         """Finish every pending execution now (waiting ones too when asked)."""
-        self.state.advance(include_waiting=include_waiting)
+        self.tenant.state.advance(include_waiting=include_waiting)
 
     def expire_tokens(self) -> None:
         """Make every issued token invalid, as if 900 s had passed."""
-        self.state.expire_tokens()
+        self.tenant.state.expire_tokens()
 
 
 def serve_forever(

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from .catalogue import SimWorkflow
+from .catalogue import Catalogue, SimWorkflow, TriggerShape
+from .faults import Faults
+from .inventory import Inventory
 from .replies import Incoming, Reply, error_reply, json_reply
-from .state import ResolvedTarget
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .state import ResolvedTarget, SimState
 
 
-def list_workflows(sim: Simulator, request: Incoming) -> Reply:
+def list_workflows(
+    request: Incoming, *, catalogue: Catalogue, trigger_shape: TriggerShape
+) -> Reply:
     """GET /api/v1/workflows: exactly the workflows matching dependency and trigger method."""
     only_active = request.param("fetchOnlyActiveWorkflows") == "true"
-    found = sim.catalogue.filter(
+    found = catalogue.filter(
         request.param("dependency") or "", request.param("triggerMethod") or "", only_active
     )
-    return json_reply(200, [w.to_payload(sim.trigger_shape) for w in found])
+    return json_reply(200, [w.to_payload(trigger_shape) for w in found])
 
 
-def workflow_details(sim: Simulator, request: Incoming) -> Reply:
+def workflow_details(
+    request: Incoming, *, catalogue: Catalogue, trigger_shape: TriggerShape
+) -> Reply:
     """GET /api/v1/workflows/details?nqlId=: an array with that workflow, empty when unknown."""
-    workflow = sim.catalogue.get(request.param("nqlId") or "")
-    return json_reply(200, [workflow.to_payload(sim.trigger_shape)] if workflow else [])
+    workflow = catalogue.get(request.param("nqlId") or "")
+    return json_reply(200, [workflow.to_payload(trigger_shape)] if workflow else [])
 
 
 def _dependency_problem(workflow: SimWorkflow, devices: list[Any], users: list[Any]) -> str | None:
@@ -41,11 +44,11 @@ def _dependency_problem(workflow: SimWorkflow, devices: list[Any], users: list[A
     return None
 
 
-def _device_target(sim: Simulator, given: Any, version: str) -> ResolvedTarget:
+def _device_target(inventory: Inventory, given: Any, version: str) -> ResolvedTarget:
     if version == "v1":
-        device = sim.inventory.resolve_device(collector_uid=given)
+        device = inventory.resolve_device(collector_uid=given)
     else:
-        device = sim.inventory.resolve_device(
+        device = inventory.resolve_device(
             name=given.get("name"), uid=given.get("uid"), collector_uid=given.get("collectorUid")
         )
     if device is None:
@@ -54,26 +57,34 @@ def _device_target(sim: Simulator, given: Any, version: str) -> ResolvedTarget:
     return ResolvedTarget("device", given, device.name, device.owner_upn, resolved=True)
 
 
-def _user_target(sim: Simulator, given: Any, version: str) -> ResolvedTarget:
+def _user_target(inventory: Inventory, given: Any, version: str) -> ResolvedTarget:
     if version == "v1":
-        user = sim.inventory.resolve_user(sid=given)
+        user = inventory.resolve_user(sid=given)
     else:
-        user = sim.inventory.resolve_user(
+        user = inventory.resolve_user(
             upn=given.get("upn"), sid=given.get("sid"), uid=given.get("uid")
         )
     if user is None:
         fallback = given.get("upn") if isinstance(given, dict) else None
         return ResolvedTarget("user", given, None, fallback, resolved=False)
-    devices = sim.inventory.devices_of(user.upn)
+    devices = inventory.devices_of(user.upn)
     return ResolvedTarget(
         "user", given, devices[0].name if devices else None, user.upn, resolved=True
     )
 
 
-def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> Reply:
+def execute(
+    request: Incoming,
+    version: Literal["v1", "v2"],
+    *,
+    catalogue: Catalogue,
+    inventory: Inventory,
+    state: SimState,
+    faults: Faults,
+) -> Reply:
     """POST /api/v{1,2}/workflows/execute on a body that already passed spec validation."""
     body: dict[str, Any] = request.body
-    workflow = sim.catalogue.get(body["workflowId"])
+    workflow = catalogue.get(body["workflowId"])
     if workflow is None:
         return error_reply(
             400, "WORKFLOW_NOT_FOUND", f"No workflow with id {body['workflowId']!r} exists."
@@ -92,9 +103,9 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
     problem = _dependency_problem(workflow, devices, users)
     if problem:
         return error_reply(400, "INVALID_TARGETS", problem)
-    targets = [_device_target(sim, d, version) for d in devices]
-    targets += [_user_target(sim, u, version) for u in users]
-    record = sim.state.record_execution(
+    targets = [_device_target(inventory, d, version) for d in devices]
+    targets += [_user_target(inventory, u, version) for u in users]
+    record = state.record_execution(
         workflow=workflow,
         version=version,
         devices=devices,
@@ -106,15 +117,15 @@ def execute(sim: Simulator, request: Incoming, version: Literal["v1", "v2"]) -> 
     reply = json_reply(
         200, {"requestUuid": record.request_uuid, "executionsUuids": record.execution_uuids}
     )
-    reply.hang = sim.faults.take_hang(request.path)
+    reply.hang = faults.take_hang(request.path)
     if reply.hang:
         reply.fault = "timeout_after_accept"
     return reply
 
 
-def trigger_wait_for_event(sim: Simulator, request: Incoming) -> Reply:
+def trigger_wait_for_event(request: Incoming, *, catalogue: Catalogue, state: SimState) -> Reply:
     """POST .../workflows/{workflowUuid}/execution/{executionUuid}/trigger: resume a wait."""
-    workflow = sim.catalogue.by_uuid(request.path_params["workflowUuid"])
+    workflow = catalogue.by_uuid(request.path_params["workflowUuid"])
     if workflow is None:
         return error_reply(
             400,
@@ -122,13 +133,13 @@ def trigger_wait_for_event(sim: Simulator, request: Incoming) -> Reply:
             f"No workflow with UUID {request.path_params['workflowUuid']}.",
         )
     execution_uuid = request.path_params["executionUuid"]
-    execution = sim.state.find_execution(execution_uuid)
+    execution = state.find_execution(execution_uuid)
     if execution is None or execution.workflow.uuid != workflow.uuid:
         return error_reply(
             400, "EXECUTION_NOT_FOUND", f"Workflow {workflow.id} has no execution {execution_uuid}."
         )
     try:
-        request_uuid = sim.state.trigger(execution_uuid, request.body.get("parameters"))
+        request_uuid = state.trigger(execution_uuid, request.body.get("parameters"))
     except ValueError as exc:
         return error_reply(400, "EXECUTION_NOT_WAITING", f"Execution {execution_uuid}: {exc}.")
     return json_reply(200, [{"requestUuid": request_uuid}])

@@ -1,34 +1,61 @@
-"""Routing of tenant requests: faults first, then auth, spec validation and the endpoint."""
+"""Routing of tenant requests: faults first, then auth, spec validation and the endpoint.
+
+The one place that knows the whole Tenant: each endpoint is handed only the parts it uses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from ..spec import find_operation, operations
 from . import nql, oauth, workflows_api
 from .replies import Incoming, Reply, error_reply, unauthorized
+from .spec import find_operation, operations
 from .state import SimRequestRecord
+from .tenant import Tenant
 from .validation import request_errors
 
-if TYPE_CHECKING:
-    from .server import Simulator
+Endpoint = Callable[[Incoming, Tenant], Reply]
 
-Endpoint = Callable[["Simulator", Incoming], Reply]
+
+def _execute(request: Incoming, tenant: Tenant, version: Literal["v1", "v2"]) -> Reply:
+    return workflows_api.execute(
+        request,
+        version,
+        catalogue=tenant.catalogue,
+        inventory=tenant.inventory,
+        state=tenant.state,
+        faults=tenant.faults,
+    )
+
+
+def _nql(request: Incoming, tenant: Tenant, version: Literal["v1", "v2"]) -> Reply:
+    return nql.execute(
+        request,
+        version,
+        inventory=tenant.inventory,
+        state=tenant.state,
+        datetime_shape=tenant.nql_datetime_shape,
+    )
+
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/api/v1/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v1"),
-    ("POST", "/api/v2/workflows/execute"): lambda s, r: workflows_api.execute(s, r, "v2"),
+    ("POST", "/api/v1/workflows/execute"): lambda r, t: _execute(r, t, "v1"),
+    ("POST", "/api/v2/workflows/execute"): lambda r, t: _execute(r, t, "v2"),
     (
         "POST",
         "/api/v1/workflows/workflows/{workflowUuid}/execution/{executionUuid}/trigger",
-    ): workflows_api.trigger_wait_for_event,
-    ("GET", "/api/v1/workflows"): workflows_api.list_workflows,
-    ("GET", "/api/v1/workflows/details"): workflows_api.workflow_details,
-    ("POST", "/api/v1/nql/execute"): lambda s, r: nql.execute(s, r, "v1"),
-    ("POST", "/api/v2/nql/execute"): lambda s, r: nql.execute(s, r, "v2"),
+    ): lambda r, t: workflows_api.trigger_wait_for_event(r, catalogue=t.catalogue, state=t.state),
+    ("GET", "/api/v1/workflows"): lambda r, t: workflows_api.list_workflows(
+        r, catalogue=t.catalogue, trigger_shape=t.trigger_shape
+    ),
+    ("GET", "/api/v1/workflows/details"): lambda r, t: workflows_api.workflow_details(
+        r, catalogue=t.catalogue, trigger_shape=t.trigger_shape
+    ),
+    ("POST", "/api/v1/nql/execute"): lambda r, t: _nql(r, t, "v1"),
+    ("POST", "/api/v2/nql/execute"): lambda r, t: _nql(r, t, "v2"),
 }
 _REDACTED = "[redacted]"
 _GATEWAY_PAGE = b"<html><body><h1>{status}</h1><p>The gateway could not reach the service.</p>"
@@ -75,7 +102,7 @@ def _bearer(request: Incoming) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _api(sim: Simulator, request: Incoming) -> tuple[Reply, list[str]]:
+def _api(request: Incoming, tenant: Tenant) -> tuple[Reply, list[str]]:
     found = find_operation(request.method, request.path)
     if found is None:
         allowed = sorted({op.method for op in operations() if op.pattern.match(request.path)})
@@ -97,32 +124,39 @@ def _api(sim: Simulator, request: Incoming) -> tuple[Reply, list[str]]:
     token = _bearer(request)
     if token is None:
         return unauthorized("Missing bearer token"), errors
-    if not sim.state.token_valid(token):
+    if not tenant.state.token_valid(token):
         return unauthorized("The access token is invalid or has expired"), errors
     if bad_media:
         return error_reply(415, "UNSUPPORTED_MEDIA_TYPE", errors[0]), errors
     if errors:
         return error_reply(400, "INVALID_REQUEST", "; ".join(errors)), errors
-    return ENDPOINTS[(op.method, op.template)](sim, request), errors
+    return ENDPOINTS[(op.method, op.template)](request, tenant), errors
 
 
-def handle(sim: Simulator, request: Incoming) -> Reply:
-    """Answer one non-control request and record it in the simulator's state."""
+def handle(request: Incoming, tenant: Tenant) -> Reply:
+    """Answer one non-control request and record it in the tenant's state."""
     received_at = datetime.now(UTC)
-    sim.faults.sleep(sim.faults.latency(request.path))
+    faults = tenant.faults
+    faults.sleep(faults.latency(request.path))
     errors: list[str] = []
-    injected = sim.faults.take_injected(request.path)
+    injected = faults.take_injected(request.path)
     if injected is not None:
         reply = injected_reply(injected.status, injected.reason, injected.retry_after)
     elif request.path == oauth.TOKEN_PATH:
         reply = (
-            oauth.token(sim, request)
+            oauth.token(
+                request,
+                state=tenant.state,
+                client_id=tenant.client_id,
+                client_secret=tenant.client_secret,
+                token_ttl=tenant.token_ttl,
+            )
             if request.method == "POST"
             else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
         )
     else:
-        reply, errors = _api(sim, request)
-    sim.state.record_request(
+        reply, errors = _api(request, tenant)
+    tenant.state.record_request(
         SimRequestRecord(
             method=request.method,
             path=request.path,

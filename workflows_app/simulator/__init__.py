@@ -1,5 +1,7 @@
 """A fake Nexthink tenant (OAuth, Workflows API, NQL API) served over real HTTP for tests and demos.
 
+Beside the client package, not inside it: the client imports nothing from here. Also holds the
+project's one request validator (`spec`, over the bundled OpenAPI file in `openapi/`).
 No Django here: the management command ``nexthink_simulator`` wraps :func:`serve_forever`.
 """
 
@@ -9,6 +11,7 @@ from .inventory import Inventory, SimDevice, SimUser, default_inventory
 from .nql import SAVED_QUERIES
 from .server import Simulator, serve_forever
 from .state import SimExecutionRecord, SimRequestRecord, SimState, SimTargetExecution
+from .tenant import Tenant
 
 __all__ = [
     "SAVED_QUERIES",
@@ -25,6 +28,7 @@ __all__ = [
     "SimUser",
     "SimWorkflow",
     "Simulator",
+    "Tenant",
     "default_inventory",
     "default_workflows",
     "serve_forever",

@@ -1,6 +1,6 @@
 """What the simulated tenant refuses in a request, and how its 400 details word it.
 
-Whether a request conforms to the spec is decided by `workflows_app.nexthink.spec`, the project's
+Whether a request conforms to the spec is decided by `workflows_app.simulator.spec`, the project's
 one validator. Only what belongs to the simulator acting as Nexthink is here:
 - two rules the spec states in prose but not in its schemas, which a tenant enforces and the portal
   relies on: each v2 device or user names at least one identifier, and an execute request targets
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import Operation, Problem, check_request
 from .replies import Incoming
+from .spec import Operation, Problem, check_request
 
 MAX_ERRORS = 20
 _EXECUTE_V1, _EXECUTE_V2 = "executeEA", "executeEAWithExternalIds"

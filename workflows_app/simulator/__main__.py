@@ -1,4 +1,4 @@
-"""Run the simulator without Django: ``python -m workflows_app.nexthink.simulator --port 8765``."""
+"""Run the simulator without Django: ``python -m workflows_app.simulator --port 8765``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,277 @@
+"""The batch lifecycle: its states, the moves allowed between them, and the run status they give.
+
+Every change of a batch's state is one move of `MOVES`, made by one conditional UPDATE whose
+WHERE clause holds the states the move starts from (and, for a task's own batch, its claim):
+when the row is no longer as expected, nothing changes and the caller is told so. A move
+re-derives its run's status in the same transaction, so a worker dying between the two can
+never leave a run `in_progress` for ever.
+
+    queued --claim--> sending --submit--> submitted
+       ^                 |  \\--fail----> failed
+       |                 |   \\-give_up-> unknown --submit--> submitted (a late answer)
+       +----requeue------+
+
+Nexthink has no idempotency key: a batch that may have reached it ends `unknown` and no move
+leads from there back to `queued`, so nothing is ever sent twice automatically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
+from workflows_app.services import dispatch
+
+logger = logging.getLogger(__name__)
+
+# A message may arrive a little before next_attempt_at when clocks disagree between hosts.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+UPDATE_BATCH = 1_000
+MAX_CODE_LENGTH = Batch._meta.get_field("error_code").max_length or 100
+
+
+class Move(StrEnum):
+    """The ways a batch changes state."""
+
+    CLAIM = "claim"  # a task takes a due batch to send it
+    REQUEUE = "requeue"  # not sent (rate limited, unavailable): try again later
+    SUBMIT = "submit"  # Nexthink answered with execution ids
+    FAIL = "fail"  # refused by Nexthink, or could not be built: it did not run
+    GIVE_UP = "give_up"  # it may have run and nobody can tell: never sent again
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The states a move starts from and the state it ends in."""
+
+    sources: frozenset[BatchState]
+    target: BatchState
+
+
+MOVES: Mapping[Move, Transition] = {
+    Move.CLAIM: Transition(frozenset({BatchState.QUEUED}), BatchState.SENDING),
+    Move.REQUEUE: Transition(frozenset({BatchState.SENDING}), BatchState.QUEUED),
+    # Even if the sweeper gave up on it meanwhile, Nexthink's answer is the truth.
+    Move.SUBMIT: Transition(
+        frozenset({BatchState.SENDING, BatchState.UNKNOWN}), BatchState.SUBMITTED
+    ),
+    Move.FAIL: Transition(frozenset({BatchState.SENDING}), BatchState.FAILED),
+    Move.GIVE_UP: Transition(frozenset({BatchState.SENDING}), BatchState.UNKNOWN),
+}
+IN_FLIGHT_STATES = (BatchState.QUEUED, BatchState.SENDING)
+
+
+def _move(batch_id: int, move: Move, *, where: Q | None = None, **fields: Any) -> int:
+    """Apply one move to one batch if it is in a source state (and matches `where`).
+
+    Returns the number of rows changed (0 or 1). Call inside the transaction that also
+    refreshes the run's status.
+    """
+    transition = MOVES[move]
+    rows = Batch.objects.filter(pk=batch_id, state__in=transition.sources)
+    if where is not None:
+        rows = rows.filter(where)
+    fields.setdefault("updated_at", timezone.now())
+    return rows.update(state=transition.target, **fields)
+
+
+def claim(batch_id: int, claim_id: str) -> bool:
+    """Mark a queued, due batch as being sent by the task `claim_id`; True if this task has it."""
+    now = timezone.now()
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLOCK_TOLERANCE)
+    with transaction.atomic():
+        claimed = _move(
+            batch_id,
+            Move.CLAIM,
+            where=due,
+            claim_id=claim_id,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        if claimed:
+            run_id = Batch.objects.filter(pk=batch_id).values_list("run_id", flat=True).get()
+            refresh_run_status(run_id)
+    return claimed == 1
+
+
+def requeue(batch: Batch, claim_id: str, *, delay: float, code: str, details: str) -> bool:
+    """Put this task's batch back in the queue, due after `delay` seconds, with a new message.
+
+    The row is written first; the message goes once the transaction commits.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _move(
+            batch.pk,
+            Move.REQUEUE,
+            where=Q(claim_id=claim_id),
+            next_attempt_at=now + timedelta(seconds=delay),
+            error_code=code[:MAX_CODE_LENGTH],
+            error_details=details,
+            updated_at=now,
+        )
+        if moved:
+            dispatch.enqueue_batch_on_commit(batch.pk, countdown=delay)
+        refresh_run_status(batch.run_id)
+    return moved == 1
+
+
+def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: str) -> bool:
+    """End this task's batch as `failed` or `unknown`; False if its claim was lost meanwhile."""
+    move = {BatchState.FAILED: Move.FAIL, BatchState.UNKNOWN: Move.GIVE_UP}[state]
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _move(
+            batch.pk,
+            move,
+            where=Q(claim_id=claim_id),
+            error_code=code[:MAX_CODE_LENGTH],
+            error_details=details,
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        refresh_run_status(batch.run_id)
+    return moved == 1
+
+
+def record_submitted(
+    batch: Batch,
+    claim_id: str,
+    *,
+    request_uuid: str,
+    executions: Sequence[tuple[int, str]],
+    note: str = "",
+) -> bool:
+    """Record Nexthink's answer: the request UUID and each target's execution UUID.
+
+    `executions` pairs target ids with execution UUIDs. False when another task took the batch
+    during the call (its answer is then logged, not stored).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _move(
+            batch.pk,
+            Move.SUBMIT,
+            where=Q(claim_id=claim_id),
+            request_uuid=request_uuid,
+            error_code="",
+            error_details=note,
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        if moved:
+            rows = [Target(pk=pk, execution_uuid=uuid) for pk, uuid in executions]
+            Target.objects.bulk_update(rows, ["execution_uuid"], batch_size=UPDATE_BATCH)
+        else:
+            logger.error("Batch %s was taken from claim %s during the call", batch.pk, claim_id)
+        refresh_run_status(batch.run_id)
+    return moved == 1
+
+
+def give_up_stuck(batch_id: int, run_id: int, *, claimed_before: datetime, details: str) -> bool:
+    """End a batch `sending` since before `claimed_before` (its worker is dead) as unknown."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _move(
+            batch_id,
+            Move.GIVE_UP,
+            where=Q(claimed_at__lte=claimed_before),
+            error_code="WORKER_LOST",
+            error_details=details,
+            finished_at=now,
+            updated_at=now,
+        )
+        if moved:
+            refresh_run_status(run_id)
+    return moved == 1
+
+
+def resend(batch_id: int) -> bool:
+    """Send another message for a queued batch whose message was lost (not a state change).
+
+    The row is touched so that the next sweep waits a whole grace period before sending yet
+    another; a second message is harmless, since only one task can claim the batch.
+    """
+    with transaction.atomic():
+        touched = Batch.objects.filter(pk=batch_id, state=BatchState.QUEUED).update(
+            updated_at=timezone.now()
+        )
+        if touched:
+            dispatch.enqueue_batch_on_commit(batch_id)
+    return touched == 1
+
+
+# --- the run's status, derived from its batches ------------------------------------------------
+
+
+def refresh_run_status(run_id: int) -> Run | None:
+    """Derive a run's status from its batches; erase its secrets once none is still to be sent.
+
+    Call it inside the transaction that changes a batch's state, so both commit together. The
+    run's row is locked first: batches of one run finishing at once are counted one after the
+    other, and the last to commit sees every other's outcome (each count is a new statement).
+    """
+    with transaction.atomic():
+        # Locks the run until the caller's transaction ends (this block is then a savepoint).
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return None
+        counts = {
+            row["state"]: row["n"]
+            for row in Batch.objects.filter(run_id=run_id).values("state").annotate(n=Count("id"))
+        }
+        attempted = Batch.objects.filter(run_id=run_id).aggregate(a=Sum("attempts"))["a"] or 0
+        status = derive_status(counts, attempted=attempted)
+        fields: list[str] = []
+        if status != run.status:
+            run.status = status
+            fields.append("status")
+        in_flight = sum(counts.get(state, 0) for state in IN_FLIGHT_STATES)
+        if not in_flight and run.secret_params:
+            run.secret_params = ""
+            fields.append("secret_params")
+        final = status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
+        if final and run.finished_at is None:
+            run.finished_at = timezone.now()
+            fields.append("finished_at")
+        elif not final and run.finished_at is not None:
+            run.finished_at = None
+            fields.append("finished_at")
+        if fields:
+            run.save(update_fields=fields)
+        return run
+
+
+def derive_status(counts: Mapping[str, int], *, attempted: int = 0) -> RunStatus:
+    """A run's status from how many of its batches are in each state."""
+    queued = counts.get(BatchState.QUEUED, 0)
+    sending = counts.get(BatchState.SENDING, 0)
+    submitted = counts.get(BatchState.SUBMITTED, 0)
+    failed = counts.get(BatchState.FAILED, 0)
+    unknown = counts.get(BatchState.UNKNOWN, 0)
+    total = queued + sending + submitted + failed + unknown
+    if total == 0:
+        return RunStatus.FAILED
+    if queued or sending:
+        untouched = queued == total and attempted == 0
+        return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS
+    if submitted == total:
+        return RunStatus.SUBMITTED
+    if failed == total:
+        return RunStatus.FAILED
+    if submitted:
+        return RunStatus.PARTIAL
+    # Only failed and unknown batches: some may have run, so someone must check before retrying.
+    return RunStatus.UNKNOWN

@@ -1,0 +1,128 @@
+"""The /_simulator/ control endpoints tests and the demo use to inspect and steer the tenant."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from .catalogue import Catalogue
+from .faults import Faults
+from .replies import Incoming, Reply, error_reply, json_reply
+from .state import SimState
+from .tenant import Tenant
+
+PREFIX = "/_simulator/"
+_WORKFLOW_ACTION = re.compile(r"^workflows/(?P<nql_id>[^/]+)/(?P<action>remove|restore)$")
+
+
+def _body_object(request: Incoming) -> dict[str, Any] | Reply:
+    if request.json_error is not None:
+        return error_reply(400, "INVALID_REQUEST", request.json_error)
+    if request.body is None:
+        return {}
+    if not isinstance(request.body, dict):
+        return error_reply(400, "INVALID_REQUEST", "body: expected a JSON object")
+    return request.body
+
+
+def _state(tenant: Tenant, base_url: str) -> Reply:
+    data = tenant.state.snapshot()
+    data["faults"] = tenant.faults.config.to_json()
+    data["settings"] = tenant.settings(base_url)
+    data["catalogue"] = {
+        "workflows": [w.id for w in tenant.catalogue.all()],
+        "removed": tenant.catalogue.removed(),
+    }
+    return json_reply(200, data)
+
+
+def _executions(request: Incoming, state: SimState) -> Reply:
+    wanted = request.param("request_uuid")
+    with state.lock:
+        state.tick()
+        records = [
+            state.record_json(r)
+            for r in state.executions
+            if wanted is None or r.request_uuid == wanted
+        ]
+    return json_reply(200, records)
+
+
+def _faults(request: Incoming, faults: Faults) -> Reply:
+    if request.method == "GET":
+        return json_reply(200, faults.config.to_json())
+    body = _body_object(request)
+    if isinstance(body, Reply):
+        return body
+    changes = dict(body)
+    if changes.pop("clear", False):
+        faults.clear()
+    try:
+        config = faults.configure(**changes)
+    except (TypeError, ValueError) as exc:
+        return error_reply(400, "INVALID_FAULTS", str(exc))
+    return json_reply(200, config.to_json())
+
+
+def _advance(request: Incoming, state: SimState) -> Reply:
+    body = _body_object(request)
+    if isinstance(body, Reply):
+        return body
+    waiting = state.advance(include_waiting=bool(body.get("include_waiting", False)))
+    return json_reply(200, {"advanced": True, "still_waiting": waiting})
+
+
+def _settings(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
+    if request.method == "GET":
+        return json_reply(200, tenant.settings(base_url))
+    body = _body_object(request)
+    if isinstance(body, Reply):
+        return body
+    try:
+        tenant.configure(**body)
+    except (TypeError, ValueError) as exc:
+        return error_reply(400, "INVALID_SETTINGS", str(exc))
+    return json_reply(200, tenant.settings(base_url))
+
+
+def _workflow_action(catalogue: Catalogue, nql_id: str, action: str) -> Reply:
+    nql_id = nql_id if nql_id.startswith("#") else "#" + nql_id
+    done = catalogue.remove(nql_id) if action == "remove" else catalogue.restore(nql_id)
+    if not done:
+        return error_reply(
+            404, "WORKFLOW_NOT_FOUND", f"Cannot {action} {nql_id}: not in the catalogue."
+        )
+    return json_reply(200, {action + "d": nql_id})
+
+
+def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
+    """Answer one /_simulator/ request (never faulted, never recorded, no auth).
+
+    base_url is where the tenant is served, as the settings report it.
+    """
+    name = request.path[len(PREFIX) :].strip("/")
+    if name in ("state", "executions"):
+        if request.method != "GET":
+            return error_reply(405, "METHOD_NOT_ALLOWED", "Use GET.")
+        if name == "state":
+            return _state(tenant, base_url)
+        return _executions(request, tenant.state)
+    readable = name in ("faults", "settings")  # GET reads them, POST changes them
+    if request.method != "POST" and not (readable and request.method == "GET"):
+        return error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
+    if name == "faults":
+        return _faults(request, tenant.faults)
+    if name == "settings":
+        return _settings(request, tenant, base_url)
+    if name == "advance":
+        return _advance(request, tenant.state)
+    if name == "reset":
+        tenant.reset()
+        return json_reply(200, {"reset": True})
+    if name == "expire-tokens":
+        return json_reply(200, {"expired": tenant.state.expire_tokens()})
+    match = _WORKFLOW_ACTION.match(name)
+    if match:
+        return _workflow_action(tenant.catalogue, unquote(match["nql_id"]), match["action"])
+    return error_reply(404, "NOT_FOUND", f"No control endpoint {request.path}.")
