@@ -13,7 +13,6 @@ from django.contrib.auth.models import AnonymousUser
 
 from workflows_app.models import DeviceAssignment, PortalSettings
 from workflows_app.nexthink.models import NqlResponse
-from workflows_app.nexthink.simulator import SAVED_QUERIES
 from workflows_app.roles import Role
 from workflows_app.services import devices as devices_mod
 from workflows_app.services.devices import (
@@ -23,6 +22,7 @@ from workflows_app.services.devices import (
     devices_for,
     user_upn,
 )
+from workflows_app.simulator import SAVED_QUERIES
 
 NQL_PATH = "/api/v2/nql/execute"
 COLLECTOR = "0c8f5d2a-93b4-4a7e-8d61-7f2e9b3c5a40"
@@ -250,8 +250,8 @@ def saved_query_lists(monkeypatch, simulator) -> Callable[[dict[str, str]], None
     def lists(columns: dict[str, str]) -> None:
         good = SAVED_QUERIES[QUERY_ID]
 
-        def rows(sim: Any, upn: str) -> list[dict[str, Any]]:
-            return [{new: row[old] for new, old in columns.items()} for row in good.rows(sim, upn)]
+        def rows(*asked: Any) -> list[dict[str, Any]]:
+            return [{new: row[old] for new, old in columns.items()} for row in good.rows(*asked)]
 
         changed = dataclasses.replace(good, headers=tuple(columns), rows=rows)
         monkeypatch.setitem(SAVED_QUERIES, QUERY_ID, changed)
