@@ -10,7 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from workflows_app import benchmarks
 from workflows_app.models import Batch, Run, Target, Workflow
+from workflows_app.selectors import runs as run_selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +87,26 @@ def test_a_database_with_runs_needs_force(
 def test_sizes_out_of_range_are_refused(args: list[str]) -> None:
     with pytest.raises(CommandError, match="must be"):
         benchmark(*args)
+
+
+def test_page_figures_time_the_selectors_the_pages_call(
+    enqueued: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    called: list[str] = []
+
+    def spy(name: str) -> Any:
+        real = getattr(run_selectors, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            called.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("run_page", "target_page"):
+        monkeypatch.setattr(benchmarks, name, spy(name))
+
+    benchmark("--targets", "5", "--repeat", "2")
+
+    # One warm-up call and one per repeat, for each page.
+    assert called.count("target_page") == 3 and called.count("run_page") == 3

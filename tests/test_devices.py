@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
 from workflows_app.models import DeviceAssignment, PortalSettings
 from workflows_app.nexthink.models import NqlResponse
 from workflows_app.roles import Role
 from workflows_app.services import devices as devices_mod
-from workflows_app.services.devices import NOTICES, DeviceChoice, devices_for, user_upn
+from workflows_app.services.devices import (
+    NOTICES,
+    DeviceChoice,
+    device_query_problem,
+    devices_for,
+    user_upn,
+)
+from workflows_app.simulator import SAVED_QUERIES
 
 NQL_PATH = "/api/v2/nql/execute"
 COLLECTOR = "0c8f5d2a-93b4-4a7e-8d61-7f2e9b3c5a40"
@@ -33,8 +45,6 @@ def test_user_upn_is_the_account_email(employee, make_user):
 
 
 def test_anonymous_has_no_upn():
-    from django.contrib.auth.models import AnonymousUser
-
     assert user_upn(AnonymousUser()) is None
 
 
@@ -222,3 +232,141 @@ def test_nql_datetime_as_an_object_of_parts_is_understood():
     assert when == datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
     assert devices_mod._when("yesterday") is None
     assert devices_mod._when(None) is None
+
+
+# --- the saved query answering without the columns the lookup reads ------------------------------
+
+QUERY_ID = "#portal_user_devices"
+PROBLEM_ALL = (
+    "The device lookup query #portal_user_devices answers rows without the columns device.name, "
+    "device.collector.uid, device.last_seen: fix the saved query (see README)."
+)
+
+
+@pytest.fixture
+def saved_query_lists(monkeypatch, simulator) -> Callable[[dict[str, str]], None]:
+    """Make the simulator's device query list other columns: {column answered: column copied}."""
+
+    def lists(columns: dict[str, str]) -> None:
+        good = SAVED_QUERIES[QUERY_ID]
+
+        def rows(*asked: Any) -> list[dict[str, Any]]:
+            return [{new: row[old] for new, old in columns.items()} for row in good.rows(*asked)]
+
+        changed = dataclasses.replace(good, headers=tuple(columns), rows=rows)
+        monkeypatch.setitem(SAVED_QUERIES, QUERY_ID, changed)
+
+    return lists
+
+
+def console_text(client_for, admin_user) -> str:
+    return html.unescape(client_for(admin_user).get("/console/").content.decode())
+
+
+def test_rows_without_the_columns_fall_back_and_show_admins_the_problem(
+    employee, admin_user, client_for, nexthink_settings, simulator, saved_query_lists
+):
+    # A query written with short names: Nexthink answers rows, none with the columns read.
+    saved_query_lists(
+        {"name": "device.name", "collector": "device.collector.uid", "seen": "device.last_seen"}
+    )
+    DeviceAssignment.objects.create(user=employee, device_name="SPARE-LT-9")
+
+    lookup = devices_for(employee)
+    again = devices_for(employee)
+
+    assert [(d.name, d.source) for d in lookup.devices] == [("SPARE-LT-9", "assigned")]
+    assert lookup.notice == NOTICES[("nql_failed", True)]
+    assert again == lookup and nql_calls(simulator) == 2  # a wrong answer is never cached
+    problem = device_query_problem()
+    assert problem is not None and problem.message == PROBLEM_ALL
+    assert PROBLEM_ALL in console_text(client_for, admin_user)
+
+
+def test_a_missing_last_seen_alone_is_named(employee, nexthink_settings, saved_query_lists, caplog):
+    saved_query_lists(
+        {"device.name": "device.name", "device.collector.uid": "device.collector.uid"}
+    )
+
+    lookup = devices_for(employee)
+
+    assert lookup.devices == [] and lookup.notice == NOTICES[("nql_failed", False)]
+    problem = device_query_problem()
+    assert problem is not None and problem.missing == ("device.last_seen",)
+    assert "answers rows without the columns device.last_seen" in caplog.text
+
+
+def test_column_names_are_matched_exactly(employee, nexthink_settings, saved_query_lists):
+    saved_query_lists(
+        {
+            "Device.Name": "device.name",
+            "device.collector.uid": "device.collector.uid",
+            "device.last_seen": "device.last_seen",
+        }
+    )
+
+    devices_for(employee)
+
+    problem = device_query_problem()
+    assert problem is not None and problem.missing == ("device.name",)
+
+
+def test_headers_without_the_columns_are_a_problem_even_without_rows(
+    employee, nexthink_settings, simulator
+):
+    # Another query the simulator holds lists execution columns, and has no row for a UPN.
+    PortalSettings.objects.update_or_create(
+        pk=1,
+        defaults={
+            "device_query_id": "#portal_execution_by_id",
+            "device_query_parameter": "execution_id",
+        },
+    )
+
+    lookup = devices_for(employee)
+
+    assert lookup.devices == [] and lookup.notice == NOTICES[("nql_failed", False)]
+    problem = device_query_problem()
+    assert problem is not None and problem.query_id == "#portal_execution_by_id"
+    assert problem.missing == ("device.collector.uid", "device.last_seen")
+
+
+def test_a_good_answer_clears_the_problem(
+    employee, admin_user, client_for, nexthink_settings, monkeypatch, saved_query_lists
+):
+    saved_query_lists({"name": "device.name"})
+    devices_for(employee)
+    assert device_query_problem() is not None
+    monkeypatch.undo()  # the admin fixes the saved query
+
+    lookup = devices_for(employee)
+
+    assert lookup.notice is None and lookup.preselected.name == "EMP-LT-0142"
+    assert device_query_problem() is None
+    text = console_text(client_for, admin_user)
+    assert "device lookup query" not in text and 'id="device-lookup"' not in text
+
+
+def test_a_problem_with_a_query_no_longer_configured_is_not_shown(
+    employee, nexthink_settings, saved_query_lists
+):
+    saved_query_lists({"name": "device.name"})
+    devices_for(employee)
+
+    PortalSettings.objects.update_or_create(pk=1, defaults={"device_query_id": "#another_query"})
+
+    assert device_query_problem() is None
+
+
+def test_a_query_id_nexthink_does_not_know_falls_back_without_a_column_problem(
+    employee, nexthink_settings, simulator, no_retry_wait
+):
+    PortalSettings.objects.update_or_create(pk=1, defaults={"device_query_id": "#no_such_query"})
+    DeviceAssignment.objects.create(user=employee, device_name="SPARE-LT-9")
+
+    lookup = devices_for(employee)
+
+    assert nql_calls(simulator) == 1
+    assert [d.name for d in lookup.devices] == ["SPARE-LT-9"]
+    assert lookup.notice == NOTICES[("nql_failed", True)]
+    assert device_query_problem() is None

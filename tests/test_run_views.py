@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -26,11 +27,13 @@ from workflows_app.models import (
     WorkflowCuration,
 )
 from workflows_app.roles import Role
+from workflows_app.selectors.runs import TARGET_COLUMNS, RunFilters, run_page, target_page
 from workflows_app.services.runs import create_run
 from workflows_app.services.secrets import decrypt_dict
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
 from workflows_app.views import runs_start
+from workflows_app.views.runs_follow import run_filters
 
 pytestmark = pytest.mark.django_db
 
@@ -665,3 +668,43 @@ def test_run_list_is_keyset_paged_and_filtered(client_for, helpdesk, workflow):
     by_workflow = client.get(url, {"workflow": "#other_workflow"}).content.decode()
     assert by_workflow.count("data-run=") == 1 and f'data-run="{odd.pk}"' in by_workflow
     assert client.get(url, {"status": "bogus", "before": "x"}).status_code == 200
+
+
+# --- selectors behind the pages -----------------------------------------------------------------
+
+
+def test_run_filters_drop_what_cannot_match() -> None:
+    parsed = run_filters(QueryDict("status=bogus&workflow=%20%23clear%00_teams%20"))
+    assert parsed == RunFilters(status="", workflow="#clear_teams")
+    assert run_filters(QueryDict("status=failed")) == RunFilters(status="failed")
+    assert run_filters(QueryDict("workflow=" + "x" * 300)).workflow == "x" * 255
+    assert not RunFilters().active and RunFilters(status="failed").active
+
+
+def test_run_page_keeps_its_filters_in_the_next_page(helpdesk, workflow) -> None:
+    other = make_workflow("#other_workflow")
+    mine = [make_run(helpdesk, workflow) for _ in range(3)]
+    make_run(helpdesk, other)
+    filters = RunFilters(workflow=workflow.nql_id)
+
+    first = run_page(helpdesk, filters=filters, size=2)
+    second = run_page(helpdesk, filters=filters, before=first.next_before, size=2)
+
+    assert [r.pk for r in first.runs] == [mine[2].pk, mine[1].pk]
+    assert first.next_query == {"workflow": workflow.nql_id, "before": str(mine[1].pk)}
+    assert [r.pk for r in second.runs] == [mine[0].pk]
+    assert second.next_before is None and second.next_query == {}
+
+
+def test_target_page_reads_only_the_columns_it_shows(helpdesk, workflow) -> None:
+    run = make_run(helpdesk, workflow, count=5)
+
+    page = target_page(run, after=1, size=2)
+
+    assert [t.position for t in page.targets] == [2, 3]
+    assert (page.first_shown, page.last_shown, page.next_after) == (3, 4, 3)
+    loaded = {f.attname for f in Target._meta.concrete_fields} - page.targets[
+        0
+    ].get_deferred_fields()
+    assert loaded == {"id", *TARGET_COLUMNS}
+    assert target_page(run, after=4).targets == [] and target_page(run, after=4).first_shown == 0

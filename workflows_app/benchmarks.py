@@ -21,21 +21,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import Run, Target, Workflow
+from workflows_app.selectors.runs import RUNS_PER_PAGE, TARGETS_PER_PAGE, run_page, target_page
 from workflows_app.services import runs as runs_service
 from workflows_app.services.target_insert import TargetRow, copy_supported, insert_targets
-from workflows_app.views.runs_follow import (
-    _TARGET_COLUMNS,
-    RUNS_PER_PAGE,
-    TARGETS_PER_PAGE,
-    visible_runs,
-)
 
 
 class _Rollback(Exception):
@@ -238,27 +232,18 @@ def _measure(report: Report, count: int, repeat: int, profile: bool) -> None:
     if profile:
         report.profile = _profile(create)
 
-    # The queries run_list and run_detail make, with the run above in the table.
-    first_page = Target.objects.filter(run=run).only(*_TARGET_COLUMNS).order_by("position")
-    runs_page = visible_runs(user).order_by("-id")
-    for key, name, query, size in (
+    # What run_list and run_detail read, through the same selectors, with the run above in the
+    # table: each call reads one page (plus the row that tells whether a next page exists).
+    for key, name, read in (
         (
             "run_page",
             f"run page query: first {TARGETS_PER_PAGE} targets",
-            first_page,
-            TARGETS_PER_PAGE,
+            partial(target_page, run),
         ),
-        ("runs_list", f"runs list query: first {RUNS_PER_PAGE} runs", runs_page, RUNS_PER_PAGE),
+        ("runs_list", f"runs list query: first {RUNS_PER_PAGE} runs", partial(run_page, user)),
     ):
-        page = query[: size + 1]  # as the views ask: one more row tells whether a next page exists
-        fetch = partial(_fetch, page)
-        fetch()  # warm up: planned and cached, as on a server that is in use
-        report.figures.append(Figure(key, name, timed(fetch, repeat)))
-
-
-def _fetch(query: QuerySet[Any]) -> list[Any]:
-    """Evaluate a fresh copy of the query (a queryset caches its rows once evaluated)."""
-    return list(query.all())
+        read()  # warm up: planned and cached, as on a server that is in use
+        report.figures.append(Figure(key, name, timed(read, repeat)))
 
 
 def _measure_parts(
@@ -305,7 +290,7 @@ def _profile(create: Callable[[], Run]) -> str:
     return out.getvalue()
 
 
-def _make_user_and_workflow() -> tuple[AbstractBaseUser, Workflow]:
+def _make_user_and_workflow() -> tuple[User, Workflow]:
     """A superuser (an admin to the portal) and a runnable workflow that takes devices."""
     suffix = uuid.uuid4().hex[:12]
     user = get_user_model().objects.create_user(

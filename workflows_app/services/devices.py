@@ -2,7 +2,9 @@
 
 The person is identified by their UPN; their devices come from an NQL query an admin saved in
 Nexthink (cached briefly per person), and the devices an admin assigned them by hand stand in
-when that query finds none or fails.
+when that query finds none or fails. README, "Saved NQL query for self-service device lookup",
+tells admins what the query must be; a query that answers without the columns read here is
+recorded as a problem the admin console shows (`device_query_problem`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from workflows_app.models import DeviceAssignment, PortalSettings
 from workflows_app.nexthink.errors import NexthinkError
+from workflows_app.nexthink.models import NqlResponse
 from workflows_app.nexthink_factory import get_client
 from workflows_app.targets import UPN_PATTERN, UUID_PATTERN
 
@@ -31,6 +34,13 @@ NAME_FIELD = "device.name"
 UID_FIELD = "device.uid"
 COLLECTOR_FIELD = "device.collector.uid"
 LAST_SEEN_FIELD = "device.last_seen"
+# The columns the saved query must list, matched exactly (case and dots included): without a
+# name or a Collector UUID no device can be targeted, and without last_seen the device offered
+# first would be arbitrary. UID_FIELD is read when present, never required.
+REQUIRED_FIELDS = (NAME_FIELD, COLLECTOR_FIELD, LAST_SEEN_FIELD)
+# Where the last problem seen with the saved query is kept for the admin console: the shared
+# cache, without expiry; each lookup that asks Nexthink records it again or clears it.
+PROBLEM_KEY = "self-service:device-query-problem:v1"
 _UPN = re.compile(UPN_PATTERN, re.ASCII)
 _UUID = re.compile(UUID_PATTERN, re.ASCII)
 _NAME_MAX = 255
@@ -112,6 +122,47 @@ class DeviceLookup:
         return next((device for device in self.devices if device.key == wanted), None)
 
 
+@dataclass(frozen=True)
+class DeviceQueryProblem:
+    """What the last lookup found wrong with the admin's saved device query."""
+
+    query_id: str
+    missing: tuple[str, ...]
+    seen_at: datetime
+
+    @property
+    def message(self) -> str:
+        """What the admin reads in the console: what is wrong and where to look."""
+        return (
+            f"The device lookup query {self.query_id} answers rows without the columns "
+            f"{', '.join(self.missing)}: fix the saved query (see README)."
+        )
+
+
+class MissingColumns(Exception):
+    """The saved query answered, but without columns the lookup reads: the query is wrong."""
+
+    def __init__(self, problem: DeviceQueryProblem) -> None:
+        self.problem = problem
+        super().__init__(problem.message)
+
+
+def device_query_problem() -> DeviceQueryProblem | None:
+    """The problem last seen with the configured device query, or None when there is none.
+
+    A problem recorded for another query id (the setting changed since) is not shown.
+    """
+    stored = cache.get(PROBLEM_KEY)
+    if not isinstance(stored, dict):
+        return None
+    query_id = PortalSettings.load().device_query_id.strip()
+    seen_at = _when(stored.get("seen_at"))
+    missing = stored.get("missing")
+    if stored.get("query_id") != query_id or seen_at is None or not isinstance(missing, list):
+        return None
+    return DeviceQueryProblem(query_id, tuple(str(m) for m in missing), seen_at)
+
+
 def devices_for(user: User) -> DeviceLookup:
     """The person's devices: NQL's answer when it has one, else the devices an admin assigned."""
     settings = PortalSettings.load()
@@ -124,6 +175,10 @@ def devices_for(user: User) -> DeviceLookup:
     else:
         try:
             found = _nql_devices(user, upn, settings)
+        except MissingColumns as exc:
+            logger.error("%s", exc)
+            _record_problem(exc.problem)
+            problem = "nql_failed"
         except (NexthinkError, ValueError) as exc:
             # ValueError covers a query id Nexthink's pattern refuses (pydantic's ValidationError).
             logger.warning("Device lookup for user %s failed: %s", user.pk, exc)
@@ -133,13 +188,6 @@ def devices_for(user: User) -> DeviceLookup:
     assigned = assigned_devices(user)
     notice = NOTICES[(problem, bool(assigned))] if problem else None
     return DeviceLookup(assigned[:limit], notice)
-
-
-def forget_devices(user: User) -> None:
-    """Drop the cached NQL answer for this person (the next lookup asks Nexthink again)."""
-    upn = user_upn(user)
-    if upn is not None:
-        cache.delete(_cache_key(user, upn, PortalSettings.load()))
 
 
 def assigned_devices(user: User) -> list[DeviceChoice]:
@@ -170,6 +218,11 @@ def _nql_devices(user: User, upn: str, settings: PortalSettings) -> list[DeviceC
         return [_from_cached(item) for item in cached]
     with get_client() as client:
         response = client.nql_execute(query_id, {parameter: upn})
+    missing = _missing_columns(response)
+    if missing:
+        raise MissingColumns(DeviceQueryProblem(query_id, missing, datetime.now(UTC)))
+    if missing is not None:
+        cache.delete(PROBLEM_KEY)  # the query answers as it should (again)
     devices = _unique(
         sorted(
             (d for d in (_from_row(row) for row in response.data) if d is not None),
@@ -179,6 +232,27 @@ def _nql_devices(user: User, upn: str, settings: PortalSettings) -> list[DeviceC
     if settings.device_cache_seconds:
         cache.set(key, [_to_cached(d) for d in devices], timeout=settings.device_cache_seconds)
     return devices
+
+
+def _missing_columns(response: NqlResponse) -> tuple[str, ...] | None:
+    """The required columns the answer lacks; None when it cannot tell (no headers, no rows)."""
+    if response.headers:
+        present = set(response.headers)
+    elif response.data:
+        present = {column for row in response.data for column in row}
+    else:
+        return None
+    return tuple(column for column in REQUIRED_FIELDS if column not in present)
+
+
+def _record_problem(problem: DeviceQueryProblem) -> None:
+    """Keep the problem where the admin console reads it, until a good answer clears it."""
+    stored = {
+        "query_id": problem.query_id,
+        "missing": list(problem.missing),
+        "seen_at": problem.seen_at.isoformat(),
+    }
+    cache.set(PROBLEM_KEY, stored, timeout=None)
 
 
 def _cache_key(user: User, upn: str, settings: PortalSettings) -> str:

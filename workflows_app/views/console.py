@@ -1,4 +1,4 @@
-"""The admin console: the catalogue's sync state, workflow counts and batches to reconcile."""
+"""The admin console: catalogue sync, workflow counts, batches to reconcile, setup problems."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kombu.exceptions import KombuError
 from workflows_app.models import Batch, BatchState, CatalogueSync, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.services.catalogue_sync import running_sync
+from workflows_app.services.devices import device_query_problem
 from workflows_app.tasks import sync_catalogue_task
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ UNKNOWN_BATCHES_SHOWN = 100
 @require_safe
 @role_required(Role.ADMIN)
 def home(request: HttpRequest) -> HttpResponse:
-    """The admin's home page: last syncs, catalogue counts, batches that need reconciliation."""
+    """The admin's home page: syncs, catalogue counts, batches to reconcile, setup problems."""
     syncs = list(
         CatalogueSync.objects.select_related("requested_by").order_by("-started_at")[:RECENT_SYNCS]
     )
@@ -45,6 +46,7 @@ def home(request: HttpRequest) -> HttpResponse:
             unknown.select_related("run").order_by("-updated_at")[:UNKNOWN_BATCHES_SHOWN]
         ),
         "unknown_total": unknown.count(),
+        "device_query_problem": device_query_problem(),
     }
     return render(request, "console/home.html", context)
 
