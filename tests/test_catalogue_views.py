@@ -27,6 +27,7 @@ from workflows_app.selectors.catalogue import (
     runnable_workflow_for,
     visible_workflows,
 )
+from workflows_app.services import dispatch
 from workflows_app.services.catalogue_sync import sync_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -411,20 +412,20 @@ def test_refresh_refusals(synced, client, client_for, employee, helpdesk):
 # --- console ----------------------------------------------------------------------------------
 
 
-class FakeTask:
-    """Stands in for the Celery task: records what was enqueued."""
+class FakeQueue:
+    """Stands in for the broker: records the catalogue syncs asked for."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def delay(self, **kwargs: Any) -> None:
+    def enqueue_catalogue_sync(self, **kwargs: Any) -> None:
         self.calls.append(kwargs)
 
 
 @pytest.fixture
-def fake_sync_task(monkeypatch) -> FakeTask:
-    fake = FakeTask()
-    monkeypatch.setattr("workflows_app.views.console.sync_catalogue_task", fake)
+def fake_sync_task(monkeypatch) -> FakeQueue:
+    fake = FakeQueue()
+    monkeypatch.setattr(dispatch, "enqueue_catalogue_sync", fake.enqueue_catalogue_sync)
     return fake
 
 

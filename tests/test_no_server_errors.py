@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -42,11 +41,12 @@ from workflows_app.models import (
 from workflows_app.models.catalogue import Dependency, TriggerMethod
 from workflows_app.roles import Role
 from workflows_app.selectors.catalogue import SORTS
+from workflows_app.services import dispatch
 from workflows_app.services.curation_rules import ROLE_NAMES
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
-from workflows_app.views import console, core
+from workflows_app.views import core
 from workflows_app.views.catalogue import INCLUDES
 
 pytestmark = pytest.mark.django_db
@@ -216,7 +216,7 @@ def world(
     the health check does not ask the broker (its 503 when the broker is down is its answer, not
     a server error). Nexthink calls (refresh, device lookups) go to the simulator.
     """
-    monkeypatch.setattr(console, "sync_catalogue_task", SimpleNamespace(delay=lambda **kw: None))
+    monkeypatch.setattr(dispatch, "enqueue_catalogue_sync", lambda **kw: None)
     monkeypatch.setattr(core, "broker_ok", lambda: (True, "ok"))
 
     workflow = _workflow("#fuzz_fix")

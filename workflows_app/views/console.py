@@ -13,9 +13,9 @@ from kombu.exceptions import KombuError
 
 from workflows_app.models import Batch, BatchState, CatalogueSync, Workflow
 from workflows_app.roles import Role, role_required
+from workflows_app.services import dispatch
 from workflows_app.services.catalogue_sync import running_sync
 from workflows_app.services.devices import device_query_problem
-from workflows_app.tasks import sync_catalogue_task
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         return redirect("console:home")
     try:
         # Nothing is written before, so there is no transaction to wait for.
-        sync_catalogue_task.delay(trigger="admin", requested_by_id=request.user.pk)
+        dispatch.enqueue_catalogue_sync(trigger="admin", requested_by_id=request.user.pk)
     except KombuError as exc:
         logger.warning("Could not enqueue the catalogue sync: %s", exc)
         messages.error(
