@@ -26,11 +26,11 @@ from workflows_app.models import (
     WorkflowCuration,
 )
 from workflows_app.roles import Role
+from workflows_app.services import pending_runs
 from workflows_app.services.runs import create_run
 from workflows_app.services.secrets import decrypt_dict
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
-from workflows_app.views import runs_start
 
 pytestmark = pytest.mark.django_db
 
@@ -415,8 +415,10 @@ def test_an_unknown_confirmation_token_asks_to_submit_again(client_for, helpdesk
 def test_an_old_confirmation_has_expired(client_for, helpdesk, workflow, monkeypatch):
     client = client_for(helpdesk)
     token = token_of(client.post(start_url(workflow), good_post()).content.decode())
-    now = runs_start.time.time()
-    monkeypatch.setattr(runs_start.time, "time", lambda: now + runs_start.CONFIRM_TTL_SECONDS + 1)
+    now = pending_runs.time.time()
+    monkeypatch.setattr(
+        pending_runs.time, "time", lambda: now + pending_runs.CONFIRM_TTL_SECONDS + 1
+    )
     response = client.post(confirm_url(workflow), {"token": token})
     assert_refused(response, "This confirmation expired")
 

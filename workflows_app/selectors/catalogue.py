@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
-from workflows_app.models import Workflow, WorkflowCuration
+from workflows_app.models import Workflow
 from workflows_app.models.catalogue import TRIGGER_FIELDS, Dependency
 from workflows_app.roles import Role, user_role
 
@@ -98,14 +98,6 @@ def glob_to_regex(pattern: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def curation_of(workflow: Workflow) -> WorkflowCuration | None:
-    """The workflow's curation, or None when an admin never curated it."""
-    try:
-        return workflow.curation
-    except WorkflowCuration.DoesNotExist:
-        return None
-
-
 def needs_no_target_refusal(workflow: Workflow) -> str | None:
     """Why a workflow without dependency cannot be started through the execute API, or None."""
     if workflow.dependency != Dependency.NONE:
@@ -137,7 +129,7 @@ def not_runnable_reason(workflow: Workflow) -> str | None:
 def run_refusal(user: AnyUser, workflow: Workflow) -> str | None:
     """Why this person may not run this workflow from the portal, or None when they may."""
     role = user_role(user)
-    curation = curation_of(workflow)
+    curation = workflow.curation_or_none
     if role is None:
         return "You have no portal role."
     if reason := not_runnable_reason(workflow):

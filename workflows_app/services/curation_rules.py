@@ -8,7 +8,6 @@ what the other would refuse.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Protocol
 
 from workflows_app.models import ParameterDefinition, Workflow
 from workflows_app.roles import ROLE_ORDER, Role
+from workflows_app.services.params import is_number
 
 PARAMETER_TYPES = tuple(ParameterDefinition.Type.values)
 ROLE_NAMES = tuple(role.value for role in ROLE_ORDER)
@@ -69,20 +69,6 @@ class ParameterSpec:
     choices: list[str] = field(default_factory=list)
     pattern: str = ""
     secret: bool = False
-
-
-def is_number(value: str) -> bool:
-    """Whether the text is a finite decimal number (the run form's own test)."""
-    try:
-        number = float(value)
-    except ValueError:
-        return False
-    return math.isfinite(number) and not value.strip().lower().lstrip("+-").startswith("0x")
-
-
-def canonical_roles(roles: Sequence[str]) -> list[str]:
-    """Known roles in the portal's fixed order, so equal settings store and export the same."""
-    return [name for name in ROLE_NAMES if name in roles]
 
 
 def parameter_problems(parameter: ParameterLike) -> list[Problem]:

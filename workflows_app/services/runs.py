@@ -30,8 +30,6 @@ from workflows_app.services.params import split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
 
-MAX_TARGETS_PER_RUN = targets_mod.MAX_TARGETS_PER_RUN
-
 
 class RunRefused(Exception):
     """A run that must not be created; `message` says why and what to do instead."""
@@ -72,7 +70,7 @@ def create_run(
     public, secret = split_secrets(workflow, clean)
     masked = {**public, **dict.fromkeys(secret, "••••••")}
     fingerprint = _fingerprint(workflow, targets, masked)
-    api_version = "v1" if targets_mod.fits_v1(targets) else "v2"
+    api_version = targets_mod.api_version(targets)
 
     with transaction.atomic():
         # One creation at a time per person: the double-click guard below must see the first run.
@@ -129,7 +127,7 @@ def _write_batches_and_targets(
             target_count=len(chunk),
         )
         batch_ids.append(batch.pk)
-        rows.extend((batch.pk, positions[id(t)].pop(0), t.kind.value, t.value) for t in chunk)
+        rows.extend((batch.pk, positions[id(t)].pop(0), *targets_mod.to_row(t)) for t in chunk)
     insert_targets(run.pk, rows)
     return batch_ids
 
@@ -148,11 +146,8 @@ def _check_may_run(user: User, role: Role | None, workflow: Workflow, source: Ru
 
 def _check_targets(workflow: Workflow, targets: Sequence[targets_mod.Target]) -> None:
     """Refuse too many targets, or targets that do not suit the workflow's dependency."""
-    if len(targets) > MAX_TARGETS_PER_RUN:
-        raise RunRefused(
-            f"{len(targets):,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at once. "
-            "Split the list into several runs."
-        )
+    if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:
+        raise RunRefused(targets_mod.too_many_targets(len(targets)))
     problems = targets_mod.check_dependency(targets, workflow.dependency)
     if problems:
         raise RunRefused(" ".join(problems))

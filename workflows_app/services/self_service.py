@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import Run, RunStatus, Workflow
-from workflows_app.models.catalogue import Dependency
+from workflows_app.nexthink.models import Dependency
 from workflows_app.services.devices import DeviceChoice, devices_for, user_upn
 from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.targets import Target, TargetKind

@@ -14,13 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
-from workflows_app.models.catalogue import Dependency, TriggerMethod
+from workflows_app.models.catalogue import DEPENDENCY_CHOICES, TRIGGER_CHOICES
 from workflows_app.nexthink.errors import NexthinkError
+from workflows_app.nexthink.models import Dependency, TriggerMethod
 from workflows_app.roles import Role, role_required, user_role
 from workflows_app.selectors.catalogue import (
     MAX_QUERY_LENGTH,
     SORTS,
-    curation_of,
     run_refusal,
     visible_workflows,
 )
@@ -29,7 +29,7 @@ from workflows_app.views.http import HtmxHttpRequest
 
 PER_PAGE = 25
 INCLUDES = ("inactive", "removed")
-NEEDS = {
+NEEDS: dict[str, str] = {
     Dependency.DEVICE: "Needs devices",
     Dependency.USER: "Needs users",
     Dependency.USER_AND_DEVICE: "Needs a user and a device",
@@ -69,12 +69,12 @@ def parse_filters(params: QueryDict, *, is_admin: bool) -> Filters:
     """Read the list's query parameters; unknown values are dropped with a notice, never a 500."""
     filters = Filters()
     dependency = params.get("dependency", "").strip()
-    if dependency in Dependency.values:
+    if dependency in set(Dependency):
         filters.dependency = dependency
     elif dependency:
         filters.notices.append(f"Unknown dependency '{dependency}' ignored.")
     trigger = params.get("trigger", "").strip()
-    if trigger in TriggerMethod.values:
+    if trigger in set(TriggerMethod):
         filters.trigger = trigger
     elif trigger:
         filters.notices.append(f"Unknown trigger method '{trigger}' ignored.")
@@ -138,8 +138,8 @@ def workflow_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "is_admin_view": is_admin,
-        "dependencies": Dependency.choices,
-        "triggers": TriggerMethod.choices,
+        "dependencies": DEPENDENCY_CHOICES,
+        "triggers": TRIGGER_CHOICES,
         "sorts": [
             ("name", "Name A-Z"),
             ("-name", "Name Z-A"),
@@ -170,7 +170,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "workflow": workflow,
         "needs": NEEDS.get(workflow.dependency, workflow.dependency),
         "parameters": list(workflow.parameters.all()),
-        "curation": curation_of(workflow),
+        "curation": workflow.curation_or_none,
         "runs": list(workflow.runs.select_related("created_by").order_by("-id")[:10]),
         "refusal": refusal,
         "raw_json": json.dumps(workflow.raw, indent=2, sort_keys=True, ensure_ascii=False),

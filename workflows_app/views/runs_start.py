@@ -1,14 +1,10 @@
 """Starting a run from the helpdesk form: the form, its confirmation step, the confirmed start.
 
-The confirmation must not send up to 100,000 lines back through the browser, so the validated
-targets and parameters wait in the person's session (database-backed) under a random token that
-the confirmation page carries in a hidden field. Secret values wait there encrypted.
+The validated run waits for its confirmation in the session (services.pending_runs).
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any
 
 from django.contrib import messages
@@ -23,20 +19,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
+from workflows_app.nexthink.models import MAX_TARGETS
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import not_runnable_reason, runnable_workflow_for
-from workflows_app.services.params import mask_params, split_secrets
+from workflows_app.services import pending_runs
+from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, create_run
-from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
-from workflows_app.targets import Target, TargetKind
 from workflows_app.views.catalogue import NEEDS
 
-PENDING_KEY = "runs:pending"
-DONE_KEY = "runs:done"
-CONFIRM_TTL_SECONDS = 30 * 60
-# Each pending confirmation may hold 100,000 targets: keep few, so the session row stays small.
-MAX_PENDING = 3
-MAX_DONE = 20
 SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
 
@@ -54,7 +44,14 @@ def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
     form = RunForm(workflow, request.POST, request.FILES)
     if not form.is_valid():
         return _form_page(request, workflow, form, status=400)
-    token = _stash(request, workflow, form)
+    token = pending_runs.stash(
+        request.session,
+        workflow=workflow,
+        targets=form.targets,
+        duplicates=form.duplicates,
+        params=form.params,
+        reason=form.cleaned_data.get("reason", ""),
+    )
     return render(request, "runs/confirm.html", _confirm_context(workflow, form, token))
 
 
@@ -67,11 +64,11 @@ def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
     if refusal is not None:
         return refusal
     token = request.POST.get("token", "")
-    done: dict[str, int] = request.session.get(DONE_KEY, {})
-    if token in done:
+    started = pending_runs.started_run_id(request.session, token)
+    if started is not None:
         messages.info(request, "This run was already started; here it is.")
-        return redirect("runs:detail", pk=done[token])
-    pending = _pop(request, token, workflow)
+        return redirect("runs:detail", pk=started)
+    pending = pending_runs.take(request.session, token, workflow)
     if pending is None:
         messages.error(request, EXPIRED)
         return _form_page(request, workflow, RunForm(workflow), status=400)
@@ -79,17 +76,17 @@ def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
         run = create_run(
             user=request.user,  # type: ignore[arg-type]
             workflow=workflow,
-            targets=pending["targets"],
-            params=pending["params"],
-            reason=pending["reason"],
+            targets=pending.targets,
+            params=pending.params,
+            reason=pending.reason,
             source=Run.Source.HELPDESK,
-            duplicate_count=pending["duplicates"],
+            duplicate_count=pending.duplicates,
         )
     except RunRefused as exc:
         _refused_message(request, exc)
-        initial = {"reason": pending["reason"]}
+        initial = {"reason": pending.reason}
         return _form_page(request, workflow, RunForm(workflow, initial=initial), status=400)
-    _remember_done(request, token, run.pk)
+    pending_runs.remember_started(request.session, token, run.pk)
     count = run.target_count
     messages.success(
         request,
@@ -142,8 +139,9 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "params": _labelled(form, mask_params(workflow, form.params)),
         "reason": form.cleaned_data.get("reason", ""),
         "batch_count": len(targets_mod.batches(chosen)),
-        "api_version": "v1" if targets_mod.fits_v1(chosen) else "v2",
-        "ttl_minutes": CONFIRM_TTL_SECONDS // 60,
+        "batch_limit": f"{MAX_TARGETS:,}",
+        "api_version": targets_mod.api_version(chosen),
+        "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
     }
 
 
@@ -151,68 +149,6 @@ def _labelled(form: RunForm, values: dict[str, str]) -> list[tuple[str, str, str
     """(label, Nexthink name, shown value) for each parameter, in the form's order."""
     labels = {d.name: d.label or d.name for d in form.param_definitions.values()}
     return [(labels.get(name, name), name, value) for name, value in values.items()]
-
-
-def _stash(request: HttpRequest, workflow: Workflow, form: RunForm) -> str:
-    """Keep the validated run in the session under a new token; returns the token."""
-    public, hidden = split_secrets(workflow, form.params)
-    token = secrets.token_urlsafe(24)
-    now = time.time()
-    pending: dict[str, dict[str, Any]] = {
-        key: value
-        for key, value in request.session.get(PENDING_KEY, {}).items()
-        if now - value.get("created", 0) < CONFIRM_TTL_SECONDS
-    }
-    while len(pending) >= MAX_PENDING:
-        oldest = min(pending, key=lambda key: pending[key]["created"])
-        del pending[oldest]
-    pending[token] = {
-        "workflow_id": workflow.pk,
-        "created": now,
-        # Compact: one "kind<TAB>value" per line (no target value can hold a tab or line break).
-        "targets": "\n".join(f"{t.kind.value}\t{t.value}" for t in form.targets),
-        "duplicates": form.duplicates,
-        "params": public,
-        "secrets": encrypt_dict(hidden),
-        "reason": form.cleaned_data.get("reason", ""),
-    }
-    request.session[PENDING_KEY] = pending
-    return token
-
-
-def _pop(request: HttpRequest, token: str, workflow: Workflow) -> dict[str, Any] | None:
-    """Take the pending run of this token out of the session; None if unknown or expired."""
-    pending: dict[str, dict[str, Any]] = request.session.get(PENDING_KEY, {})
-    stashed = pending.pop(token, None) if token else None
-    if stashed is None:
-        return None
-    request.session[PENDING_KEY] = pending
-    if stashed.get("workflow_id") != workflow.pk:
-        return None
-    if time.time() - stashed.get("created", 0) >= CONFIRM_TTL_SECONDS:
-        return None
-    try:
-        hidden = decrypt_dict(stashed.get("secrets", ""))
-    except SecretsUnreadable:
-        return None
-    lines = stashed["targets"].split("\n") if stashed["targets"] else []
-    chosen = []
-    for number, line in enumerate(lines, start=1):
-        kind, _, value = line.partition("\t")
-        chosen.append(Target(TargetKind(kind), value, number))
-    return {
-        "targets": chosen,
-        "params": {**stashed["params"], **hidden},
-        "reason": stashed["reason"],
-        "duplicates": stashed["duplicates"],
-    }
-
-
-def _remember_done(request: HttpRequest, token: str, run_id: int) -> None:
-    """Note which run a token started, so a second click on "Run now" finds it."""
-    done: dict[str, int] = request.session.get(DONE_KEY, {})
-    done[token] = run_id
-    request.session[DONE_KEY] = dict(list(done.items())[-MAX_DONE:])
 
 
 def _refused_message(request: HttpRequest, exc: RunRefused) -> None:
