@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from workflows_app import permissions
 from workflows_app.models import (
     Batch,
     BatchState,
@@ -405,6 +406,21 @@ def test_confirming_twice_starts_one_run(client_for, helpdesk, workflow):
     second = client.post(confirm_url(workflow), {"token": token})
     assert Run.objects.count() == 1
     assert second.status_code == 302 and second.url == first.url
+
+
+def test_the_confirmed_start_asks_the_run_rule_once(client_for, helpdesk, workflow, monkeypatch):
+    client = client_for(helpdesk)
+    token = token_of(client.post(start_url(workflow), good_post()).content.decode())
+    asked: list[tuple[Any, ...]] = []
+    ask = permissions.permit
+    monkeypatch.setattr(permissions, "permit", lambda *args: asked.append(args) or ask(*args))
+
+    response = client.post(confirm_url(workflow), {"token": token})
+
+    assert response.status_code == 302 and Run.objects.count() == 1
+    assert [(user, wf, source) for user, wf, source in asked] == [
+        (helpdesk, workflow, Run.Source.HELPDESK)
+    ]
 
 
 def test_an_unknown_confirmation_token_asks_to_submit_again(client_for, helpdesk, workflow):

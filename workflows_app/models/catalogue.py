@@ -71,11 +71,6 @@ class Workflow(models.Model):
         return self.removed_at is not None
 
     @property
-    def runnable(self) -> bool:
-        """True when the portal can execute it: active, present upstream, API trigger on."""
-        return self.status == self.Status.ACTIVE and not self.is_removed and self.trigger_api
-
-    @property
     def curation_or_none(self) -> WorkflowCuration | None:
         """What the admins decided about this workflow, or None when they never curated it."""
         try:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 
 from workflows_app.models import ParameterDefinition, Workflow, WorkflowCuration
+from workflows_app.permissions import self_service_warnings
 from workflows_app.services.curation_document import (
     FORMAT,
     MAX_DOCUMENT_BYTES,
@@ -42,7 +43,6 @@ from workflows_app.services.curation_rules import (
     curation_problems,
     parameter_problems,
     parameter_set_problems,
-    self_service_warnings,
 )
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from workflows_app.models import ParameterDefinition, Workflow
+from workflows_app.models import ParameterDefinition
 from workflows_app.roles import ROLE_ORDER, Role
 from workflows_app.services.params import is_number
 
@@ -220,29 +220,6 @@ def curation_problems(*, self_service: bool, allowed_roles: Sequence[str]) -> li
             )
         )
     return problems
-
-
-def self_service_warnings(workflow: Workflow) -> list[str]:
-    """Why a workflow offered for self-service will not show up for employees now (not errors).
-
-    Status and triggers change with every catalogue sync, so they cannot make curation invalid;
-    every dependency is accepted (self-service targets the employee's own device and user).
-    """
-    reasons: list[str] = []
-    if workflow.is_removed:
-        reasons.append("it was removed from Nexthink")
-    elif workflow.status != Workflow.Status.ACTIVE:
-        reasons.append("it is inactive in Nexthink")
-    if not workflow.trigger_api:
-        reasons.append("its API trigger is off")
-    if str(workflow.dependency) == "NONE":
-        reasons.append("it takes no targets, which the portal cannot run")
-    if not reasons:
-        return []
-    return [
-        f"'{workflow.nql_id}' is offered for self-service, but employees will not see it "
-        f"while {' and '.join(reasons)}."
-    ]
 
 
 def _or(names: Sequence[str]) -> str:

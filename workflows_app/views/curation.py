@@ -18,6 +18,7 @@ from workflows_app.forms.curation import (
     parameter_initial,
 )
 from workflows_app.models import Workflow, WorkflowCuration
+from workflows_app.permissions import self_service_warnings
 from workflows_app.roles import Role, role_required
 from workflows_app.services.curation import (
     CurationImportError,
@@ -26,7 +27,6 @@ from workflows_app.services.curation import (
     import_curation,
     save_curation,
 )
-from workflows_app.services.curation_rules import self_service_warnings
 from workflows_app.views.http import search_query
 
 PREFIX = "parameters"

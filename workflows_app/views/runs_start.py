@@ -1,6 +1,8 @@
 """Starting a run from the helpdesk form: the form, its confirmation step, the confirmed start.
 
-The validated run waits for its confirmation in the session (services.pending_runs).
+Each request asks the run rule (workflows_app.permissions) once; the confirmed start hands its
+permit to the run service. The validated run waits for its confirmation in the session
+(services.pending_runs).
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,15 +17,15 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
 from workflows_app.nexthink.models import MAX_TARGETS
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.catalogue import not_runnable_reason, runnable_workflow_for
 from workflows_app.services import pending_runs
 from workflows_app.services.params import mask_params
-from workflows_app.services.runs import RunRefused, create_run
+from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
 
 SAMPLE_SIZE = 10
@@ -36,9 +37,11 @@ EXPIRED = "This confirmation expired; please submit the form again."
 @role_required(Role.HELPDESK, Role.ADMIN)
 def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """The run form (GET), or its check and the confirmation page (POST)."""
-    workflow, refusal = _workflow_for(request, workflow_id)
-    if refusal is not None:
-        return refusal
+    workflow = _workflow(workflow_id)
+    try:
+        permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
     if request.method == "GET":
         return _form_page(request, workflow, RunForm(workflow))
     form = RunForm(workflow, request.POST, request.FILES)
@@ -60,9 +63,11 @@ def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
 @role_required(Role.HELPDESK, Role.ADMIN)
 def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """Start the run the confirmation page describes; a second click finds the first run."""
-    workflow, refusal = _workflow_for(request, workflow_id)
-    if refusal is not None:
-        return refusal
+    workflow = _workflow(workflow_id)
+    try:
+        permit = permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
     token = request.POST.get("token", "")
     started = pending_runs.started_run_id(request.session, token)
     if started is not None:
@@ -73,13 +78,11 @@ def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
         messages.error(request, EXPIRED)
         return _form_page(request, workflow, RunForm(workflow), status=400)
     try:
-        run = create_run(
-            user=request.user,  # type: ignore[arg-type]
-            workflow=workflow,
+        run = create_permitted_run(
+            permit,
             targets=pending.targets,
             params=pending.params,
             reason=pending.reason,
-            source=Run.Source.HELPDESK,
             duplicate_count=pending.duplicates,
         )
     except RunRefused as exc:
@@ -98,21 +101,21 @@ def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _workflow_for(request: HttpRequest, workflow_id: int) -> tuple[Workflow, HttpResponse | None]:
-    """The workflow, or the page to answer instead: why it cannot run or this person may not."""
-    workflow = get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
-    reason = not_runnable_reason(workflow)
-    if reason is not None:
+def _workflow(workflow_id: int) -> Workflow:
+    """Any workflow of the catalogue (404 if unknown); the run rule decides what it shows."""
+    return get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
+
+
+def _refused_page(
+    request: HttpRequest, workflow: Workflow, refused: permissions.Refusal
+) -> HttpResponse:
+    """Why the workflow cannot run (a page, 400 for a POST) or this person may not run it (403)."""
+    if isinstance(refused, permissions.NotRunnable):
         status = 200 if request.method == "GET" else 400
-        context = {"workflow": workflow, "reason": reason, "needs": _needs(workflow)}
-        return workflow, render(request, "runs/not_runnable.html", context, status=status)
-    try:
-        workflow = runnable_workflow_for(request.user, workflow.pk)
-    except PermissionDenied as exc:
-        message = str(exc) or "Your role may not run this workflow."
-        context = {"workflow": workflow, "message": message}
-        return workflow, render(request, "runs/refused.html", context, status=403)
-    return workflow, None
+        context = {"workflow": workflow, "reason": refused.message, "needs": _needs(workflow)}
+        return render(request, "runs/not_runnable.html", context, status=status)
+    context = {"workflow": workflow, "message": refused.message}
+    return render(request, "runs/refused.html", context, status=403)
 
 
 def _needs(workflow: Workflow) -> str:
