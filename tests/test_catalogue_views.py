@@ -22,11 +22,8 @@ from workflows_app.models import (
     WorkflowCuration,
 )
 from workflows_app.nexthink.models import Dependency, TriggerMethod
-from workflows_app.selectors.catalogue import (
-    glob_to_regex,
-    runnable_workflow_for,
-    visible_workflows,
-)
+from workflows_app.permissions import NotAllowed, NotRunnable, permit
+from workflows_app.selectors.catalogue import glob_to_regex, visible_workflows
 from workflows_app.services import dispatch
 from workflows_app.services.catalogue_sync import sync_catalogue
 
@@ -277,10 +274,7 @@ def test_admin_may_include_inactive_and_removed(synced, simulator, client_for, a
     assert set(both) == set(Workflow.objects.values_list("nql_id", flat=True))
 
 
-def test_runnable_workflow_for_follows_the_role_rules(db, make_user):
-    from django.core.exceptions import PermissionDenied
-    from django.http import Http404
-
+def test_the_run_rule_follows_the_role_rules(db, make_user):
     from workflows_app.roles import Role
 
     helpdesk, admin, employee = (
@@ -293,21 +287,25 @@ def test_runnable_workflow_for_follows_the_role_rules(db, make_user):
     WorkflowCuration.objects.create(workflow=self_service, self_service=True)
     no_api = make_row("#no_api", "No API", trigger_api=False)
     inactive = make_row("#inactive", "Inactive", status="INACTIVE")
+    form, own_device = Run.Source.HELPDESK, Run.Source.SELF_SERVICE
 
     assert list(visible_workflows(employee)) == [self_service]
     assert set(visible_workflows(helpdesk)) == {open_one, admins_only, self_service, no_api}
-    assert runnable_workflow_for(helpdesk, open_one.pk) == open_one
-    assert runnable_workflow_for(admin, admins_only.pk) == admins_only
-    assert runnable_workflow_for(employee, self_service.pk) == self_service
-    with pytest.raises(PermissionDenied, match="role may not"):
-        runnable_workflow_for(helpdesk, admins_only.pk)
-    with pytest.raises(PermissionDenied, match="API trigger"):
-        runnable_workflow_for(helpdesk, no_api.pk)
-    with pytest.raises(PermissionDenied, match="inactive"):
-        runnable_workflow_for(admin, inactive.pk)
-    for user, workflow in [(helpdesk, inactive), (employee, open_one), (helpdesk, 10**9)]:
-        with pytest.raises(Http404):
-            runnable_workflow_for(user, getattr(workflow, "pk", workflow))
+    assert permit(helpdesk, open_one, form).workflow == open_one
+    assert permit(admin, admins_only, form).role is Role.ADMIN
+    assert permit(employee, self_service, own_device).workflow == self_service
+    with pytest.raises(NotAllowed, match="role may not"):
+        permit(helpdesk, admins_only, form)
+    with pytest.raises(NotRunnable, match="API trigger"):
+        permit(helpdesk, no_api, form)
+    with pytest.raises(NotRunnable, match="inactive"):
+        permit(admin, inactive, form)
+    with pytest.raises(NotRunnable, match="inactive"):
+        permit(helpdesk, inactive, form)
+    with pytest.raises(NotAllowed, match="not offered for self-service"):
+        permit(employee, open_one, own_device)
+    with pytest.raises(NotAllowed, match="self-service page"):
+        permit(employee, self_service, form)
 
 
 # --- detail and refresh -----------------------------------------------------------------------

@@ -38,7 +38,7 @@ from workflows_app.models import (
     Workflow,
     WorkflowCuration,
 )
-from workflows_app.models.catalogue import Dependency, TriggerMethod
+from workflows_app.nexthink.models import Dependency, TriggerMethod
 from workflows_app.roles import Role
 from workflows_app.selectors.catalogue import SORTS
 from workflows_app.services import dispatch
@@ -559,8 +559,8 @@ QUERIES = [
         "catalogue:list",
         ("helpdesk", "admin"),
         {
-            "dependency": tuple(Dependency.values),
-            "trigger": tuple(TriggerMethod.values),
+            "dependency": tuple(Dependency),
+            "trigger": tuple(TriggerMethod),
             "q": ("Fuzz", "fuzz*", "*fix", "F?zz*"),
             "sort": tuple(SORTS),
             "page": ("1", "2"),

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from workflows_app import permissions
 from workflows_app.models import (
     Batch,
     BatchState,
@@ -28,11 +29,11 @@ from workflows_app.models import (
 )
 from workflows_app.roles import Role
 from workflows_app.selectors.runs import TARGET_COLUMNS, RunFilters, run_page, target_page
+from workflows_app.services import pending_runs
 from workflows_app.services.runs import create_run
 from workflows_app.services.secrets import decrypt_dict
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
-from workflows_app.views import runs_start
 from workflows_app.views.runs_follow import run_filters
 
 pytestmark = pytest.mark.django_db
@@ -410,6 +411,21 @@ def test_confirming_twice_starts_one_run(client_for, helpdesk, workflow):
     assert second.status_code == 302 and second.url == first.url
 
 
+def test_the_confirmed_start_asks_the_run_rule_once(client_for, helpdesk, workflow, monkeypatch):
+    client = client_for(helpdesk)
+    token = token_of(client.post(start_url(workflow), good_post()).content.decode())
+    asked: list[tuple[Any, ...]] = []
+    ask = permissions.permit
+    monkeypatch.setattr(permissions, "permit", lambda *args: asked.append(args) or ask(*args))
+
+    response = client.post(confirm_url(workflow), {"token": token})
+
+    assert response.status_code == 302 and Run.objects.count() == 1
+    assert [(user, wf, source) for user, wf, source in asked] == [
+        (helpdesk, workflow, Run.Source.HELPDESK)
+    ]
+
+
 def test_an_unknown_confirmation_token_asks_to_submit_again(client_for, helpdesk, workflow):
     response = client_for(helpdesk).post(confirm_url(workflow), {"token": "no-such-token"})
     assert_refused(response, "This confirmation expired; please submit the form again")
@@ -418,8 +434,10 @@ def test_an_unknown_confirmation_token_asks_to_submit_again(client_for, helpdesk
 def test_an_old_confirmation_has_expired(client_for, helpdesk, workflow, monkeypatch):
     client = client_for(helpdesk)
     token = token_of(client.post(start_url(workflow), good_post()).content.decode())
-    now = runs_start.time.time()
-    monkeypatch.setattr(runs_start.time, "time", lambda: now + runs_start.CONFIRM_TTL_SECONDS + 1)
+    now = pending_runs.time.time()
+    monkeypatch.setattr(
+        pending_runs.time, "time", lambda: now + pending_runs.CONFIRM_TTL_SECONDS + 1
+    )
     response = client.post(confirm_url(workflow), {"token": token})
     assert_refused(response, "This confirmation expired")
 

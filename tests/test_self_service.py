@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from workflows_app import permissions
 from workflows_app.models import (
     Batch,
     DeviceAssignment,
@@ -23,6 +24,7 @@ from workflows_app.models import (
     Workflow,
     WorkflowCuration,
 )
+from workflows_app.permissions import RunPermit, permit
 from workflows_app.roles import Role
 from workflows_app.services import runs as runs_service
 from workflows_app.services.runs import RunRefused
@@ -100,6 +102,11 @@ def employee_devices(simulator):
 
 def nql_calls(simulator) -> int:
     return sum(1 for r in list(simulator.state.requests) if r.path == NQL_PATH)
+
+
+def own_device_permit(user, workflow: Workflow) -> RunPermit:
+    """What the self-service page asks the run rule before starting a fix."""
+    return permit(user, workflow, Run.Source.SELF_SERVICE)
 
 
 def run_url(workflow: Workflow) -> str:
@@ -349,6 +356,21 @@ def test_run_on_own_device_targets_its_collector_and_redirects_to_the_run(
     assert simulator.state.executions == []  # sending is the worker's job, not the view's
 
 
+def test_starting_a_fix_asks_the_run_rule_once(
+    employee, signed_in, make_workflow, nexthink_settings, simulator, no_enqueue, monkeypatch
+):
+    workflow = make_workflow()
+    device = employee_devices(simulator)[0].collector_uid
+    asked: list[tuple[object, ...]] = []
+    ask = permissions.permit
+    monkeypatch.setattr(permissions, "permit", lambda *args: asked.append(args) or ask(*args))
+
+    response = signed_in(employee).post(run_url(workflow), {"device": device})
+
+    assert response.status_code == 302 and Run.objects.count() == 1
+    assert [source for _, _, source in asked] == [Run.Source.SELF_SERVICE]
+
+
 def test_htmx_post_redirects_the_page(
     employee, signed_in, make_workflow, nexthink_settings, simulator
 ):
@@ -538,7 +560,7 @@ def test_the_guard_locks_the_persons_row(employee, make_workflow, nexthink_setti
     device = employee_devices(simulator)[0].collector_uid
 
     with CaptureQueriesContext(connection) as queries:
-        start_self_service_run(user=employee, workflow=workflow, device_key=device)
+        start_self_service_run(permit=own_device_permit(employee, workflow), device_key=device)
 
     locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"] and "auth_user" in q["sql"]]
     assert locks
@@ -572,7 +594,8 @@ def test_two_simultaneous_clicks_create_one_run(
     def click() -> None:
         try:
             barrier.wait(timeout=5)
-            outcomes.append(start_self_service_run(user=user, workflow=workflow, device_key=device))
+            granted = own_device_permit(user, workflow)
+            outcomes.append(start_self_service_run(permit=granted, device_key=device))
         except RunRefused as exc:
             outcomes.append(exc)
         finally:

@@ -14,14 +14,21 @@ from django.core.validators import RegexValidator
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import ParameterDefinition, Workflow
-from workflows_app.services.params import MAX_VALUE_LENGTH, definitions, validate_params
-from workflows_app.targets import MAX_TARGETS_PER_RUN, LineError, ParsedTargets, Target, TargetKind
+from workflows_app.nexthink.models import Dependency
+from workflows_app.services.params import MAX_VALUE_LENGTH, definitions, is_true, validate_params
+from workflows_app.targets import (
+    MAX_TARGETS_PER_RUN,
+    LineError,
+    ParsedTargets,
+    Target,
+    TargetKind,
+    too_many_targets,
+)
 
 PARAM_PREFIX = "param_"
 MAX_SHOWN_ERRORS = 200
 # 100,000 lines of the longest device names (255 characters) with a prefix, and some slack.
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
-_TRUE = frozenset({"true", "yes", "on", "1", "y"})
 
 KIND_LABELS: dict[str, str] = {
     TargetKind.DEVICE_COLLECTOR: "Collector UUID",
@@ -140,16 +147,12 @@ class RunForm(forms.Form):
         merged, duplicates = merge_targets([s.parsed for s in sources])
         self.duplicates = duplicates
         dependency = str(self.workflow.dependency).upper()
-        if not merged and dependency != "NONE":
+        if not merged and dependency != Dependency.NONE:
             self.add_error(None, "Enter at least one target, or upload a file of them.")
             return
         if len(merged) > MAX_TARGETS_PER_RUN:
             # Each source alone was within the limit (the parser says so otherwise), not together.
-            self.add_error(
-                None,
-                f"{len(merged):,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at "
-                "once. Split the list into several runs.",
-            )
+            self.add_error(None, too_many_targets(len(merged)))
             return
         problems = targets_mod.check_dependency(merged, dependency)
         if problems:
@@ -207,7 +210,7 @@ def parameter_field(definition: ParameterDefinition) -> forms.Field:
     }
     kind = definition.type
     if kind == ParameterDefinition.Type.BOOLEAN:
-        initial = "true" if definition.default.strip().lower() in _TRUE else "false"
+        initial = "true" if is_true(definition.default) else "false"
         return forms.ChoiceField(
             choices=[("true", "Yes"), ("false", "No")], initial=initial, **common
         )

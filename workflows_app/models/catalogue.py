@@ -5,20 +5,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from workflows_app.nexthink.models import Dependency, TriggerMethod
 
-class Dependency(models.TextChoices):
-    USER = "USER", "User"
-    DEVICE = "DEVICE", "Device"
-    USER_AND_DEVICE = "USER_AND_DEVICE", "User and device"
-    NONE = "NONE", "None"
-
-
-class TriggerMethod(models.TextChoices):
-    API = "API", "API"
-    MANUAL = "MANUAL", "Manual"
-    MANUAL_MULTIPLE = "MANUAL_MULTIPLE", "Manual (multiple)"
-    SCHEDULER = "SCHEDULER", "Scheduler"
-
+# The values are Nexthink's, defined once in the client; the portal adds only how it shows them.
+DEPENDENCY_LABELS: dict[Dependency, str] = {
+    Dependency.USER: "User",
+    Dependency.DEVICE: "Device",
+    Dependency.USER_AND_DEVICE: "User and device",
+    Dependency.NONE: "None",
+}
+TRIGGER_LABELS: dict[TriggerMethod, str] = {
+    TriggerMethod.API: "API",
+    TriggerMethod.MANUAL: "Manual",
+    TriggerMethod.MANUAL_MULTIPLE: "Manual (multiple)",
+    TriggerMethod.SCHEDULER: "Scheduler",
+}
+DEPENDENCY_CHOICES = [(dependency.value, label) for dependency, label in DEPENDENCY_LABELS.items()]
+TRIGGER_CHOICES = [(method.value, label) for method, label in TRIGGER_LABELS.items()]
 
 # One boolean column per trigger method keeps the filter a plain indexed WHERE on every database.
 TRIGGER_FIELDS = {
@@ -42,7 +45,7 @@ class Workflow(models.Model):
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices)
     last_update_time = models.DateTimeField(null=True, blank=True)
-    dependency = models.CharField(max_length=20, choices=Dependency.choices)
+    dependency = models.CharField(max_length=20, choices=DEPENDENCY_CHOICES)
     trigger_api = models.BooleanField(default=False)
     trigger_manual = models.BooleanField(default=False)
     trigger_manual_multiple = models.BooleanField(default=False)
@@ -68,9 +71,12 @@ class Workflow(models.Model):
         return self.removed_at is not None
 
     @property
-    def runnable(self) -> bool:
-        """True when the portal can execute it: active, present upstream, API trigger on."""
-        return self.status == self.Status.ACTIVE and not self.is_removed and self.trigger_api
+    def curation_or_none(self) -> WorkflowCuration | None:
+        """What the admins decided about this workflow, or None when they never curated it."""
+        try:
+            return self.curation
+        except WorkflowCuration.DoesNotExist:
+            return None
 
 
 class WorkflowCuration(models.Model):

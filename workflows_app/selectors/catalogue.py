@@ -1,21 +1,15 @@
-"""Reading the catalogue as each role may see it, and deciding who may run what."""
+"""Reading the catalogue as each role may see it (who may run what: workflows_app.permissions)."""
 
 from __future__ import annotations
 
 import re
-from typing import TypeAlias
 
-from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
-from django.http import Http404
 
-from workflows_app.models import Workflow, WorkflowCuration
-from workflows_app.models.catalogue import TRIGGER_FIELDS, Dependency
+from workflows_app.models import Workflow
+from workflows_app.models.catalogue import TRIGGER_FIELDS
+from workflows_app.permissions import AnyUser, runnable_in_nexthink
 from workflows_app.roles import Role, user_role
-
-# Whoever asks: a signed-in person or an anonymous visitor.
-AnyUser: TypeAlias = User | AnonymousUser
 
 SORTS = {
     "name": (F("name").asc(), F("nql_id").asc()),
@@ -27,14 +21,10 @@ _TRIGGER_COLUMNS = {str(method): column for method, column in TRIGGER_FIELDS.ite
 MAX_QUERY_LENGTH = 200
 
 
-def _runnable() -> Q:
-    return Q(status=Workflow.Status.ACTIVE, removed_at__isnull=True, trigger_api=True)
-
-
 def self_service_workflows() -> QuerySet[Workflow]:
     """Workflows offered to employees: curated for self-service, active, present, API trigger on."""
     return (
-        Workflow.objects.filter(_runnable(), curation__self_service=True)
+        Workflow.objects.filter(runnable_in_nexthink(), curation__self_service=True)
         .select_related("curation")
         .order_by("name", "nql_id")
     )
@@ -96,78 +86,3 @@ def glob_to_regex(pattern: str) -> str:
             # Escapes only non-alphanumerics: literal in Python's re and in PostgreSQL's AREs.
             parts.append(re.escape(char))
     return "^" + "".join(parts) + "$"
-
-
-def curation_of(workflow: Workflow) -> WorkflowCuration | None:
-    """The workflow's curation, or None when an admin never curated it."""
-    try:
-        return workflow.curation
-    except WorkflowCuration.DoesNotExist:
-        return None
-
-
-def needs_no_target_refusal(workflow: Workflow) -> str | None:
-    """Why a workflow without dependency cannot be started through the execute API, or None."""
-    if workflow.dependency != Dependency.NONE:
-        return None
-    return (
-        f"'{workflow.name}' takes no targets, and the Nexthink execute API needs at least one "
-        "device or user: start it from Nexthink instead."
-    )
-
-
-def not_runnable_reason(workflow: Workflow) -> str | None:
-    """Why the portal cannot start this workflow at all (whoever asks), or None."""
-    if workflow.is_removed:
-        removed = f" (removed {workflow.removed_at:%Y-%m-%d})" if workflow.removed_at else ""
-        return (
-            f"'{workflow.name}' no longer exists in Nexthink{removed}. "
-            "It stays in the catalogue for its run history."
-        )
-    if workflow.status != Workflow.Status.ACTIVE:
-        return f"'{workflow.name}' is inactive in Nexthink; it must be activated there first."
-    if not workflow.trigger_api:
-        return (
-            f"'{workflow.name}' does not have its API trigger enabled in Nexthink, so the portal "
-            "cannot start it. Ask a Nexthink administrator to enable the API trigger."
-        )
-    return needs_no_target_refusal(workflow)
-
-
-def run_refusal(user: AnyUser, workflow: Workflow) -> str | None:
-    """Why this person may not run this workflow from the portal, or None when they may."""
-    role = user_role(user)
-    curation = curation_of(workflow)
-    if role is None:
-        return "You have no portal role."
-    if reason := not_runnable_reason(workflow):
-        return reason
-    if role is Role.ADMIN:
-        return None
-    if role is Role.EMPLOYEE:
-        if curation is None or not curation.self_service:
-            return f"'{workflow.name}' is not offered for self-service."
-        return None
-    allowed = curation.allowed_roles if curation is not None else []
-    if allowed and Role.HELPDESK.value not in allowed:
-        return f"Your role may not run '{workflow.name}'; ask an admin."
-    return None
-
-
-def runnable_workflow_for(user: AnyUser, workflow_id: int) -> Workflow:
-    """The workflow if this person may run it.
-
-    Raises Http404 when they cannot see it, PermissionDenied when they see it but may not run it.
-    """
-    role = user_role(user)
-    if role is Role.ADMIN:
-        candidates = Workflow.objects.select_related("curation")
-    else:
-        candidates = visible_workflows(user)
-    workflow = candidates.filter(pk=workflow_id).first()
-    if workflow is None:
-        raise Http404("No such workflow.")
-    refusal = run_refusal(user, workflow)
-    if refusal is not None:
-        raise PermissionDenied(refusal)
-    return workflow

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.db.models import Prefetch, Q
 
 from workflows_app.models import ParameterDefinition, Workflow, WorkflowCuration
+from workflows_app.permissions import self_service_warnings
 from workflows_app.services.curation_document import (
     FORMAT,
     MAX_DOCUMENT_BYTES,
@@ -43,7 +43,6 @@ from workflows_app.services.curation_rules import (
     curation_problems,
     parameter_problems,
     parameter_set_problems,
-    self_service_warnings,
 )
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "ParameterDoc",
     "ParameterType",
     "WorkflowCurationDoc",
-    "curation_of",
     "dump_curation",
     "export_curation",
     "import_curation",
@@ -141,17 +139,9 @@ def dump_curation(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def curation_of(workflow: Workflow) -> WorkflowCuration | None:
-    """The workflow's curation row, or None when it has never been curated."""
-    try:
-        return workflow.curation
-    except ObjectDoesNotExist:
-        return None
-
-
 def _entry(workflow: Workflow) -> dict[str, Any]:
     """A workflow's document entry, in the key order of `WorkflowCurationDoc`."""
-    curation = curation_of(workflow)
+    curation = workflow.curation_or_none
     values = (
         CurationFields()
         if curation is None
@@ -282,7 +272,7 @@ def _apply(
         if entry.self_service:
             warnings += self_service_warnings(workflow)
         # Without a curation row, a workflow with no parameters is absent from exports: save it.
-        exported = curation_of(workflow) is not None or bool(wanted["parameters"])
+        exported = workflow.curation_or_none is not None or bool(wanted["parameters"])
         if exported and _entry(workflow) == wanted:
             unchanged += 1
             continue

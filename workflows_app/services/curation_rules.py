@@ -8,14 +8,14 @@ what the other would refuse.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from workflows_app.models import ParameterDefinition, Workflow
+from workflows_app.models import ParameterDefinition
 from workflows_app.roles import ROLE_ORDER, Role
+from workflows_app.services.params import is_number
 
 PARAMETER_TYPES = tuple(ParameterDefinition.Type.values)
 ROLE_NAMES = tuple(role.value for role in ROLE_ORDER)
@@ -69,20 +69,6 @@ class ParameterSpec:
     choices: list[str] = field(default_factory=list)
     pattern: str = ""
     secret: bool = False
-
-
-def is_number(value: str) -> bool:
-    """Whether the text is a finite decimal number (the run form's own test)."""
-    try:
-        number = float(value)
-    except ValueError:
-        return False
-    return math.isfinite(number) and not value.strip().lower().lstrip("+-").startswith("0x")
-
-
-def canonical_roles(roles: Sequence[str]) -> list[str]:
-    """Known roles in the portal's fixed order, so equal settings store and export the same."""
-    return [name for name in ROLE_NAMES if name in roles]
 
 
 def parameter_problems(parameter: ParameterLike) -> list[Problem]:
@@ -234,29 +220,6 @@ def curation_problems(*, self_service: bool, allowed_roles: Sequence[str]) -> li
             )
         )
     return problems
-
-
-def self_service_warnings(workflow: Workflow) -> list[str]:
-    """Why a workflow offered for self-service will not show up for employees now (not errors).
-
-    Status and triggers change with every catalogue sync, so they cannot make curation invalid;
-    every dependency is accepted (self-service targets the employee's own device and user).
-    """
-    reasons: list[str] = []
-    if workflow.is_removed:
-        reasons.append("it was removed from Nexthink")
-    elif workflow.status != Workflow.Status.ACTIVE:
-        reasons.append("it is inactive in Nexthink")
-    if not workflow.trigger_api:
-        reasons.append("its API trigger is off")
-    if str(workflow.dependency) == "NONE":
-        reasons.append("it takes no targets, which the portal cannot run")
-    if not reasons:
-        return []
-    return [
-        f"'{workflow.nql_id}' is offered for self-service, but employees will not see it "
-        f"while {' and '.join(reasons)}."
-    ]
 
 
 def _or(names: Sequence[str]) -> str:

@@ -66,7 +66,7 @@ def _check_one(definition: ParameterDefinition, raw: str | None) -> str | _Error
         value = definition.default
         if not value:
             return _Error(f"{label} is required.") if definition.required else None
-    if definition.type == ParameterDefinition.Type.NUMBER and not _is_number(value):
+    if definition.type == ParameterDefinition.Type.NUMBER and not is_number(value):
         return _Error(f"{label} must be a number, not '{value}'.")
     if definition.type == ParameterDefinition.Type.CHOICE:
         options = _choice_values(definition.choices)
@@ -88,20 +88,27 @@ def _check_one(definition: ParameterDefinition, raw: str | None) -> str | _Error
 def _check_boolean(label: str, value: str) -> str | _Error:
     """A yes/no value as Nexthink takes it; an unticked box (empty) means "false"."""
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if is_true(lowered):
         return "true"
     if lowered in _FALSE or not lowered:
         return "false"
     return _Error(f"{label} must be true or false, not '{value}'.")
 
 
-def _is_number(value: str) -> bool:
-    """Whether the text is a finite decimal number."""
+def is_true(value: str) -> bool:
+    """Whether a yes/no text says yes ("true", "yes", "on", "1", "y"; any case)."""
+    return value.strip().lower() in _TRUE
+
+
+def is_number(value: str) -> bool:
+    """Whether the text is a finite decimal number: what a number parameter (or default) takes.
+
+    float() reads neither hexadecimal ("0x1A") nor infinities as finite numbers.
+    """
     try:
-        number = float(value)
+        return math.isfinite(float(value))
     except ValueError:
         return False
-    return math.isfinite(number) and not value.lower().startswith(("0x", "+0x"))
 
 
 def _choice_values(choices: object) -> list[str]:

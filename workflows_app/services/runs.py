@@ -1,4 +1,5 @@
-"""Creating a run: the run, its batches and its targets in one transaction, then queued."""
+"""Creating a run the run rule permits: the run, its batches and its targets in one transaction,
+then queued for sending."""
 
 from __future__ import annotations
 
@@ -13,16 +14,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.models import Batch, BatchState, PortalSettings, Run, RunStatus, Workflow
-from workflows_app.roles import Role, user_role
-from workflows_app.selectors.catalogue import not_runnable_reason, run_refusal
+from workflows_app.permissions import RunPermit
 from workflows_app.services import dispatch
 from workflows_app.services.params import split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
-
-MAX_TARGETS_PER_RUN = targets_mod.MAX_TARGETS_PER_RUN
 
 
 class RunRefused(Exception):
@@ -48,14 +47,41 @@ def create_run(
     duplicate_count: int = 0,
     allow_duplicate: bool = False,
 ) -> Run:
-    """Record a run with its batches and targets in one transaction, then queue each batch.
+    """Ask the run rule (workflows_app.permissions) once, then create the run it permits.
 
-    Refuses (RunRefused) when the workflow is not runnable, the user's role may not run it,
-    the targets do not suit it, the parameters are invalid, or the same run was just asked for
-    (unless `allow_duplicate`).
+    For callers with nothing to show between the two (the CLI, tests, benchmarks); a page that
+    already asked the rule hands its permit to `create_permitted_run` instead. Refuses
+    (RunRefused) whatever either refuses.
     """
-    role = user_role(user)
-    _check_may_run(user, role, workflow, source)
+    try:
+        granted = permissions.permit(user, workflow, source)
+    except permissions.Refusal as exc:
+        raise RunRefused(exc.message) from exc
+    return create_permitted_run(
+        granted,
+        targets=targets,
+        params=params,
+        reason=reason,
+        duplicate_count=duplicate_count,
+        allow_duplicate=allow_duplicate,
+    )
+
+
+def create_permitted_run(
+    permit: RunPermit,
+    *,
+    targets: Sequence[targets_mod.Target],
+    params: Mapping[str, str],
+    reason: str,
+    duplicate_count: int = 0,
+    allow_duplicate: bool = False,
+) -> Run:
+    """Record the run a permit allows with its batches and targets; queue each batch on commit.
+
+    Refuses (RunRefused) when the targets do not suit the workflow, the parameters are invalid,
+    or the same run was just asked for (unless `allow_duplicate`).
+    """
+    user, workflow = permit.user, permit.workflow
     _check_targets(workflow, targets)
     clean, errors = validate_params(workflow, dict(params))
     if errors:
@@ -64,7 +90,7 @@ def create_run(
     public, secret = split_secrets(workflow, clean)
     masked = {**public, **dict.fromkeys(secret, "••••••")}
     fingerprint = _fingerprint(workflow, targets, masked)
-    api_version = "v1" if targets_mod.fits_v1(targets) else "v2"
+    api_version = targets_mod.api_version(targets)
 
     with transaction.atomic():
         # One creation at a time per person: the double-click guard below must see the first run.
@@ -73,8 +99,8 @@ def create_run(
             _check_not_duplicate(user, workflow, fingerprint)
         run = Run.objects.create(
             created_by=user,
-            role=role.value if role else "",
-            source=source,
+            role=permit.role.value,
+            source=permit.source,
             workflow=workflow,
             workflow_nql_id=workflow.nql_id,
             workflow_uuid=workflow.uuid,
@@ -114,30 +140,15 @@ def _write_batches_and_targets(
             target_count=len(chunk),
         )
         batch_ids.append(batch.pk)
-        rows.extend((batch.pk, positions[id(t)].pop(0), t.kind.value, t.value) for t in chunk)
+        rows.extend((batch.pk, positions[id(t)].pop(0), *targets_mod.to_row(t)) for t in chunk)
     insert_targets(run.pk, rows)
     return batch_ids
 
 
-def _check_may_run(user: User, role: Role | None, workflow: Workflow, source: Run.Source) -> None:
-    """Refuse workflows the portal cannot run and people whose role may not run them."""
-    if reason := not_runnable_reason(workflow):
-        raise RunRefused(reason)
-    if role is Role.EMPLOYEE and source != Run.Source.SELF_SERVICE:
-        raise RunRefused("Employees run workflows from the self-service page, on their own device.")
-    # The catalogue's rule (docs/CONTRACTS.md), shared with the pages that offer the workflow.
-    reason = run_refusal(user, workflow)
-    if reason:
-        raise RunRefused(reason)
-
-
 def _check_targets(workflow: Workflow, targets: Sequence[targets_mod.Target]) -> None:
     """Refuse too many targets, or targets that do not suit the workflow's dependency."""
-    if len(targets) > MAX_TARGETS_PER_RUN:
-        raise RunRefused(
-            f"{len(targets):,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at once. "
-            "Split the list into several runs."
-        )
+    if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:
+        raise RunRefused(targets_mod.too_many_targets(len(targets)))
     problems = targets_mod.check_dependency(targets, workflow.dependency)
     if problems:
         raise RunRefused(" ".join(problems))

@@ -2,20 +2,21 @@
 
 Nothing a request says about targets is trusted: the device is looked up by its form key among
 the person's own devices (services.devices), the user target is the person's own UPN, and the
-workflow's parameters are the defaults an admin curated.
+workflow's parameters are the defaults an admin curated. Whether the person may run the fix at
+all is the run rule's answer (workflows_app.permissions), asked by the page.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import Run, RunStatus, Workflow
-from workflows_app.models.catalogue import Dependency
+from workflows_app.nexthink.models import Dependency
+from workflows_app.permissions import RunPermit
 from workflows_app.services.devices import DeviceChoice, devices_for, user_upn
-from workflows_app.services.runs import RunRefused, create_run
+from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.targets import Target, TargetKind
 
 DEVICE_DEPENDENCIES = frozenset({Dependency.DEVICE, Dependency.USER_AND_DEVICE})
@@ -52,28 +53,6 @@ def needs_user(workflow: Workflow) -> bool:
     return workflow.dependency in USER_DEPENDENCIES
 
 
-def unavailable_reason(workflow: Workflow) -> str | None:
-    """Why employees cannot start this curated workflow from the portal, or None when they can.
-
-    Uses `workflow.parameters.all()`, so a prefetched list costs no query per card.
-    """
-    if workflow.dependency == Dependency.NONE:
-        return (
-            "Not available here: this fix needs no device or user, and Nexthink can only start "
-            "such workflows itself."
-        )
-    missing = [
-        p.label or p.name for p in workflow.parameters.all() if p.required and p.default == ""
-    ]
-    if missing:
-        return (
-            "Not available yet: an admin must give a default value to "
-            + ", ".join(f"'{name}'" for name in missing)
-            + "."
-        )
-    return None
-
-
 def self_service_targets(
     workflow: Workflow, *, upn: str | None, device: DeviceChoice | None
 ) -> list[Target]:
@@ -94,29 +73,27 @@ def self_service_targets(
     return targets
 
 
-def start_self_service_run(*, user: User, workflow: Workflow, device_key: str | None) -> Run:
-    """Record a self-service run of `workflow` on the person's own device and identity.
+def start_self_service_run(*, permit: RunPermit, device_key: str | None) -> Run:
+    """Record the self-service run a permit allows, on the person's own device and identity.
 
     Raises SelfServiceRefused when the device key is not one of the person's devices (or the
-    workflow cannot be offered), and RunRefused when the run service refuses, including the
-    double-click guard, whose `existing_run` is the run asked for moments ago.
+    person has no UPN), and RunRefused when the run service refuses, including the double-click
+    guard, whose `existing_run` is the run asked for moments ago.
     """
-    reason = unavailable_reason(workflow)
-    if reason is not None:
-        raise SelfServiceRefused(reason)
+    if permit.source != Run.Source.SELF_SERVICE:
+        raise ValueError(f"a self-service run needs a self-service permit, not {permit.source}")
+    user, workflow = permit.user, permit.workflow
     device = devices_for(user).find(device_key) if needs_device(workflow) else None
     upn = user_upn(user) if needs_user(workflow) else None
     targets = self_service_targets(workflow, upn=upn, device=device)
     note = f"Self-service on {device.label}" if device is not None else "Self-service"
 
     def create(allow_duplicate: bool) -> Run:
-        return create_run(
-            user=user,
-            workflow=workflow,
+        return create_permitted_run(
+            permit,
             targets=targets,
             params={},
             reason=note,
-            source=Run.Source.SELF_SERVICE,
             allow_duplicate=allow_duplicate,
         )
 

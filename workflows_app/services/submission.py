@@ -21,11 +21,9 @@ from workflows_app.models import Batch, BatchState, Run, Target
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import (
-    DeviceData,
     ExecutionRequest,
     ExecutionResponse,
     ExternalIdsExecutionRequest,
-    UserData,
 )
 from workflows_app.nexthink_factory import get_client
 from workflows_app.services import lifecycle
@@ -148,25 +146,13 @@ def _build_request(
     rows = (
         Target.objects.filter(batch=batch).order_by("position").values_list("id", "kind", "value")
     )
-    parsed = [(pk, targets_mod.Target(targets_mod.TargetKind(k), v, 0)) for pk, k, v in rows]
-    ordered = [p for p in parsed if p[1].is_device] + [p for p in parsed if p[1].is_user]
+    stored = [(pk, targets_mod.from_row(kind, value)) for pk, kind, value in rows]
+    ordered = sorted(stored, key=lambda row: row[1].is_user)  # stable: devices, then users
     sent = [t for _, t in ordered]
     params = _params(batch.run)
-    workflow_id = batch.run.workflow_nql_id
+    version: targets_mod.ApiVersion = "v1" if batch.api_version == "v1" else "v2"
     try:
-        if batch.api_version == "v1":
-            devices, users = targets_mod.to_v1_lists(sent)
-            request: ExecutionRequest | ExternalIdsExecutionRequest = ExecutionRequest(
-                workflowId=workflow_id, devices=devices, users=users, params=params
-            )
-        else:
-            v2_devices, v2_users = targets_mod.to_v2_lists(sent)
-            request = ExternalIdsExecutionRequest(
-                workflowId=workflow_id,
-                devices=[DeviceData(**d) for d in v2_devices],
-                users=[UserData(**u) for u in v2_users],
-                params=params,
-            )
+        request = targets_mod.execution_request(batch.run.workflow_nql_id, sent, params, version)
     except (ValidationError, ValueError) as exc:
         raise _Outcome("INVALID_TARGETS", f"The request could not be built: {exc}") from None
     return request, [pk for pk, _ in ordered]

@@ -9,57 +9,62 @@ A helpdesk agent pastes lines or uploads a file. Each line is recognised by its 
   and only sid: can carry the spec's special SID "0".
 
 Every bad line is reported with its line number and a reason; duplicates are dropped and counted.
+
+A `Target` is the one in-memory shape from the form to the execute call: `codec` writes it to the
+session or a database row and reads it back, `execution_request` turns a batch of them into the
+client's request model. The spec's patterns and per-request limit are the client's
+(`workflows_app.nexthink.models`); they are re-exported here for the code that classifies values.
 """
 
-from .classify import (
-    SID_PATTERN,
-    UPN_PATTERN,
-    UUID_PATTERN,
-    TargetError,
-    classify,
-    normalise,
-)
+from workflows_app.nexthink.models import SID_PATTERN, UPN_PATTERN, UUID_PATTERN
+
+from .classify import TargetError, classify, normalise
+from .codec import from_row, from_session_text, to_row, to_session_text
 from .model import (
     MAX_ERRORS,
-    MAX_PER_REQUEST,
     MAX_TARGETS_PER_RUN,
     LineError,
     ParsedTargets,
     Target,
     TargetKind,
+    too_many_targets,
 )
 from .parse import COLUMNS, parse_csv, parse_text, parse_upload
 from .payloads import (
+    ApiVersion,
+    api_version,
     batches,
     check_dependency,
+    execution_request,
     fits_v1,
-    render_targets,
-    to_v1_lists,
-    to_v2_lists,
 )
 
 __all__ = [
     "COLUMNS",
     "MAX_ERRORS",
-    "MAX_PER_REQUEST",
     "MAX_TARGETS_PER_RUN",
     "SID_PATTERN",
     "UPN_PATTERN",
     "UUID_PATTERN",
+    "ApiVersion",
     "LineError",
     "ParsedTargets",
     "Target",
     "TargetError",
     "TargetKind",
+    "api_version",
     "batches",
     "check_dependency",
     "classify",
+    "execution_request",
     "fits_v1",
+    "from_row",
+    "from_session_text",
     "normalise",
     "parse_csv",
     "parse_text",
     "parse_upload",
-    "render_targets",
-    "to_v1_lists",
-    "to_v2_lists",
+    "to_row",
+    "to_session_text",
+    "too_many_targets",
 ]

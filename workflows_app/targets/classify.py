@@ -2,13 +2,12 @@
 
 import re
 
+from workflows_app.nexthink.models import SID_PATTERN, UPN_PATTERN, UUID_PATTERN
+
 from .model import TargetKind
 
-# Exactly the Workflows spec's patterns (DeviceData, UserData). Compiled ASCII-only: the spec is
-# JSON Schema, where \d means 0-9, while Python's default would also accept e.g. Arabic digits.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-SID_PATTERN = r"^S(-\d+){2,10}$|^0$"
-UPN_PATTERN = r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$"
+# The client's patterns are the Workflows spec's (DeviceData, UserData). Compiled ASCII-only: the
+# spec is JSON Schema, where \d means 0-9, while Python's default would also accept Arabic digits.
 
 _UUID = re.compile(UUID_PATTERN, re.ASCII)
 _SID = re.compile(SID_PATTERN, re.ASCII)

@@ -3,9 +3,8 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The portal's own limit on one run (Nexthink's, per execute call, is the client's MAX_TARGETS).
 MAX_TARGETS_PER_RUN = 100_000
-# Nexthink accepts at most this many devices, and separately this many users, in one execute call.
-MAX_PER_REQUEST = 10_000
 # Beyond this many, listing more errors helps nobody; the rest are only counted.
 MAX_ERRORS = 1_000
 MAX_ERROR_TEXT = 100
@@ -27,10 +26,6 @@ class TargetKind(StrEnum):
         # A StrEnum member is its value; asking it directly skips Enum's slower .value lookup,
         # which counts when 100,000 targets are checked and split into batches.
         return self.startswith("user_")
-
-
-DEVICE_KINDS = frozenset(k for k in TargetKind if not k.is_user)
-USER_KINDS = frozenset(k for k in TargetKind if k.is_user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +52,14 @@ class Target:
         if self.kind is TargetKind.DEVICE_NAME:
             return (self.kind, self.value.casefold())
         return (self.kind, self.value)
+
+
+def too_many_targets(count: int) -> str:
+    """What a person reads when a run would have more than MAX_TARGETS_PER_RUN targets."""
+    return (
+        f"{count:,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at once. "
+        "Split the list into several runs."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from .model import (
     ParsedTargets,
     Target,
     TargetKind,
+    too_many_targets,
 )
 
 # CSV column names (lower-cased, '-' and ' ' read as '_'); None means "recognise each value".
@@ -76,14 +77,7 @@ class _Collector:
         if count == 0 and not self.errors:
             general.append(LineError(None, "", "No targets: give one device or user per line."))
         if count > MAX_TARGETS_PER_RUN:
-            general.append(
-                LineError(
-                    None,
-                    "",
-                    f"{count:,} targets given; at most {MAX_TARGETS_PER_RUN:,} can run at once. "
-                    "Split the list into several runs.",
-                )
-            )
+            general.append(LineError(None, "", too_many_targets(count)))
         errors = general + self.errors
         truncated = self.errors_truncated + max(0, len(errors) - MAX_ERRORS)
         return ParsedTargets(

@@ -1,12 +1,23 @@
-"""Turning parsed targets into what an execute request needs: API version, lists, batches."""
+"""Turning parsed targets into what an execute request needs: API version, batches, the request."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
-from .classify import CANONICAL_PREFIX
-from .model import MAX_PER_REQUEST, Target, TargetKind
+from workflows_app.nexthink.models import (
+    MAX_TARGETS,
+    Dependency,
+    DeviceData,
+    ExecutionRequest,
+    ExternalIdsExecutionRequest,
+    UserData,
+)
 
+from .model import Target, TargetKind
+
+ApiVersion = Literal["v1", "v2"]
 _V1_KINDS = frozenset({TargetKind.DEVICE_COLLECTOR, TargetKind.USER_SID})
-_V2_KEYS: dict[TargetKind, str] = {
+# The spec's DeviceData and UserData field that carries each kind.
+_V2_FIELDS: dict[TargetKind, str] = {
     TargetKind.DEVICE_COLLECTOR: "collectorUid",
     TargetKind.DEVICE_UID: "uid",
     TargetKind.DEVICE_NAME: "name",
@@ -21,55 +32,76 @@ def fits_v1(targets: Sequence[Target]) -> bool:
     return all(t.kind in _V1_KINDS for t in targets)
 
 
-def to_v1_lists(targets: Sequence[Target]) -> tuple[list[str], list[str]]:
-    """Split targets into v1 `devices` (Collector UUIDs) and `users` (SIDs) lists."""
-    if not fits_v1(targets):
-        raise ValueError("only Collector UUIDs and SIDs can be sent with the v1 API")
-    devices = [t.value for t in targets if t.is_device]
-    users = [t.value for t in targets if t.is_user]
-    return devices, users
+def api_version(targets: Sequence[Target]) -> ApiVersion:
+    """The execute API a run of these targets goes through: v1 when it can take them all."""
+    return "v1" if fits_v1(targets) else "v2"
 
 
-def to_v2_lists(targets: Sequence[Target]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Split targets into v2 `devices` ({collectorUid|uid|name}) and `users` ({sid|upn|uid})."""
-    devices = [{_V2_KEYS[t.kind]: t.value} for t in targets if t.is_device]
-    users = [{_V2_KEYS[t.kind]: t.value} for t in targets if t.is_user]
-    return devices, users
+def execution_request(
+    workflow_id: str,
+    targets: Sequence[Target],
+    params: Mapping[str, str] | None,
+    version: ApiVersion,
+) -> ExecutionRequest | ExternalIdsExecutionRequest:
+    """The body of one execute call: devices and users, each in the order given.
+
+    Raises ValueError (pydantic's ValidationError is one) when the targets cannot be sent so:
+    v1 with a kind other than Collector UUIDs and SIDs, too many, none, or a value off the spec.
+    """
+    devices = [t for t in targets if t.is_device]
+    users = [t for t in targets if t.is_user]
+    given = dict(params) if params is not None else None
+    if version == "v1":
+        if not fits_v1(targets):
+            raise ValueError("only Collector UUIDs and SIDs can be sent with the v1 API")
+        return ExecutionRequest(
+            workflowId=workflow_id,
+            devices=[t.value for t in devices],
+            users=[t.value for t in users],
+            params=given,
+        )
+    return ExternalIdsExecutionRequest(
+        workflowId=workflow_id,
+        devices=[DeviceData(**{_V2_FIELDS[t.kind]: t.value}) for t in devices],
+        users=[UserData(**{_V2_FIELDS[t.kind]: t.value}) for t in users],
+        params=given,
+    )
 
 
 def check_dependency(targets: Sequence[Target], dependency: str) -> list[str]:
     """Say why these targets do not suit a workflow's dependency; empty when they do."""
-    devices = [t for t in targets if t.is_device]
-    users = [t for t in targets if t.is_user]
-    dep = str(dependency).upper()
-    if dep == "NONE":
+    try:
+        dep = Dependency(str(dependency).upper())
+    except ValueError:
+        return [f"This workflow's target type {dependency!r} is unknown to the portal."]
+    if dep is Dependency.NONE:
         if targets:
             return [f"This workflow takes no targets: remove the {_count(len(targets), 'target')}."]
         return []
-    if dep not in ("DEVICE", "USER", "USER_AND_DEVICE"):
-        return [f"This workflow's target type {dependency!r} is unknown to the portal."]
+    devices = [t for t in targets if t.is_device]
+    users = [t for t in targets if t.is_user]
     messages: list[str] = []
-    if dep == "DEVICE" and users:
+    if dep is Dependency.DEVICE and users:
         messages.append(
             f"This workflow runs on devices only: remove the {_count(len(users), 'user')} "
             f"(the first is on line {users[0].line})."
         )
-    if dep == "USER" and devices:
+    if dep is Dependency.USER and devices:
         messages.append(
             f"This workflow runs on users only: remove the {_count(len(devices), 'device')} "
             f"(the first is on line {devices[0].line})."
         )
-    if dep in ("DEVICE", "USER_AND_DEVICE") and not devices:
+    if dep in (Dependency.DEVICE, Dependency.USER_AND_DEVICE) and not devices:
         messages.append("This workflow needs at least one device.")
-    if dep in ("USER", "USER_AND_DEVICE") and not users:
+    if dep in (Dependency.USER, Dependency.USER_AND_DEVICE) and not users:
         messages.append("This workflow needs at least one user.")
     return messages
 
 
-def batches(targets: Sequence[Target], size: int = MAX_PER_REQUEST) -> list[list[Target]]:
+def batches(targets: Sequence[Target], size: int = MAX_TARGETS) -> list[list[Target]]:
     """Split targets, in order, into requests of at most `size` devices and `size` users each."""
-    if not 1 <= size <= MAX_PER_REQUEST:
-        raise ValueError(f"batch size must be between 1 and {MAX_PER_REQUEST:,}, not {size}")
+    if not 1 <= size <= MAX_TARGETS:
+        raise ValueError(f"batch size must be between 1 and {MAX_TARGETS:,}, not {size}")
     chunks: list[list[Target]] = []
     devices = users = 0
     for target in targets:
@@ -83,11 +115,6 @@ def batches(targets: Sequence[Target], size: int = MAX_PER_REQUEST) -> list[list
             chunks.append([])
         chunks[index].append(target)
     return chunks
-
-
-def render_targets(targets: Sequence[Target]) -> str:
-    """Write targets back as text, one `prefix:value` per line, that parses to the same targets."""
-    return "".join(f"{CANONICAL_PREFIX[t.kind]}:{t.value}\n" for t in targets)
 
 
 def _count(number: int, noun: str) -> str:

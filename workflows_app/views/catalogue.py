@@ -14,26 +14,30 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
-from workflows_app.models.catalogue import Dependency, TriggerMethod
+from workflows_app import permissions
+from workflows_app.models import Run
+from workflows_app.models.catalogue import DEPENDENCY_CHOICES, TRIGGER_CHOICES
 from workflows_app.nexthink.errors import NexthinkError
+from workflows_app.nexthink.models import Dependency, TriggerMethod
+from workflows_app.permissions import Blocker
 from workflows_app.roles import Role, role_required, user_role
-from workflows_app.selectors.catalogue import (
-    MAX_QUERY_LENGTH,
-    SORTS,
-    curation_of,
-    run_refusal,
-    visible_workflows,
-)
+from workflows_app.selectors.catalogue import MAX_QUERY_LENGTH, SORTS, visible_workflows
 from workflows_app.services.catalogue_sync import last_completed_sync, refresh_workflow
 from workflows_app.views.http import HtmxHttpRequest
 
 PER_PAGE = 25
 INCLUDES = ("inactive", "removed")
-NEEDS = {
+NEEDS: dict[str, str] = {
     Dependency.DEVICE: "Needs devices",
     Dependency.USER: "Needs users",
     Dependency.USER_AND_DEVICE: "Needs a user and a device",
     Dependency.NONE: "Needs no target",
+}
+# The list's "Not runnable from the portal" badge explains the first of these blockers (the
+# status badges already show the others).
+BADGE_TITLES = {
+    Blocker.API_TRIGGER_OFF: "The API trigger is off in Nexthink",
+    Blocker.NO_TARGETS: "Nexthink's execute API needs at least one target",
 }
 
 
@@ -69,12 +73,12 @@ def parse_filters(params: QueryDict, *, is_admin: bool) -> Filters:
     """Read the list's query parameters; unknown values are dropped with a notice, never a 500."""
     filters = Filters()
     dependency = params.get("dependency", "").strip()
-    if dependency in Dependency.values:
+    if dependency in set(Dependency):
         filters.dependency = dependency
     elif dependency:
         filters.notices.append(f"Unknown dependency '{dependency}' ignored.")
     trigger = params.get("trigger", "").strip()
-    if trigger in TriggerMethod.values:
+    if trigger in set(TriggerMethod):
         filters.trigger = trigger
     elif trigger:
         filters.notices.append(f"Unknown trigger method '{trigger}' ignored.")
@@ -133,13 +137,15 @@ def workflow_list(request: HtmxHttpRequest) -> HttpResponse:
     )
     page = _page(request, workflows, filters.notices)
     for workflow in page.object_list:
-        workflow.can_run = run_refusal(request.user, workflow) is None
+        refused = permissions.refusal(request.user, workflow, Run.Source.HELPDESK)
+        workflow.can_run = refused is None
+        workflow.badge_title = _badge_title(refused)
     context = {
         "page": page,
         "filters": filters,
         "is_admin_view": is_admin,
-        "dependencies": Dependency.choices,
-        "triggers": TriggerMethod.choices,
+        "dependencies": DEPENDENCY_CHOICES,
+        "triggers": TRIGGER_CHOICES,
         "sorts": [
             ("name", "Name A-Z"),
             ("-name", "Name Z-A"),
@@ -155,6 +161,12 @@ def workflow_list(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+def _badge_title(refused: permissions.Refusal | None) -> str:
+    """Why the list's row says "Not runnable from the portal", or "" for no such badge."""
+    found = refused.blockers if isinstance(refused, permissions.NotRunnable) else ()
+    return next((BADGE_TITLES[b] for b in found if b in BADGE_TITLES), "")
+
+
 def _detail_queryset(request: HttpRequest) -> Any:
     """Workflows whose details this person may open (admins: all of them)."""
     return visible_workflows(request.user, include_inactive=True, include_removed=True)
@@ -165,14 +177,16 @@ def _detail_queryset(request: HttpRequest) -> Any:
 def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One workflow: what it is, what it needs, its parameters, curation and recent runs."""
     workflow = get_object_or_404(_detail_queryset(request), pk=pk)
-    refusal = run_refusal(request.user, workflow)
+    refused = permissions.refusal(request.user, workflow, Run.Source.HELPDESK)
+    blockers = refused.blockers if isinstance(refused, permissions.NotRunnable) else ()
     context = {
         "workflow": workflow,
         "needs": NEEDS.get(workflow.dependency, workflow.dependency),
         "parameters": list(workflow.parameters.all()),
-        "curation": curation_of(workflow),
+        "curation": workflow.curation_or_none,
         "runs": list(workflow.runs.select_related("created_by").order_by("-id")[:10]),
-        "refusal": refusal,
+        "refusal": refused.message if refused is not None else None,
+        "api_trigger_off": Blocker.API_TRIGGER_OFF in blockers,
         "raw_json": json.dumps(workflow.raw, indent=2, sort_keys=True, ensure_ascii=False),
     }
     return render(request, "catalogue/detail.html", context)

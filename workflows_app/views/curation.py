@@ -18,16 +18,15 @@ from workflows_app.forms.curation import (
     parameter_initial,
 )
 from workflows_app.models import Workflow, WorkflowCuration
+from workflows_app.permissions import self_service_warnings
 from workflows_app.roles import Role, role_required
 from workflows_app.services.curation import (
     CurationImportError,
-    curation_of,
     dump_curation,
     export_curation,
     import_curation,
     save_curation,
 )
-from workflows_app.services.curation_rules import self_service_warnings
 from workflows_app.views.http import search_query
 
 PREFIX = "parameters"
@@ -48,7 +47,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         workflows = workflows.filter(
             Q(name__icontains=q) | Q(nql_id__icontains=q) | Q(curation__title__icontains=q)
         )
-    rows = [(workflow, curation_of(workflow)) for workflow in workflows]
+    rows = [(workflow, workflow.curation_or_none) for workflow in workflows]
     return render(request, "curation/list.html", {"rows": rows, "q": q})
 
 
@@ -57,7 +56,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
     """One workflow's curation and parameter definitions; invalid input is shown back (400)."""
     workflow = get_object_or_404(Workflow, pk=pk)
-    curation = curation_of(workflow) or WorkflowCuration(workflow=workflow)
+    curation = workflow.curation_or_none or WorkflowCuration(workflow=workflow)
     initial = parameter_initial(list(workflow.parameters.order_by("position", "id")))
     status = 200
     if request.method == "POST":

@@ -1,18 +1,15 @@
 """Starting a run from the helpdesk form: the form, its confirmation step, the confirmed start.
 
-The confirmation must not send up to 100,000 lines back through the browser, so the validated
-targets and parameters wait in the person's session (database-backed) under a random token that
-the confirmation page carries in a hidden field. Secret values wait there encrypted.
+Each request asks the run rule (workflows_app.permissions) once; the confirmed start hands its
+permit to the run service. The validated run waits for its confirmation in the session
+(services.pending_runs).
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,23 +17,17 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
+from workflows_app.nexthink.models import MAX_TARGETS
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.catalogue import not_runnable_reason, runnable_workflow_for
-from workflows_app.services.params import mask_params, split_secrets
-from workflows_app.services.runs import RunRefused, create_run
-from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
-from workflows_app.targets import Target, TargetKind
+from workflows_app.services import pending_runs
+from workflows_app.services.params import mask_params
+from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
 
-PENDING_KEY = "runs:pending"
-DONE_KEY = "runs:done"
-CONFIRM_TTL_SECONDS = 30 * 60
-# Each pending confirmation may hold 100,000 targets: keep few, so the session row stays small.
-MAX_PENDING = 3
-MAX_DONE = 20
 SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
 
@@ -46,15 +37,24 @@ EXPIRED = "This confirmation expired; please submit the form again."
 @role_required(Role.HELPDESK, Role.ADMIN)
 def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """The run form (GET), or its check and the confirmation page (POST)."""
-    workflow, refusal = _workflow_for(request, workflow_id)
-    if refusal is not None:
-        return refusal
+    workflow = _workflow(workflow_id)
+    try:
+        permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
     if request.method == "GET":
         return _form_page(request, workflow, RunForm(workflow))
     form = RunForm(workflow, request.POST, request.FILES)
     if not form.is_valid():
         return _form_page(request, workflow, form, status=400)
-    token = _stash(request, workflow, form)
+    token = pending_runs.stash(
+        request.session,
+        workflow=workflow,
+        targets=form.targets,
+        duplicates=form.duplicates,
+        params=form.params,
+        reason=form.cleaned_data.get("reason", ""),
+    )
     return render(request, "runs/confirm.html", _confirm_context(workflow, form, token))
 
 
@@ -63,33 +63,33 @@ def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
 @role_required(Role.HELPDESK, Role.ADMIN)
 def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """Start the run the confirmation page describes; a second click finds the first run."""
-    workflow, refusal = _workflow_for(request, workflow_id)
-    if refusal is not None:
-        return refusal
+    workflow = _workflow(workflow_id)
+    try:
+        permit = permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
     token = request.POST.get("token", "")
-    done: dict[str, int] = request.session.get(DONE_KEY, {})
-    if token in done:
+    started = pending_runs.started_run_id(request.session, token)
+    if started is not None:
         messages.info(request, "This run was already started; here it is.")
-        return redirect("runs:detail", pk=done[token])
-    pending = _pop(request, token, workflow)
+        return redirect("runs:detail", pk=started)
+    pending = pending_runs.take(request.session, token, workflow)
     if pending is None:
         messages.error(request, EXPIRED)
         return _form_page(request, workflow, RunForm(workflow), status=400)
     try:
-        run = create_run(
-            user=request.user,  # type: ignore[arg-type]
-            workflow=workflow,
-            targets=pending["targets"],
-            params=pending["params"],
-            reason=pending["reason"],
-            source=Run.Source.HELPDESK,
-            duplicate_count=pending["duplicates"],
+        run = create_permitted_run(
+            permit,
+            targets=pending.targets,
+            params=pending.params,
+            reason=pending.reason,
+            duplicate_count=pending.duplicates,
         )
     except RunRefused as exc:
         _refused_message(request, exc)
-        initial = {"reason": pending["reason"]}
+        initial = {"reason": pending.reason}
         return _form_page(request, workflow, RunForm(workflow, initial=initial), status=400)
-    _remember_done(request, token, run.pk)
+    pending_runs.remember_started(request.session, token, run.pk)
     count = run.target_count
     messages.success(
         request,
@@ -101,21 +101,21 @@ def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _workflow_for(request: HttpRequest, workflow_id: int) -> tuple[Workflow, HttpResponse | None]:
-    """The workflow, or the page to answer instead: why it cannot run or this person may not."""
-    workflow = get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
-    reason = not_runnable_reason(workflow)
-    if reason is not None:
+def _workflow(workflow_id: int) -> Workflow:
+    """Any workflow of the catalogue (404 if unknown); the run rule decides what it shows."""
+    return get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
+
+
+def _refused_page(
+    request: HttpRequest, workflow: Workflow, refused: permissions.Refusal
+) -> HttpResponse:
+    """Why the workflow cannot run (a page, 400 for a POST) or this person may not run it (403)."""
+    if isinstance(refused, permissions.NotRunnable):
         status = 200 if request.method == "GET" else 400
-        context = {"workflow": workflow, "reason": reason, "needs": _needs(workflow)}
-        return workflow, render(request, "runs/not_runnable.html", context, status=status)
-    try:
-        workflow = runnable_workflow_for(request.user, workflow.pk)
-    except PermissionDenied as exc:
-        message = str(exc) or "Your role may not run this workflow."
-        context = {"workflow": workflow, "message": message}
-        return workflow, render(request, "runs/refused.html", context, status=403)
-    return workflow, None
+        context = {"workflow": workflow, "reason": refused.message, "needs": _needs(workflow)}
+        return render(request, "runs/not_runnable.html", context, status=status)
+    context = {"workflow": workflow, "message": refused.message}
+    return render(request, "runs/refused.html", context, status=403)
 
 
 def _needs(workflow: Workflow) -> str:
@@ -142,8 +142,9 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "params": _labelled(form, mask_params(workflow, form.params)),
         "reason": form.cleaned_data.get("reason", ""),
         "batch_count": len(targets_mod.batches(chosen)),
-        "api_version": "v1" if targets_mod.fits_v1(chosen) else "v2",
-        "ttl_minutes": CONFIRM_TTL_SECONDS // 60,
+        "batch_limit": f"{MAX_TARGETS:,}",
+        "api_version": targets_mod.api_version(chosen),
+        "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
     }
 
 
@@ -151,68 +152,6 @@ def _labelled(form: RunForm, values: dict[str, str]) -> list[tuple[str, str, str
     """(label, Nexthink name, shown value) for each parameter, in the form's order."""
     labels = {d.name: d.label or d.name for d in form.param_definitions.values()}
     return [(labels.get(name, name), name, value) for name, value in values.items()]
-
-
-def _stash(request: HttpRequest, workflow: Workflow, form: RunForm) -> str:
-    """Keep the validated run in the session under a new token; returns the token."""
-    public, hidden = split_secrets(workflow, form.params)
-    token = secrets.token_urlsafe(24)
-    now = time.time()
-    pending: dict[str, dict[str, Any]] = {
-        key: value
-        for key, value in request.session.get(PENDING_KEY, {}).items()
-        if now - value.get("created", 0) < CONFIRM_TTL_SECONDS
-    }
-    while len(pending) >= MAX_PENDING:
-        oldest = min(pending, key=lambda key: pending[key]["created"])
-        del pending[oldest]
-    pending[token] = {
-        "workflow_id": workflow.pk,
-        "created": now,
-        # Compact: one "kind<TAB>value" per line (no target value can hold a tab or line break).
-        "targets": "\n".join(f"{t.kind.value}\t{t.value}" for t in form.targets),
-        "duplicates": form.duplicates,
-        "params": public,
-        "secrets": encrypt_dict(hidden),
-        "reason": form.cleaned_data.get("reason", ""),
-    }
-    request.session[PENDING_KEY] = pending
-    return token
-
-
-def _pop(request: HttpRequest, token: str, workflow: Workflow) -> dict[str, Any] | None:
-    """Take the pending run of this token out of the session; None if unknown or expired."""
-    pending: dict[str, dict[str, Any]] = request.session.get(PENDING_KEY, {})
-    stashed = pending.pop(token, None) if token else None
-    if stashed is None:
-        return None
-    request.session[PENDING_KEY] = pending
-    if stashed.get("workflow_id") != workflow.pk:
-        return None
-    if time.time() - stashed.get("created", 0) >= CONFIRM_TTL_SECONDS:
-        return None
-    try:
-        hidden = decrypt_dict(stashed.get("secrets", ""))
-    except SecretsUnreadable:
-        return None
-    lines = stashed["targets"].split("\n") if stashed["targets"] else []
-    chosen = []
-    for number, line in enumerate(lines, start=1):
-        kind, _, value = line.partition("\t")
-        chosen.append(Target(TargetKind(kind), value, number))
-    return {
-        "targets": chosen,
-        "params": {**stashed["params"], **hidden},
-        "reason": stashed["reason"],
-        "duplicates": stashed["duplicates"],
-    }
-
-
-def _remember_done(request: HttpRequest, token: str, run_id: int) -> None:
-    """Note which run a token started, so a second click on "Run now" finds it."""
-    done: dict[str, int] = request.session.get(DONE_KEY, {})
-    done[token] = run_id
-    request.session[DONE_KEY] = dict(list(done.items())[-MAX_DONE:])
 
 
 def _refused_message(request: HttpRequest, exc: RunRefused) -> None:

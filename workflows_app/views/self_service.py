@@ -14,6 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
+from workflows_app import permissions
 from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
@@ -24,7 +25,6 @@ from workflows_app.services.self_service import (
     needs_device,
     needs_user,
     start_self_service_run,
-    unavailable_reason,
 )
 from workflows_app.views.http import HtmxHttpRequest, search_query
 
@@ -66,7 +66,7 @@ def run_url(run: Run) -> str:
     return f"/runs/{run.pk}/"
 
 
-def _card(workflow: Workflow) -> Card:
+def _card(workflow: Workflow, unavailable: str | None) -> Card:
     """The card of a curated workflow (its curation must be loaded)."""
     curation = workflow.curation
     return Card(
@@ -74,8 +74,14 @@ def _card(workflow: Workflow) -> Card:
         title=curation.display_title,
         description=curation.description or workflow.description,
         category=curation.category.strip() or OTHER_CATEGORY,
-        unavailable=unavailable_reason(workflow),
+        unavailable=unavailable,
     )
+
+
+def _unavailable(workflow: Workflow) -> str | None:
+    """Why the run rule says no one can start this fix from the self-service page, or None."""
+    refused = permissions.workflow_refusal(workflow, Run.Source.SELF_SERVICE)
+    return refused.message if refused is not None else None
 
 
 def _search(workflows: QuerySet[Workflow], q: str) -> QuerySet[Workflow]:
@@ -91,7 +97,7 @@ def _search(workflows: QuerySet[Workflow], q: str) -> QuerySet[Workflow]:
 def _categories(workflows: QuerySet[Workflow]) -> list[Category]:
     """Cards grouped by category (A-Z, uncategorised last), titles A-Z within each."""
     cards = sorted(
-        (_card(w) for w in workflows),
+        (_card(w, _unavailable(w)) for w in workflows),
         key=lambda c: (c.category == OTHER_CATEGORY, c.category.casefold(), c.title.casefold()),
     )
     return [Category(name, list(group)) for name, group in groupby(cards, key=lambda c: c.category)]
@@ -161,16 +167,16 @@ def _confirmation(card: Card, lookup: DeviceLookup | None, upn: str | None) -> s
 
 
 def _confirm_context(
-    request: HttpRequest, workflow: Workflow, *, chosen: str | None = None
+    request: HttpRequest, workflow: Workflow, *, unavailable: str | None, chosen: str | None = None
 ) -> dict[str, Any]:
     """What the confirmation shows: devices, the one selected, the question, whether it can run."""
-    card = _card(workflow)
-    lookup = devices_for(request.user) if needs_device(workflow) and not card.unavailable else None
+    card = _card(workflow, unavailable)
+    lookup = devices_for(request.user) if needs_device(workflow) and not unavailable else None
     upn = user_upn(request.user) if needs_user(workflow) else None
     selected = lookup.find(chosen) if lookup is not None else None
     if selected is None and lookup is not None:
         selected = lookup.preselected
-    can_run = card.unavailable is None and (lookup is None or selected is not None)
+    can_run = unavailable is None and (lookup is None or selected is not None)
     if needs_user(workflow) and upn is None:
         can_run = False
     return {
@@ -189,7 +195,7 @@ def _confirm_context(
 def confirm(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
     """Ask before running: the confirmation text and the person's devices, recent one chosen."""
     workflow = _offered(workflow_id)
-    context = _confirm_context(request, workflow)
+    context = _confirm_context(request, workflow, unavailable=_unavailable(workflow))
     partial = request.htmx and not request.htmx.history_restore_request
     template = "self_service/_confirm.html" if partial else "self_service/confirm.html"
     response = render(request, template, context)
@@ -204,15 +210,19 @@ def run(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
     workflow = _offered(workflow_id)
     device_key = request.POST.get("device", "")
     try:
-        started = start_self_service_run(
-            user=request.user, workflow=workflow, device_key=device_key
-        )
+        permit = permissions.permit(request.user, workflow, Run.Source.SELF_SERVICE)
+    except permissions.Refusal as exc:
+        unavailable = exc.message if isinstance(exc, permissions.NotRunnable) else None
+        return _refused(request, workflow, device_key, exc.message, 400, unavailable=unavailable)
+    try:
+        started = start_self_service_run(permit=permit, device_key=device_key)
     except SelfServiceRefused as exc:
         return _refused(request, workflow, device_key, exc.message, exc.status)
     except RunRefused as exc:
         status = 409 if exc.existing_run is not None else 400
         return _refused(request, workflow, device_key, exc.message, status, exc.existing_run)
-    messages.success(request, f"{_card(workflow).title} started; this page shows how it goes.")
+    title = workflow.curation.display_title
+    messages.success(request, f"{title} started; this page shows how it goes.")
     if request.htmx:
         return HttpResponseClientRedirect(run_url(started))
     return redirect(run_url(started))
@@ -225,9 +235,15 @@ def _refused(
     message: str,
     status: int,
     existing: Run | None = None,
+    *,
+    unavailable: str | None = None,
 ) -> HttpResponse:
-    """The confirmation page again, saying why nothing was started."""
-    context = _confirm_context(request, workflow, chosen=device_key)
+    """The confirmation page again, saying why nothing was started.
+
+    `unavailable` is the run rule's reason when it refused the fix itself; once it permitted
+    the run, nothing about the fix is unavailable, whatever went wrong next.
+    """
+    context = _confirm_context(request, workflow, unavailable=unavailable, chosen=device_key)
     context["error"] = message
     context["existing_run"] = existing
     context["existing_url"] = run_url(existing) if existing is not None else ""

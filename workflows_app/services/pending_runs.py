@@ -1,0 +1,109 @@
+"""A run waiting for its confirmation, kept in the person's session.
+
+The confirmation page must not send up to 100,000 lines back through the browser, so the
+validated targets and parameters wait in the session (database-backed) under a random token the
+page carries in a hidden field. Secret values wait there encrypted. Once confirmed, the token
+remembers the run it started, so a second click on "Run now" finds that run.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.sessions.backends.base import SessionBase
+
+from workflows_app import targets as targets_mod
+from workflows_app.models import Workflow
+from workflows_app.services.params import split_secrets
+from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
+
+PENDING_KEY = "runs:pending"
+DONE_KEY = "runs:done"
+CONFIRM_TTL_SECONDS = 30 * 60
+# Each pending confirmation may hold 100,000 targets: keep few, so the session row stays small.
+MAX_PENDING = 3
+MAX_DONE = 20
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """What the person asked for, as the form validated it, secrets decrypted."""
+
+    targets: list[targets_mod.Target]
+    params: dict[str, str]
+    reason: str
+    duplicates: int
+
+
+def stash(
+    session: SessionBase,
+    *,
+    workflow: Workflow,
+    targets: Sequence[targets_mod.Target],
+    duplicates: int,
+    params: Mapping[str, str],
+    reason: str,
+) -> str:
+    """Keep a validated run in the session under a new token; returns the token."""
+    public, hidden = split_secrets(workflow, params)
+    token = secrets.token_urlsafe(24)
+    now = time.time()
+    pending: dict[str, dict[str, Any]] = {
+        key: value
+        for key, value in session.get(PENDING_KEY, {}).items()
+        if now - value.get("created", 0) < CONFIRM_TTL_SECONDS
+    }
+    while len(pending) >= MAX_PENDING:
+        oldest = min(pending, key=lambda key: pending[key]["created"])
+        del pending[oldest]
+    pending[token] = {
+        "workflow_id": workflow.pk,
+        "created": now,
+        "targets": targets_mod.to_session_text(targets),
+        "duplicates": duplicates,
+        "params": public,
+        "secrets": encrypt_dict(hidden),
+        "reason": reason,
+    }
+    session[PENDING_KEY] = pending
+    return token
+
+
+def take(session: SessionBase, token: str, workflow: Workflow) -> PendingRun | None:
+    """Take the run of this token out of the session; None if unknown, expired or not this one."""
+    pending: dict[str, dict[str, Any]] = session.get(PENDING_KEY, {})
+    stashed = pending.pop(token, None) if token else None
+    if stashed is None:
+        return None
+    session[PENDING_KEY] = pending
+    if stashed.get("workflow_id") != workflow.pk:
+        return None
+    if time.time() - stashed.get("created", 0) >= CONFIRM_TTL_SECONDS:
+        return None
+    try:
+        hidden = decrypt_dict(stashed.get("secrets", ""))
+    except SecretsUnreadable:
+        return None
+    return PendingRun(
+        targets=targets_mod.from_session_text(stashed["targets"]),
+        params={**stashed["params"], **hidden},
+        reason=stashed["reason"],
+        duplicates=stashed["duplicates"],
+    )
+
+
+def remember_started(session: SessionBase, token: str, run_id: int) -> None:
+    """Note which run a token started, so a second click on "Run now" finds it."""
+    done: dict[str, int] = session.get(DONE_KEY, {})
+    done[token] = run_id
+    session[DONE_KEY] = dict(list(done.items())[-MAX_DONE:])
+
+
+def started_run_id(session: SessionBase, token: str) -> int | None:
+    """The run this token already started, or None."""
+    done: dict[str, int] = session.get(DONE_KEY, {})
+    return done.get(token)
