@@ -3,7 +3,10 @@ inside a function (an import moved into a function still makes a circle at run t
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from django.core.management import call_command
 
 from tests.import_graph import ROOT, cycles, import_graph
 
@@ -32,3 +35,12 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> Non
     (package / "services" / "other.py").write_text("from . import runs\n")
     assert cycles(import_graph(tmp_path, ["app"])) == [["app.services.runs", "app.tasks"]]
     assert ROOT.joinpath("workflows_app", "tasks.py").is_file()
+
+
+def test_the_models_and_their_migrations_agree(db: None) -> None:
+    """A model change without its migration (e.g. choices moved to another enum) is caught."""
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:
+        raise AssertionError(f"models and migrations differ:\n{out.getvalue()}") from exc

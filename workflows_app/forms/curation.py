@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.forms.formsets import DELETION_FIELD_NAME
 
 from workflows_app.models import ParameterDefinition, WorkflowCuration
 from workflows_app.services.curation import MAX_DOCUMENT_BYTES, CurationFields
@@ -56,7 +57,7 @@ class WorkflowCurationForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         """Apply the curation rules the import applies too."""
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if "allowed_roles" in cleaned:
             problems = curation_problems(
                 self_service=bool(cleaned.get("self_service")),
@@ -126,7 +127,7 @@ class ParameterForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         """Apply the parameter rules the import applies too, once each field is valid alone."""
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         needed = ("name", "type", "default", "choices", "pattern", "secret")
         if all(name in cleaned for name in needed):
             for problem in parameter_problems(self.spec()):
@@ -158,7 +159,7 @@ class BaseParameterFormSet(forms.BaseFormSet):
             form
             for form in self.forms
             if form.has_changed() or form.initial.get("name")
-            if not (self.can_delete and self._should_delete_form(form))
+            if not (self.can_delete and form.cleaned_data.get(DELETION_FIELD_NAME, False))
         ]
 
     def clean(self) -> None:
@@ -180,13 +181,17 @@ class BaseParameterFormSet(forms.BaseFormSet):
         return [form.spec() for _, form in sorted(enumerate(forms_), key=place)]
 
 
-ParameterFormSet = forms.formset_factory(
-    ParameterForm,
-    formset=BaseParameterFormSet,
-    extra=BLANK_ROWS,
-    can_delete=True,
-    max_num=MAX_PARAMETERS,
-    validate_max=True,
+# The factory builds a subclass of the formset it is given; the stubs only know BaseFormSet.
+ParameterFormSet = cast(
+    type[BaseParameterFormSet],
+    forms.formset_factory(
+        ParameterForm,
+        formset=BaseParameterFormSet,
+        extra=BLANK_ROWS,
+        can_delete=True,
+        max_num=MAX_PARAMETERS,
+        validate_max=True,
+    ),
 )
 
 
@@ -225,7 +230,7 @@ class CurationImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """Exactly one source, within the size limit."""
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         upload: UploadedFile | None = cleaned.get("file")
         text = cleaned.get("text") or ""
         if upload is None and not text.strip():

@@ -187,13 +187,13 @@ class RunForm(forms.Form):
         """Check the values with the service's rules; its errors land on their fields."""
         submitted: dict[str, str] = {}
         for field_name, definition in self.param_definitions.items():
-            if field_name in self._errors:
+            if field_name in self.errors:
                 continue  # already refused by the field itself; do not say "required" twice
             submitted[definition.name] = as_text(cleaned.get(field_name))
         clean, errors = validate_params(self.workflow, submitted)
         for name, message in errors.items():
             field_name = PARAM_PREFIX + name
-            if field_name in self._errors:
+            if field_name in self.errors:
                 continue
             self.add_error(field_name if field_name in self.fields else None, message)
         self.params = clean

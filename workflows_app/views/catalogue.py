@@ -23,7 +23,7 @@ from workflows_app.permissions import Blocker
 from workflows_app.roles import Role, role_required, user_role
 from workflows_app.selectors.catalogue import MAX_QUERY_LENGTH, SORTS, visible_workflows
 from workflows_app.services.catalogue_sync import last_completed_sync, refresh_workflow
-from workflows_app.views.http import HtmxHttpRequest
+from workflows_app.views.http import AuthenticatedHttpRequest
 
 PER_PAGE = 25
 INCLUDES = ("inactive", "removed")
@@ -122,7 +122,7 @@ def _page(request: HttpRequest, workflows: Any, notices: list[str]) -> Page:
 
 @require_safe
 @role_required(Role.HELPDESK, Role.ADMIN)
-def workflow_list(request: HtmxHttpRequest) -> HttpResponse:
+def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the workflows the person may see; an htmx request gets the list partial only."""
     is_admin = user_role(request.user) is Role.ADMIN
     filters = parse_filters(request.GET, is_admin=is_admin)
@@ -174,7 +174,7 @@ def _detail_queryset(request: HttpRequest) -> Any:
 
 @require_safe
 @role_required(Role.HELPDESK, Role.ADMIN)
-def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def workflow_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One workflow: what it is, what it needs, its parameters, curation and recent runs."""
     workflow = get_object_or_404(_detail_queryset(request), pk=pk)
     refused = permissions.refusal(request.user, workflow, Run.Source.HELPDESK)
@@ -194,7 +194,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.HELPDESK, Role.ADMIN)
-def workflow_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+def workflow_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Re-read one workflow from Nexthink's details endpoint; a failure is shown, not raised."""
     workflow = get_object_or_404(_detail_queryset(request), pk=pk)
     try:

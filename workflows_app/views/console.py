@@ -6,7 +6,7 @@ import logging
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from kombu.exceptions import KombuError
@@ -16,6 +16,7 @@ from workflows_app.roles import Role, role_required
 from workflows_app.services import dispatch
 from workflows_app.services.catalogue_sync import running_sync
 from workflows_app.services.devices import device_query_problem
+from workflows_app.views.http import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ UNKNOWN_BATCHES_SHOWN = 100
 
 @require_safe
 @role_required(Role.ADMIN)
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The admin's home page: syncs, catalogue counts, batches to reconcile, setup problems."""
     syncs = list(
         CatalogueSync.objects.select_related("requested_by").order_by("-started_at")[:RECENT_SYNCS]
@@ -53,7 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def sync_now(request: HttpRequest) -> HttpResponse:
+def sync_now(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start a catalogue sync in the background (unless one is running already)."""
     running = running_sync()
     if running is not None:

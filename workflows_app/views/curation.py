@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
@@ -27,14 +27,14 @@ from workflows_app.services.curation import (
     import_curation,
     save_curation,
 )
-from workflows_app.views.http import search_query
+from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
 PREFIX = "parameters"
 
 
 @require_safe
 @role_required(Role.ADMIN)
-def workflow_list(request: HttpRequest) -> HttpResponse:
+def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every workflow, removed and inactive ones included, with what its curation says."""
     # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
     q = search_query(request)
@@ -53,7 +53,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required(Role.ADMIN)
-def edit(request: HttpRequest, pk: int) -> HttpResponse:
+def edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One workflow's curation and parameter definitions; invalid input is shown back (400)."""
     workflow = get_object_or_404(Workflow, pk=pk)
     curation = workflow.curation_or_none or WorkflowCuration(workflow=workflow)
@@ -95,7 +95,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 @role_required(Role.ADMIN)
-def parameter_row(request: HttpRequest, pk: int) -> HttpResponse:
+def parameter_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One more blank parameter row for the editor (htmx), numbered after the rows on the page."""
     get_object_or_404(Workflow, pk=pk)
     try:
@@ -115,19 +115,19 @@ def parameter_row(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 @role_required(Role.ADMIN)
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Download the whole curation as one JSON document (it holds no secret values)."""
     document = export_curation()
     response = HttpResponse(dump_curation(document), content_type="application/json")
     filename = f"nexthink-portal-curation-{document['exported_at'][:10]}.json"
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @role_required(Role.ADMIN)
-def import_document(request: HttpRequest) -> HttpResponse:
+def import_document(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Upload or paste a curation document: applied whole, or refused with every error (400)."""
     errors: list[str] = []
     status = 200

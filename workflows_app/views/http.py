@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
@@ -12,6 +13,12 @@ class HtmxHttpRequest(HttpRequest):
     """A request that went through django-htmx's middleware."""
 
     htmx: HtmxDetails
+
+
+class AuthenticatedHttpRequest(HtmxHttpRequest):
+    """A request of a signed-in person: what every view behind `role_required` receives."""
+
+    user: User
 
 
 def search_query(request: HttpRequest) -> str:

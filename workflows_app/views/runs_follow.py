@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 from django_htmx.http import trigger_client_event
@@ -24,6 +24,7 @@ from workflows_app.selectors.runs import (
     target_page,
     visible_runs,
 )
+from workflows_app.views.http import AuthenticatedHttpRequest
 
 MAX_FILTER_LENGTH = 255
 
@@ -33,7 +34,7 @@ ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 
 @require_safe
 @role_required(*ANY_ROLE)
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Recent runs visible to this person, newest first, 50 a page (keyset on id, no COUNT)."""
     filters = run_filters(request.GET)
     before = _int(request.GET.get("before"))
@@ -52,7 +53,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @role_required(*ANY_ROLE)
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One run: who, what, why, its live progress, its batches and a page of its targets."""
     run = get_object_or_404(visible_runs(request.user), pk=pk)
     after = _int(request.GET.get("after"))
@@ -69,7 +70,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe
 @role_required(*ANY_ROLE)
-def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The progress partial alone, polled by htmx; once final it renders without polling."""
     run = get_object_or_404(visible_runs(request.user), pk=pk)
     progress = progress_of(run)

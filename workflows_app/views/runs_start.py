@@ -27,6 +27,7 @@ from workflows_app.services import pending_runs
 from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
+from workflows_app.views.http import AuthenticatedHttpRequest
 
 SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
@@ -35,7 +36,7 @@ EXPIRED = "This confirmation expired; please submit the form again."
 @sensitive_post_parameters()  # secret parameter values never reach error reports
 @require_http_methods(["GET", "POST"])
 @role_required(Role.HELPDESK, Role.ADMIN)
-def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
+def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """The run form (GET), or its check and the confirmation page (POST)."""
     workflow = _workflow(workflow_id)
     try:
@@ -61,7 +62,7 @@ def start(request: HttpRequest, workflow_id: int) -> HttpResponse:
 @sensitive_post_parameters()
 @require_POST
 @role_required(Role.HELPDESK, Role.ADMIN)
-def confirm(request: HttpRequest, workflow_id: int) -> HttpResponse:
+def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """Start the run the confirmation page describes; a second click finds the first run."""
     workflow = _workflow(workflow_id)
     try:

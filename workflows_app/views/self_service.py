@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
@@ -26,13 +26,13 @@ from workflows_app.services.self_service import (
     needs_user,
     start_self_service_run,
 )
-from workflows_app.views.http import HtmxHttpRequest, search_query
+from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
 EVERY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 RECENT_RUNS = 5
 OTHER_CATEGORY = "Other"
 # Run statuses onto the badge colours portal.css defines.
-BADGES = {
+BADGES: dict[str, str] = {
     RunStatus.QUEUED: "queued",
     RunStatus.IN_PROGRESS: "pending",
     RunStatus.SUBMITTED: "submitted",
@@ -103,7 +103,7 @@ def _categories(workflows: QuerySet[Workflow]) -> list[Category]:
     return [Category(name, list(group)) for name, group in groupby(cards, key=lambda c: c.category)]
 
 
-def _recent_runs(request: HttpRequest) -> list[dict[str, Any]]:
+def _recent_runs(request: AuthenticatedHttpRequest) -> list[dict[str, Any]]:
     """The person's last self-service runs, newest first, with their badge colour."""
     runs = (
         Run.objects.filter(created_by=request.user, source=Run.Source.SELF_SERVICE)
@@ -129,7 +129,7 @@ def _run_title(run: Run) -> str:
 
 @require_safe
 @role_required(*EVERY_ROLE)
-def home(request: HtmxHttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The fixes offered to the signed-in person; an htmx search gets the cards partial only."""
     # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
     q = search_query(request)
@@ -167,7 +167,11 @@ def _confirmation(card: Card, lookup: DeviceLookup | None, upn: str | None) -> s
 
 
 def _confirm_context(
-    request: HttpRequest, workflow: Workflow, *, unavailable: str | None, chosen: str | None = None
+    request: AuthenticatedHttpRequest,
+    workflow: Workflow,
+    *,
+    unavailable: str | None,
+    chosen: str | None = None,
 ) -> dict[str, Any]:
     """What the confirmation shows: devices, the one selected, the question, whether it can run."""
     card = _card(workflow, unavailable)
@@ -192,7 +196,7 @@ def _confirm_context(
 
 @require_safe
 @role_required(*EVERY_ROLE)
-def confirm(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
+def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """Ask before running: the confirmation text and the person's devices, recent one chosen."""
     workflow = _offered(workflow_id)
     context = _confirm_context(request, workflow, unavailable=_unavailable(workflow))
@@ -205,7 +209,7 @@ def confirm(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
 
 @require_POST
 @role_required(*EVERY_ROLE)
-def run(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
+def run(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """Start the fix on the device whose key was posted, if it is one of the person's own."""
     workflow = _offered(workflow_id)
     device_key = request.POST.get("device", "")
@@ -229,7 +233,7 @@ def run(request: HtmxHttpRequest, workflow_id: int) -> HttpResponse:
 
 
 def _refused(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     workflow: Workflow,
     device_key: str,
     message: str,
