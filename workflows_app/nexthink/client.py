@@ -5,7 +5,7 @@ Executions are never re-sent once they may have reached Nexthink: there is no id
 Only a 429, a 503, a refused connection or a connect timeout prove an execution did not run;
 any other 5xx or a read timeout answering one is `OutcomeUnknown`.
 A 401 drops the token and retries once, whatever the method (a 401 means nothing ran).
-Docs: https://docs.nexthink.com/api/workflows  (spec bundled in spec/)
+Docs: https://docs.nexthink.com/api/workflows  (spec: workflows_app/simulator/openapi/)
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Request models refuse unknown fields and enforce the spec's patterns and limits before anything is
 sent. Response models ignore unknown fields and survive the spec's known quirks (see
 docs/NEXTHINK-FACTS.md): recursive `triggerMethods`/`versions`, one object instead of a list, ...
-Spec: workflows_app/nexthink/spec/nexthink-workflows-openapi.json
+Spec: workflows_app/simulator/openapi/nexthink-workflows-openapi.json (kept with the simulator,
+whose validator checks every request the portal sends against it in the tests)
 """
 
 from __future__ import annotations
