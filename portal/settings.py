@@ -144,6 +144,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CATALOGUE_SYNC_MINUTES = env_float("CATALOGUE_SYNC_MINUTES", 10.0, minimum=0.5)
 BATCH_SWEEP_SECONDS = env_float("BATCH_SWEEP_SECONDS", 60.0, minimum=5)
+# Following executions up through NQL (services/follow_up.py): the first interval after a batch
+# is sent (then doubling as executions age, up to 30 times it), the horizon after which an
+# execution still open is given up as unknown, and the wait before a target of an unknown batch
+# that Nexthink's history does not show is called not sent. Demo mode uses seconds.
+FOLLOW_UP_SECONDS = env_float("FOLLOW_UP_SECONDS", 3.0 if DEMO_MODE else 30.0, minimum=0.1)
+FOLLOW_UP_HORIZON_HOURS = env_float("FOLLOW_UP_HORIZON_HOURS", 24.0, minimum=0.001)
+RECONCILE_GRACE_SECONDS = env_float(
+    "RECONCILE_GRACE_SECONDS", 30.0 if DEMO_MODE else 900.0, minimum=0
+)
+FOLLOW_UP_BATCHES_PER_CYCLE = env_int("FOLLOW_UP_BATCHES_PER_CYCLE", 50, minimum=1)
+# How often beat looks for batches due a check (each check is planned by the batch itself).
+FOLLOW_UP_CYCLE_SECONDS = env_float(
+    "FOLLOW_UP_CYCLE_SECONDS", min(10.0, FOLLOW_UP_SECONDS), minimum=0.1
+)
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -152,6 +166,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-batches": {
         "task": "workflows_app.tasks.sweep_batches",
         "schedule": BATCH_SWEEP_SECONDS,
+    },
+    "follow-up": {
+        "task": "workflows_app.tasks.follow_up_task",
+        "schedule": FOLLOW_UP_CYCLE_SECONDS,
+        # A cycle missed while the workers were busy is not worth running late.
+        "options": {"expires": FOLLOW_UP_CYCLE_SECONDS},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = (
@@ -197,6 +217,13 @@ NEXTHINK_SUBMIT_MAX_ATTEMPTS = env_int("NEXTHINK_SUBMIT_MAX_ATTEMPTS", 5, minimu
 NEXTHINK_SUBMIT_BACKOFF_BASE = env_float("NEXTHINK_SUBMIT_BACKOFF_BASE", 2.0, minimum=0.01)
 NEXTHINK_SUBMIT_BACKOFF_MAX = env_float("NEXTHINK_SUBMIT_BACKOFF_MAX", 300.0, minimum=0.01)
 BATCH_SWEEP_GRACE_SECONDS = env_float("BATCH_SWEEP_GRACE_SECONDS", 120.0, minimum=0)
+# The NQL API queries an admin saves in Nexthink for the follow-up (README: "Saved NQL queries").
+NEXTHINK_EXECUTIONS_QUERY_ID = env_str(
+    "NEXTHINK_EXECUTIONS_QUERY_ID", "#portal_workflow_executions"
+)
+NEXTHINK_RECENT_EXECUTIONS_QUERY_ID = env_str(
+    "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID", "#portal_recent_workflow_executions"
+)
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
 # Auth -----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from tests.celery_fixtures import RedisServer, WorkerProcess, restart_redis, wait_until
-from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
+from workflows_app.models import Batch, BatchState, Outcome, Run, RunStatus, Target
 from workflows_app.nexthink.errors import (
     BadRequest,
     Forbidden,
@@ -139,8 +139,9 @@ def test_25000_targets_reach_nexthink_once_each_in_three_batches(
     assert len(sent) == 25_000
     assert set(sent) == wanted_keys(targets)
     run.refresh_from_db()
-    assert run.status == RunStatus.SUBMITTED
-    assert run.finished_at is not None
+    # Sent, every execution pending: the follow-up (beat) will learn how each one ended.
+    assert (run.status, run.finished_at) == (RunStatus.IN_PROGRESS, None)
+    assert run.outcome_counts == {"pending": 25_000}
     assert {b.request_uuid for b in batches_of(run)} == {r.request_uuid for r in records}
     stored = list(Target.objects.filter(run=run).values_list("execution_uuid", flat=True))
     assert set(stored) == {e for r in records for e in r.execution_uuids}
@@ -169,7 +170,7 @@ def test_secrets_reach_nexthink_but_never_the_worker_log_or_the_database(
 
     assert [r.params for r in simulator.state.executions] == [{"Reason": secret}]
     run.refresh_from_db()
-    assert run.status == RunStatus.SUBMITTED
+    assert run.status == RunStatus.IN_PROGRESS  # sent; its outcome is followed up
     assert secret not in str(run.params) and run.secret_params == ""
     log = celery_worker.log_tail(lines=100_000)
     assert "submit_batch" in log  # the log holds this run's work, so its absence means something
@@ -234,8 +235,11 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
     for run in runs:
         run.refresh_from_db()
         stuck_run = Batch.objects.filter(run=run, pk__in=stuck).exists()
-        assert run.status == (RunStatus.UNKNOWN if stuck_run else RunStatus.SUBMITTED)
-        assert run.finished_at is not None
+        if stuck_run:
+            assert (run.status, run.outcome_counts) == (RunStatus.UNKNOWN, {"unknown": 5})
+            assert run.finished_at is not None
+        else:
+            assert (run.status, run.outcome_counts) == (RunStatus.IN_PROGRESS, {"pending": 5})
 
 
 def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
@@ -744,7 +748,11 @@ def test_sweep_repairs_runs_whose_batches_are_all_final(
     Batch.objects.filter(run__in=[stale_done, done]).update(
         state=BatchState.SUBMITTED, attempts=1, finished_at=timezone.now()
     )
+    Target.objects.filter(run__in=[stale_done, done]).update(outcome=Outcome.SUCCESS)
     Batch.objects.filter(run=stale_mixed).update(state=BatchState.UNKNOWN, attempts=1)
+    Target.objects.filter(run=stale_mixed).update(outcome=Outcome.UNKNOWN)
+    for batch_id in Batch.objects.values_list("pk", flat=True):
+        lifecycle.recount(batch_id)
     Batch.objects.filter(run=busy).update(
         state=BatchState.SENDING, attempts=1, claimed_at=timezone.now()
     )
@@ -753,7 +761,7 @@ def test_sweep_repairs_runs_whose_batches_are_all_final(
         status=RunStatus.IN_PROGRESS, secret_params="ciphertext"
     )
     Run.objects.filter(pk=done.pk).update(
-        status=RunStatus.SUBMITTED, finished_at=timezone.now(), secret_params=""
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), secret_params=""
     )
 
     result = sweep(grace_seconds=120, sending_timeout_seconds=360)
@@ -761,12 +769,12 @@ def test_sweep_repairs_runs_whose_batches_are_all_final(
     assert (result.requeued, result.unknown) == ([], [])
     assert result.repaired == [stale_done.pk, stale_mixed.pk]
     runs = {r.pk: r for r in Run.objects.all()}
-    assert runs[stale_done.pk].status == RunStatus.SUBMITTED
+    assert runs[stale_done.pk].status == RunStatus.SUCCEEDED
     assert runs[stale_mixed.pk].status == RunStatus.UNKNOWN
     for pk in (stale_done.pk, stale_mixed.pk):
         assert runs[pk].finished_at is not None and runs[pk].secret_params == ""
     assert runs[busy.pk].status == RunStatus.IN_PROGRESS and runs[busy.pk].secret_params != ""
-    assert runs[done.pk].status == RunStatus.SUBMITTED
+    assert runs[done.pk].status == RunStatus.SUCCEEDED
     assert sweep(grace_seconds=120, sending_timeout_seconds=360).repaired == []
 
 

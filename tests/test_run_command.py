@@ -75,7 +75,7 @@ def test_happy_path_waits_for_the_worker(
     assert f"Run {run.pk} queued: 3 targets in 1 batch(es), API v2" in out
     assert f"https://portal.example.com/runs/{run.pk}/" in out
     assert "batch 1: submitted, 3 targets, request " in out
-    assert (run.status, run.source, run.reason) == (RunStatus.SUBMITTED, "cli", "INC0042")
+    assert (run.status, run.source, run.reason) == (RunStatus.IN_PROGRESS, "cli", "INC0042")
     (record,) = simulator.state.executions
     assert record.params == {"Reason": "flaky wifi"}
     assert {next(iter(d.values())) for d in record.devices} == {

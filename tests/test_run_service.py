@@ -14,6 +14,7 @@ from django.utils import timezone
 from workflows_app.models import (
     Batch,
     BatchState,
+    Outcome,
     ParameterDefinition,
     PortalSettings,
     Run,
@@ -21,7 +22,7 @@ from workflows_app.models import (
     Target,
 )
 from workflows_app.services import submission
-from workflows_app.services.lifecycle import derive_status, refresh_run_status
+from workflows_app.services.lifecycle import derive_status, recount, refresh_run_status
 from workflows_app.services.params import MASK
 from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.services.secrets import decrypt_dict
@@ -130,7 +131,8 @@ def test_secrets_reach_nexthink_and_are_then_erased(
     (record,) = simulator.state.executions
     assert record.params == {"Reason": "helpdesk", "Pin": "4242"}
     run.refresh_from_db()
-    assert (run.status, run.secret_params) == (RunStatus.SUBMITTED, "")
+    assert (run.status, run.secret_params) == (RunStatus.IN_PROGRESS, "")
+    assert run.outcome_counts == {"pending": 2}
     assert run.params == {"Reason": "helpdesk", "Pin": MASK}
 
 
@@ -260,25 +262,32 @@ def test_same_run_after_the_window_is_allowed(
 
 
 @pytest.mark.parametrize(
-    ("states", "attempted", "status"),
+    ("states", "outcomes", "attempted", "status"),
     [
-        (["queued", "queued"], 0, RunStatus.QUEUED),
-        (["queued", "queued"], 1, RunStatus.IN_PROGRESS),
-        (["sending", "queued"], 1, RunStatus.IN_PROGRESS),
-        (["submitted", "queued"], 1, RunStatus.IN_PROGRESS),
-        (["submitted", "submitted"], 2, RunStatus.SUBMITTED),
-        (["failed", "failed"], 2, RunStatus.FAILED),
-        (["submitted", "failed"], 2, RunStatus.PARTIAL),
-        (["submitted", "unknown"], 2, RunStatus.PARTIAL),
-        (["unknown", "unknown"], 2, RunStatus.UNKNOWN),
-        (["failed", "unknown"], 2, RunStatus.UNKNOWN),
+        (["queued", "queued"], {}, 0, RunStatus.QUEUED),
+        (["queued", "queued"], {}, 1, RunStatus.IN_PROGRESS),
+        (["sending", "queued"], {}, 1, RunStatus.IN_PROGRESS),
+        (["submitted", "queued"], {"pending": 3}, 1, RunStatus.IN_PROGRESS),
+        (["submitted", "submitted"], {"pending": 2}, 2, RunStatus.IN_PROGRESS),
+        (["submitted"], {"running": 1, "success": 1}, 1, RunStatus.IN_PROGRESS),
+        (["submitted"], {"waiting": 1, "success": 1}, 1, RunStatus.WAITING),
+        (["submitted", "submitted"], {"success": 2}, 2, RunStatus.SUCCEEDED),
+        (["submitted"], {"failure": 2}, 1, RunStatus.FAILED),
+        (["failed", "failed"], {"not_sent": 2}, 2, RunStatus.FAILED),
+        (["submitted", "failed"], {"success": 1, "not_sent": 1}, 2, RunStatus.PARTIAL),
+        (["submitted", "unknown"], {"success": 1, "unknown": 1}, 2, RunStatus.PARTIAL),
+        (["unknown", "unknown"], {"unknown": 2}, 2, RunStatus.UNKNOWN),
+        (["failed", "unknown"], {"not_sent": 1, "unknown": 1}, 2, RunStatus.UNKNOWN),
+        (["reconciled"], {"success": 1, "not_sent": 1}, 1, RunStatus.PARTIAL),
     ],
 )
-def test_run_status_follows_its_batches(states: list[str], attempted: int, status: str) -> None:
+def test_run_status_follows_its_batches_and_outcomes(
+    states: list[str], outcomes: dict[str, int], attempted: int, status: str
+) -> None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state] = counts.get(state, 0) + 1
-    assert derive_status(counts, attempted=attempted) == status
+    assert derive_status(counts, outcomes, attempted=attempted) == status
 
 
 def test_final_status_sets_finished_at_and_erases_secrets(
@@ -289,6 +298,8 @@ def test_final_status_sets_finished_at_and_erases_secrets(
     run = run_for(helpdesk, workflow, collectors(10_001), params={"Key": "k"})
     first, second = run.batches.order_by("number")
     Batch.objects.filter(pk=first.pk).update(state=BatchState.SUBMITTED, attempts=1)
+    Target.objects.filter(batch=first).update(outcome=Outcome.SUCCESS)
+    recount(first.pk)
     run = refresh_run_status(run.pk)
     assert (run.status, run.finished_at, bool(run.secret_params)) == (
         RunStatus.IN_PROGRESS,
@@ -296,6 +307,9 @@ def test_final_status_sets_finished_at_and_erases_secrets(
         True,
     )
     Batch.objects.filter(pk=second.pk).update(state=BatchState.FAILED, attempts=1)
+    Target.objects.filter(batch=second).update(outcome=Outcome.NOT_SENT)
+    recount(second.pk)
     run = refresh_run_status(run.pk)
     assert run.status == RunStatus.PARTIAL
+    assert run.outcome_counts == {"success": 10_000, "not_sent": 1}
     assert run.finished_at is not None and run.secret_params == ""

@@ -7,11 +7,12 @@ worker (and beat) needs to import this module.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from celery import Task, shared_task
 from django.contrib.auth import get_user_model
 
-from workflows_app.services import dispatch, submission, sweeper
+from workflows_app.services import dispatch, follow_up, submission, sweeper
 from workflows_app.services.catalogue_sync import sync_catalogue
 
 
@@ -36,3 +37,10 @@ def sync_catalogue_task(trigger: str = "schedule", requested_by_id: int | None =
     if requested_by_id is not None:
         requested_by = get_user_model().objects.filter(pk=requested_by_id).first()
     return sync_catalogue(trigger=trigger, requested_by=requested_by).pk
+
+
+@shared_task(name=dispatch.FOLLOW_UP)
+def follow_up_task() -> dict[str, Any]:
+    """Beat: ask NQL about each batch whose next check is due (bounded per cycle)."""
+    result = follow_up.follow_up()
+    return {"checked": result.checked, "finished": result.finished, "problems": result.problems}

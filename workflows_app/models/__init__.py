@@ -6,16 +6,28 @@ from workflows_app.models.catalogue import (
     Workflow,
     WorkflowCuration,
 )
-from workflows_app.models.runs import Batch, BatchState, Run, RunStatus, Target
+from workflows_app.models.runs import (
+    OPEN_OUTCOMES,
+    Batch,
+    BatchState,
+    Outcome,
+    Resumption,
+    Run,
+    RunStatus,
+    Target,
+)
 from workflows_app.models.self_service import DeviceAssignment, PortalSettings
 
 __all__ = [
+    "OPEN_OUTCOMES",
     "Batch",
     "BatchState",
     "CatalogueSync",
     "DeviceAssignment",
+    "Outcome",
     "ParameterDefinition",
     "PortalSettings",
+    "Resumption",
     "Run",
     "RunStatus",
     "Target",

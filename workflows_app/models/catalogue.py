@@ -89,6 +89,8 @@ class WorkflowCuration(models.Model):
     category = models.CharField(max_length=100, blank=True)
     confirmation_text = models.TextField(blank=True)
     allowed_roles = models.JSONField(default=list, blank=True)
+    # Who may resume its executions paused on a "wait for event" step (empty: helpdesk, admins).
+    resume_roles = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

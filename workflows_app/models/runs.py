@@ -1,4 +1,5 @@
-"""Runs of a workflow: the run, its batches (one API request each) and its targets."""
+"""Runs of a workflow: the run, its batches (one API request each), its targets and their
+outcomes as Nexthink recorded them, and the waiting executions people resumed."""
 
 from __future__ import annotations
 
@@ -9,23 +10,56 @@ from workflows_app.models.catalogue import Workflow
 
 
 class RunStatus(models.TextChoices):
+    """Where a run stands, derived from its batches and its targets' outcomes."""
+
     QUEUED = "queued", "Queued"
     IN_PROGRESS = "in_progress", "In progress"
-    SUBMITTED = "submitted", "Submitted"
+    WAITING = "waiting", "Waiting for an event"
+    SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Partly failed"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
 
 
+FINAL_RUN_STATUSES = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
+)
+
+
 class BatchState(models.TextChoices):
+    """Where sending one batch stands (services/lifecycle.py holds the moves between them)."""
+
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     SUBMITTED = "submitted", "Submitted"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
+    # Its send was unknown; Nexthink's execution history said what became of each target.
+    RECONCILED = "reconciled", "Reconciled"
 
 
-FINAL_BATCH_STATES = (BatchState.SUBMITTED, BatchState.FAILED, BatchState.UNKNOWN)
+FINAL_BATCH_STATES = (
+    BatchState.SUBMITTED,
+    BatchState.FAILED,
+    BatchState.UNKNOWN,
+    BatchState.RECONCILED,
+)
+
+
+class Outcome(models.TextChoices):
+    """How one target's execution ended, as far as the portal knows ("" before it is sent)."""
+
+    PENDING = "pending", "Pending"  # sent, nothing known yet
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for an event"
+    SUCCESS = "success", "Succeeded"
+    FAILURE = "failure", "Failed"
+    UNKNOWN = "unknown", "Unknown"  # the portal cannot tell
+    NOT_SENT = "not_sent", "Not sent"  # never reached Nexthink
+
+
+# Outcomes that can still change by themselves: follow-up keeps asking about these.
+OPEN_OUTCOMES = frozenset({Outcome.PENDING, Outcome.RUNNING, Outcome.WAITING})
 
 
 class Run(models.Model):
@@ -58,6 +92,9 @@ class Run(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     target_fingerprint = models.CharField(max_length=64, blank=True)
+    # How many targets have each outcome (keys of Outcome, "" for not yet sent): the sum of
+    # its batches' counts, kept with the status.
+    outcome_counts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -71,7 +108,8 @@ class Run(models.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
+        """Whether nothing more will happen to the run by itself."""
+        return self.status in FINAL_RUN_STATUSES
 
 
 class Batch(models.Model):
@@ -92,13 +130,38 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Follow-up of its executions through NQL (services/follow_up.py).
+    outcome_counts = models.JSONField(default=dict, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    checks = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.TextField(blank=True, help_text="The last NQL problem, if any")
+    export_id = models.CharField(max_length=128, blank=True, help_text="NQL export in progress")
+    export_started_at = models.DateTimeField(null=True, blank=True)
+    # An admin's decision to send its not-sent targets again, as a new batch.
+    resent_at = models.DateTimeField(null=True, blank=True)
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resent_as = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resent_from"
+    )
+    resend_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["run", "number"]
         constraints = [
             models.UniqueConstraint(fields=["run", "number"], name="unique_batch_number")
         ]
-        indexes = [models.Index(fields=["state", "updated_at"])]
+        indexes = [
+            models.Index(fields=["state", "updated_at"]),
+            # The follow-up's queue: only batches with a check planned.
+            models.Index(
+                fields=["next_check_at"],
+                name="batch_next_check",
+                condition=models.Q(next_check_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Batch {self.number} of run {self.run_id} ({self.state})"
@@ -118,8 +181,12 @@ class Target(models.Model):
     kind = models.CharField(max_length=20)
     value = models.CharField(max_length=255)
     execution_uuid = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=30, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    # Nexthink's own words, kept raw beside the outcome (an unknown value is shown as it is).
+    status = models.CharField(max_length=64, blank=True)
     status_details = models.TextField(blank=True)
+    upstream_outcome = models.CharField(max_length=64, blank=True)
+    outcome_details = models.TextField(blank=True)
 
     class Meta:
         ordering = ["run", "position"]
@@ -136,3 +203,30 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class Resumption(models.Model):
+    """A person resuming an execution paused on a "wait for event" step, and Nexthink's answer."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="resumptions")
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="resumptions")
+    execution_uuid = models.CharField(max_length=64)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=20, choices=Run.Source.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="Secret values masked")
+    request_uuid = models.CharField(max_length=64, blank=True, help_text="Nexthink's answer")
+    error_code = models.CharField(max_length=100, blank=True)
+    error_details = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Resumption of {self.execution_uuid} by {self.requested_by}"
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.request_uuid) and not self.error_code

@@ -22,6 +22,12 @@ class PortalSettings(models.Model):
     duplicate_window_minutes = models.PositiveIntegerField(
         "double-click guard window (minutes)", default=5
     )
+    helpdesk_url = models.CharField(
+        "contact the helpdesk (link)",
+        max_length=500,
+        blank=True,
+        help_text="Offered to employees when a fix did not work: a URL or mailto: address.",
+    )
 
     class Meta:
         verbose_name_plural = "portal settings"

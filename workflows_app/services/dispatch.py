@@ -14,6 +14,7 @@ from django.db import transaction
 SUBMIT_BATCH = "workflows_app.tasks.submit_batch"
 SWEEP_BATCHES = "workflows_app.tasks.sweep_batches"
 SYNC_CATALOGUE = "workflows_app.tasks.sync_catalogue_task"
+FOLLOW_UP = "workflows_app.tasks.follow_up_task"
 
 
 def enqueue_batch(batch_id: int, *, countdown: float | None = None) -> None:

@@ -2,17 +2,19 @@
 
 Every change of a batch's state is one move of `MOVES`, made by one conditional UPDATE whose
 WHERE clause holds the states the move starts from (and, for a task's own batch, its claim):
-when the row is no longer as expected, nothing changes and the caller is told so. A move
-re-derives its run's status in the same transaction, so a worker dying between the two can
-never leave a run `in_progress` for ever.
+when the row is no longer as expected, nothing changes and the caller is told so. A move sets
+its targets' outcomes and re-derives its run's status in the same transaction, so a worker dying
+between the two can never leave a run `in_progress` for ever.
 
-    queued --claim--> sending --submit--> submitted
-       ^                 |  \\--fail----> failed
-       |                 |   \\-give_up-> unknown --submit--> submitted (a late answer)
-       +----requeue------+
+    queued --claim--> sending --submit--> submitted      (targets pending: follow-up asks NQL)
+       ^                 |  \\--fail----> failed         (targets not sent)
+       |                 |   \\-give_up-> unknown       (targets unknown: reconciliation asks)
+       +----requeue------+                  |--submit--> submitted (a late answer)
+                                            +--reconcile--> reconciled
 
 Nexthink has no idempotency key: a batch that may have reached it ends `unknown` and no move
-leads from there back to `queued`, so nothing is ever sent twice automatically.
+leads from there back to `queued`, so nothing is ever sent twice automatically. Only an admin's
+explicit decision sends a reconciled batch's not-sent targets again, as a new batch.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from workflows_app.models import Batch, BatchState, Run, RunStatus, Target
+from workflows_app.models import Batch, BatchState, Outcome, Run, RunStatus, Target
 from workflows_app.services import dispatch
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class Move(StrEnum):
     SUBMIT = "submit"  # Nexthink answered with execution ids
     FAIL = "fail"  # refused by Nexthink, or could not be built: it did not run
     GIVE_UP = "give_up"  # it may have run and nobody can tell: never sent again
+    RECONCILE = "reconcile"  # Nexthink's history told what became of an unknown batch
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,13 @@ MOVES: Mapping[Move, Transition] = {
     ),
     Move.FAIL: Transition(frozenset({BatchState.SENDING}), BatchState.FAILED),
     Move.GIVE_UP: Transition(frozenset({BatchState.SENDING}), BatchState.UNKNOWN),
+    Move.RECONCILE: Transition(frozenset({BatchState.UNKNOWN}), BatchState.RECONCILED),
 }
+NOT_SENT_DETAILS = "The batch was not sent to Nexthink: {reason}"
+UNKNOWN_DETAILS = (
+    "The request may have reached Nexthink; its execution history is being checked for it."
+)
+MISSING_ID_DETAILS = "Nexthink returned no execution id for this target."
 IN_FLIGHT_STATES = (BatchState.QUEUED, BatchState.SENDING)
 
 
@@ -138,11 +148,31 @@ def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: s
             error_code=code[:MAX_CODE_LENGTH],
             error_details=details,
             next_attempt_at=None,
+            next_check_at=_first_check(now) if state == BatchState.UNKNOWN else None,
             finished_at=now,
             updated_at=now,
         )
+        if moved:
+            _mark_targets(batch.pk, state, details)
         refresh_run_status(batch.run_id)
     return moved == 1
+
+
+def _mark_targets(batch_id: int, state: BatchState, details: str) -> None:
+    """Give a batch's targets the outcome its end implies: not sent, or unknown."""
+    rows = Target.objects.filter(batch_id=batch_id)
+    if state == BatchState.FAILED:
+        rows.update(
+            outcome=Outcome.NOT_SENT, outcome_details=NOT_SENT_DETAILS.format(reason=details)
+        )
+    else:
+        rows.update(outcome=Outcome.UNKNOWN, outcome_details=UNKNOWN_DETAILS)
+    recount(batch_id)
+
+
+def _first_check(now: datetime) -> datetime:
+    """When to ask NQL first about a batch that just ended (follow-up or reconciliation)."""
+    return now + timedelta(seconds=float(getattr(settings, "FOLLOW_UP_SECONDS", 30)))
 
 
 def record_submitted(
@@ -168,12 +198,23 @@ def record_submitted(
             error_code="",
             error_details=note,
             next_attempt_at=None,
+            next_check_at=_first_check(now),
+            checks=0,
             finished_at=now,
             updated_at=now,
         )
         if moved:
-            rows = [Target(pk=pk, execution_uuid=uuid) for pk, uuid in executions]
-            Target.objects.bulk_update(rows, ["execution_uuid"], batch_size=UPDATE_BATCH)
+            rows = [
+                Target(pk=pk, execution_uuid=uuid, outcome=Outcome.PENDING, outcome_details="")
+                for pk, uuid in executions
+            ]
+            Target.objects.bulk_update(
+                rows, ["execution_uuid", "outcome", "outcome_details"], batch_size=UPDATE_BATCH
+            )
+            Target.objects.filter(batch_id=batch.pk, execution_uuid="").update(
+                outcome=Outcome.UNKNOWN, outcome_details=MISSING_ID_DETAILS
+            )
+            recount(batch.pk)
         else:
             logger.error("Batch %s was taken from claim %s during the call", batch.pk, claim_id)
         refresh_run_status(batch.run_id)
@@ -190,12 +231,44 @@ def give_up_stuck(batch_id: int, run_id: int, *, claimed_before: datetime, detai
             where=Q(claimed_at__lte=claimed_before),
             error_code="WORKER_LOST",
             error_details=details,
+            next_check_at=_first_check(now),
             finished_at=now,
             updated_at=now,
         )
         if moved:
+            _mark_targets(batch_id, BatchState.UNKNOWN, details)
             refresh_run_status(run_id)
     return moved == 1
+
+
+def reconcile(batch: Batch, *, request_uuid: str = "", note: str = "") -> bool:
+    """Mark an unknown batch as reconciled from Nexthink's history (its targets already are).
+
+    Follow-up goes on for the executions found while any of them is still open.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        fields: dict[str, Any] = {"error_details": note} if note else {}
+        if request_uuid:
+            fields["request_uuid"] = request_uuid
+        moved = _move(batch.pk, Move.RECONCILE, updated_at=now, **fields)
+        if moved:
+            recount(batch.pk)
+        refresh_run_status(batch.run_id)
+    return moved == 1
+
+
+def recount(batch_id: int) -> dict[str, int]:
+    """Count the batch's targets by outcome and store it on the batch; returns the counts."""
+    counts = {
+        row["outcome"]: row["n"]
+        for row in Target.objects.filter(batch_id=batch_id)
+        .order_by()
+        .values("outcome")
+        .annotate(n=Count("id"))
+    }
+    Batch.objects.filter(pk=batch_id).update(outcome_counts=counts)
+    return counts
 
 
 def resend(batch_id: int) -> bool:
@@ -228,21 +301,29 @@ def refresh_run_status(run_id: int) -> Run | None:
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
             return None
-        counts = {
-            row["state"]: row["n"]
-            for row in Batch.objects.filter(run_id=run_id).values("state").annotate(n=Count("id"))
-        }
-        attempted = Batch.objects.filter(run_id=run_id).aggregate(a=Sum("attempts"))["a"] or 0
-        status = derive_status(counts, attempted=attempted)
+        counts: dict[str, int] = {}
+        outcomes: dict[str, int] = {}
+        attempted = 0
+        for state, batch_outcomes, attempts in Batch.objects.filter(run_id=run_id).values_list(
+            "state", "outcome_counts", "attempts"
+        ):
+            counts[state] = counts.get(state, 0) + 1
+            attempted += attempts
+            for outcome, n in (batch_outcomes or {}).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + n
+        status = derive_status(counts, outcomes, attempted=attempted)
         fields: list[str] = []
         if status != run.status:
             run.status = status
             fields.append("status")
+        if outcomes != run.outcome_counts:
+            run.outcome_counts = outcomes
+            fields.append("outcome_counts")
         in_flight = sum(counts.get(state, 0) for state in IN_FLIGHT_STATES)
         if not in_flight and run.secret_params:
             run.secret_params = ""
             fields.append("secret_params")
-        final = status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
+        final = run.is_final
         if final and run.finished_at is None:
             run.finished_at = timezone.now()
             fields.append("finished_at")
@@ -254,24 +335,31 @@ def refresh_run_status(run_id: int) -> Run | None:
         return run
 
 
-def derive_status(counts: Mapping[str, int], *, attempted: int = 0) -> RunStatus:
-    """A run's status from how many of its batches are in each state."""
-    queued = counts.get(BatchState.QUEUED, 0)
-    sending = counts.get(BatchState.SENDING, 0)
-    submitted = counts.get(BatchState.SUBMITTED, 0)
-    failed = counts.get(BatchState.FAILED, 0)
-    unknown = counts.get(BatchState.UNKNOWN, 0)
-    total = queued + sending + submitted + failed + unknown
-    if total == 0:
+def derive_status(
+    batches: Mapping[str, int], outcomes: Mapping[str, int], *, attempted: int = 0
+) -> RunStatus:
+    """A run's status from how many batches are in each state and targets have each outcome."""
+    queued = batches.get(BatchState.QUEUED, 0)
+    sending = batches.get(BatchState.SENDING, 0)
+    if sum(batches.values()) == 0:
         return RunStatus.FAILED
     if queued or sending:
-        untouched = queued == total and attempted == 0
+        untouched = queued == sum(batches.values()) and attempted == 0
         return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS
-    if submitted == total:
-        return RunStatus.SUBMITTED
-    if failed == total:
-        return RunStatus.FAILED
-    if submitted:
+    # Every batch has ended: its targets' outcomes tell the rest.
+    still_open = sum(outcomes.get(o, 0) for o in ("", Outcome.PENDING, Outcome.RUNNING))
+    if still_open:
+        return RunStatus.IN_PROGRESS
+    if outcomes.get(Outcome.WAITING, 0):
+        return RunStatus.WAITING
+    total = sum(outcomes.values())
+    succeeded = outcomes.get(Outcome.SUCCESS, 0)
+    unknown = outcomes.get(Outcome.UNKNOWN, 0)
+    if total and succeeded == total:
+        return RunStatus.SUCCEEDED
+    if succeeded:
         return RunStatus.PARTIAL
-    # Only failed and unknown batches: some may have run, so someone must check before retrying.
-    return RunStatus.UNKNOWN
+    if unknown:
+        # Nothing is known to have worked and some may have run: someone must check first.
+        return RunStatus.UNKNOWN
+    return RunStatus.FAILED

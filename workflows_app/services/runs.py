@@ -19,7 +19,7 @@ from workflows_app import targets as targets_mod
 from workflows_app.models import Batch, BatchState, PortalSettings, Run, RunStatus, Workflow
 from workflows_app.permissions import RunPermit
 from workflows_app.services import dispatch
-from workflows_app.services.params import split_secrets, validate_params
+from workflows_app.services.params import MASK, split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
 
@@ -88,7 +88,7 @@ def create_permitted_run(
         listed = "; ".join(f"{name}: {message}" for name, message in errors.items())
         raise RunRefused(f"The parameters are not valid: {listed}")
     public, secret = split_secrets(workflow, clean)
-    masked = {**public, **dict.fromkeys(secret, "••••••")}
+    masked = {**public, **dict.fromkeys(secret, MASK)}
     fingerprint = _fingerprint(workflow, targets, masked)
     api_version = targets_mod.api_version(targets)
 

@@ -122,10 +122,12 @@ def duplicate_message(run: Run) -> str:
         when = "1 minute ago"
     else:
         when = f"{minutes} minutes ago"
-    if not run.is_final:
+    if run.status == RunStatus.WAITING:
+        state = "it's waiting for an approval or event"
+    elif not run.is_final:
         state = "it's still in progress"
-    elif run.status == RunStatus.SUBMITTED:
-        state = "it has been sent to Nexthink"
+    elif run.status == RunStatus.SUCCEEDED:
+        state = "it worked"
     else:
         state = "it has finished"
     return f"You already ran this {when} — {state}. It was not started twice."

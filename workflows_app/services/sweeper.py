@@ -88,11 +88,13 @@ def sweep(
 
 
 def _repair_run_statuses() -> list[int]:
-    """Re-derive runs still queued or in progress whose batches are all final; their ids."""
+    """Re-derive runs still queued or in progress whose batches are all final and no longer
+    followed up (nothing will change them any more); their ids."""
     in_flight = Batch.objects.filter(run=OuterRef("pk"), state__in=lifecycle.IN_FLIGHT_STATES)
-    stale = Run.objects.filter(status__in=(RunStatus.QUEUED, RunStatus.IN_PROGRESS)).filter(
-        ~Exists(in_flight)
-    )
+    followed = Batch.objects.filter(run=OuterRef("pk"), next_check_at__isnull=False)
+    stale = Run.objects.filter(
+        status__in=(RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.WAITING)
+    ).filter(~Exists(in_flight), ~Exists(followed))
     repaired: list[int] = []
     for run_id in list(stale.order_by("pk").values_list("pk", flat=True)):
         # Under the run's lock: a batch changing meanwhile is counted, whichever commits first.

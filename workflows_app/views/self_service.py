@@ -35,7 +35,8 @@ OTHER_CATEGORY = "Other"
 BADGES: dict[str, str] = {
     RunStatus.QUEUED: "queued",
     RunStatus.IN_PROGRESS: "pending",
-    RunStatus.SUBMITTED: "submitted",
+    RunStatus.WAITING: "pending",
+    RunStatus.SUCCEEDED: "success",
     RunStatus.PARTIAL: "warn",
     RunStatus.FAILED: "failed",
     RunStatus.UNKNOWN: "unknown",

@@ -1,0 +1,127 @@
+"""Asking NQL about one batch: reading a saved query's rows and planning the batch's next check.
+
+Up to 1,000 rows come from NQL execute; a bigger answer goes through the export API over
+several checks (the first starts it, the next ones poll it, the one that finds it completed
+downloads the file), so that no check waits on Nexthink. An NQL error changes no target: it is
+noted on the batch (shown to admins) and the check is planned again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from workflows_app.models import Batch
+from workflows_app.nexthink import errors as nx
+from workflows_app.nexthink.client import NexthinkClient
+from workflows_app.services.executions import ExecutionRow, parse_rows
+
+logger = logging.getLogger(__name__)
+
+# NQL execute answers at most this many rows; a bigger answer needs the export API.
+EXECUTE_MAX_ROWS = 1_000
+# A pre-signed results link lives 15 minutes; an export older than this is started again.
+EXPORT_MAX_AGE = timedelta(minutes=14)
+EXPORT_POLL_SECONDS = 2.0
+SAVED_QUERIES_HINT = " Check the saved NQL queries (README: Saved NQL queries for outcomes)."
+
+
+class NotYet(Exception):
+    """The answer is not ready (an export still running): check again in `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"not ready; again in {seconds:g} s")
+        self.seconds = seconds
+
+
+class ExportFailed(nx.NexthinkError):
+    """Nexthink ended an NQL export in ERROR."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(f"The NQL export ended in error: {description}")
+
+
+def executions_query() -> str:
+    """The saved query listing one request's executions (parameter `request_id`)."""
+    return str(getattr(settings, "NEXTHINK_EXECUTIONS_QUERY_ID", "#portal_workflow_executions"))
+
+
+def recent_executions_query() -> str:
+    """The saved query listing one workflow's recent executions (parameter `workflow_id`)."""
+    default = "#portal_recent_workflow_executions"
+    return str(getattr(settings, "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID", default))
+
+
+def read_rows(
+    batch: Batch,
+    client: NexthinkClient,
+    query_id: str,
+    parameters: dict[str, str],
+    *,
+    expected: int,
+) -> list[ExecutionRow]:
+    """The query's rows: through NQL execute when `expected` of them fit, else an export.
+
+    Raises NotYet while an export runs, and the client's errors (or ExportFailed) otherwise.
+    """
+    if not batch.export_id and expected < EXECUTE_MAX_ROWS:
+        answer = client.nql_execute(query_id, parameters)
+        if len(answer.data) < EXECUTE_MAX_ROWS:
+            return parse_rows(answer.data, answer.headers)
+        # A full page means rows were cut off: the export has them all.
+    return _rows_from_export(batch, client, query_id, parameters)
+
+
+def _rows_from_export(
+    batch: Batch, client: NexthinkClient, query_id: str, parameters: dict[str, str]
+) -> list[ExecutionRow]:
+    now = timezone.now()
+    started = batch.export_started_at
+    if not batch.export_id or started is None or now - started > EXPORT_MAX_AGE:
+        export_id = client.nql_export(query_id, parameters)
+        Batch.objects.filter(pk=batch.pk).update(export_id=export_id, export_started_at=now)
+        raise NotYet(EXPORT_POLL_SECONDS)
+    status = client.nql_export_status(batch.export_id)
+    if status.failed:
+        Batch.objects.filter(pk=batch.pk).update(export_id="", export_started_at=None)
+        raise ExportFailed(status.errorDescription or "no description")
+    if not status.done or not status.resultsFileUrl:
+        raise NotYet(EXPORT_POLL_SECONDS)
+    rows = client.download_export(status.resultsFileUrl)
+    Batch.objects.filter(pk=batch.pk).update(export_id="", export_started_at=None)
+    return parse_rows(rows)
+
+
+def interval(checks: int) -> float:
+    """Seconds until the next check after `checks` checks: doubling, up to 30 first intervals."""
+    base = float(getattr(settings, "FOLLOW_UP_SECONDS", 30.0))
+    return min(base * 2 ** min(checks, 16), base * 30)
+
+
+def plan(batch_id: int, *, seconds: float | None, error: str = "") -> None:
+    """Note a check of the batch and plan the next one in `seconds` (None: no more checks)."""
+    now = timezone.now()
+    Batch.objects.filter(pk=batch_id).update(
+        next_check_at=now + timedelta(seconds=seconds) if seconds is not None else None,
+        last_checked_at=now,
+        checks=F("checks") + 1,
+        check_error=error[:2000],
+    )
+
+
+def note_problem(batch: Batch, exc: nx.NexthinkError) -> str:
+    """Note an NQL error on the batch and plan the check again; nothing known is lost."""
+    if isinstance(exc, nx.RateLimited) and exc.retry_after is not None:
+        seconds = exc.retry_after
+    else:
+        seconds = interval(batch.checks)
+    message = exc.message
+    if isinstance(exc, nx.BadRequest | nx.Forbidden):
+        message += SAVED_QUERIES_HINT
+    logger.warning("Checking batch %s through NQL: %s", batch.pk, message)
+    plan(batch.pk, seconds=seconds, error=message)
+    return message

@@ -1,0 +1,140 @@
+"""Following every execution up through NQL until it ends: one query per batch per check.
+
+Beat runs `follow_up()` every few seconds. It takes the batches whose next check is due (a
+lease on each, so that two workers never check one batch at once) and asks Nexthink once per
+batch: the executions of its request (`NEXTHINK_EXECUTIONS_QUERY_ID`) for a sent batch, or the
+recent executions of its workflow for a batch whose send is unknown (services/reconcile.py).
+
+Checks back off as executions age: FOLLOW_UP_SECONDS at first, doubling up to 30 times it. An
+execution still open after FOLLOW_UP_HORIZON_HOURS is given up as unknown, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows_app.models import OPEN_OUTCOMES, Batch, BatchState, Outcome, Target
+from workflows_app.nexthink import errors as nx
+from workflows_app.nexthink.client import NexthinkClient
+from workflows_app.nexthink_factory import get_client
+from workflows_app.services import checks, lifecycle, reconcile
+from workflows_app.services.executions import TARGET_FIELDS, apply_row
+
+logger = logging.getLogger(__name__)
+
+# A check that has not ended within this long (its worker died) is planned again.
+LEASE = timedelta(minutes=5)
+UPDATE_BATCH = 1_000
+FOLLOWED_STATES = (BatchState.SUBMITTED, BatchState.RECONCILED)
+# Targets whose execution may still change, including those in a state the portal does not know.
+STILL_OPEN = Q(outcome__in=OPEN_OUTCOMES) | (Q(outcome=Outcome.UNKNOWN) & ~Q(status=""))
+
+
+@dataclass
+class FollowUpResult:
+    """What one cycle did: batches checked, batches whose follow-up ended, NQL problems."""
+
+    checked: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)
+
+
+def follow_up(*, now: datetime | None = None, limit: int | None = None) -> FollowUpResult:
+    """Check each batch whose next check is due (at most `limit` of them), once."""
+    now = now or timezone.now()
+    limit = limit or int(getattr(settings, "FOLLOW_UP_BATCHES_PER_CYCLE", 50))
+    result = FollowUpResult()
+    due = list(
+        Batch.objects.filter(next_check_at__lte=now)
+        .order_by("next_check_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not due:
+        return result
+    client = get_client()
+    try:
+        for batch_id in due:
+            leased = Batch.objects.filter(pk=batch_id, next_check_at__lte=now).update(
+                next_check_at=timezone.now() + LEASE
+            )
+            if leased:
+                _check(batch_id, client, result)
+    finally:
+        client.close()
+    return result
+
+
+def _check(batch_id: int, client: NexthinkClient, result: FollowUpResult) -> None:
+    batch = Batch.objects.select_related("run").get(pk=batch_id)
+    if batch.state not in (*FOLLOWED_STATES, BatchState.UNKNOWN):
+        Batch.objects.filter(pk=batch_id).update(next_check_at=None)
+        return
+    result.checked.append(batch_id)
+    try:
+        if batch.state == BatchState.UNKNOWN:
+            still_open = reconcile.check_unknown_batch(batch, client)
+        else:
+            still_open = check_batch(batch, client)
+    except checks.NotYet as wait:
+        checks.plan(batch_id, seconds=wait.seconds)
+    except nx.NexthinkError as exc:
+        result.problems[batch_id] = checks.note_problem(batch, exc)
+    else:
+        if not still_open:
+            result.finished.append(batch_id)
+
+
+def check_batch(batch: Batch, client: NexthinkClient) -> bool:
+    """Ask NQL about a sent batch's executions and record them; False once nothing is open."""
+    if batch.request_uuid:
+        query, parameters = checks.executions_query(), {"request_id": batch.request_uuid}
+    else:  # reconciled from several requests: the workflow's recent executions tell
+        query = checks.recent_executions_query()
+        parameters = {"workflow_id": batch.run.workflow_nql_id}
+    rows = checks.read_rows(batch, client, query, parameters, expected=batch.target_count)
+    by_id = {row.execution_id: row for row in rows}
+    with transaction.atomic():
+        targets = list(
+            Target.objects.filter(batch_id=batch.pk)
+            .exclude(execution_uuid="")
+            .only("pk", *TARGET_FIELDS)
+        )
+        changed = [t for t in targets if (row := by_id.get(t.execution_uuid)) and apply_row(t, row)]
+        Target.objects.bulk_update(changed, TARGET_FIELDS, batch_size=UPDATE_BATCH)
+        still_open = Target.objects.filter(STILL_OPEN, batch_id=batch.pk).count()
+        if still_open and past_horizon(batch):
+            give_up(batch)
+            still_open = 0
+        lifecycle.recount(batch.pk)
+        checks.plan(batch.pk, seconds=checks.interval(batch.checks) if still_open else None)
+        lifecycle.refresh_run_status(batch.run_id)
+    return bool(still_open)
+
+
+def past_horizon(batch: Batch) -> bool:
+    """Whether the batch was sent longer ago than the follow-up horizon."""
+    hours = float(getattr(settings, "FOLLOW_UP_HORIZON_HOURS", 24.0))
+    sent_at = batch.finished_at or batch.created_at
+    return timezone.now() - sent_at >= timedelta(hours=hours)
+
+
+def give_up(batch: Batch) -> None:
+    """Stop following the batch: what is still open becomes unknown, saying why."""
+    hours = float(getattr(settings, "FOLLOW_UP_HORIZON_HOURS", 24.0))
+    reason = (
+        f"No final status from Nexthink within {hours:g} h of sending; "
+        "its last status is shown as Nexthink gave it."
+    )
+    given_up = Target.objects.filter(STILL_OPEN, batch_id=batch.pk).update(
+        outcome=Outcome.UNKNOWN, outcome_details=reason
+    )
+    logger.warning(
+        "Batch %s: stopped following %d execution(s) after %g h", batch.pk, given_up, hours
+    )
