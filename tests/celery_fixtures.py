@@ -41,6 +41,13 @@ WORKER_SETTINGS = {
     "BATCH_SWEEP_GRACE_SECONDS": "120",
     # A killed worker's messages stay unacknowledged (never redelivered) during a test.
     "CELERY_VISIBILITY_TIMEOUT": "10800",
+    # Follow-up within a second or two when beat runs (the `celery_beat` fixture); the
+    # catalogue sync and the sweeper, which tests call themselves, never come due by schedule.
+    "FOLLOW_UP_SECONDS": "0.5",
+    "FOLLOW_UP_CYCLE_SECONDS": "0.5",
+    "RECONCILE_GRACE_SECONDS": "6",
+    "CATALOGUE_SYNC_MINUTES": "100000",
+    "BATCH_SWEEP_SECONDS": "100000",
 }
 
 
@@ -201,6 +208,57 @@ class WorkerProcess:
         """The end of the current worker's log, for failure messages."""
         text = self._log_bytes().decode("utf-8", errors="replace")
         return "--- worker log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class BeatProcess:
+    """A `celery beat` subprocess publishing the portal's schedule to the test broker."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = log_dir / "beat.log"
+
+    def start(self, timeout: float = 30) -> None:
+        """Start beat with a fresh schedule file and wait until it says it is starting."""
+        schedule = self.log_dir / f"schedule-{uuid.uuid4().hex[:8]}"
+        argv = [
+            sys.executable,
+            *("-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
+            *("-s", str(schedule), "--max-interval", "0.5"),
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR
+            )
+        wait_until(
+            lambda: (
+                self.process is not None
+                and (self.process.poll() is not None or b"beat: Starting" in self._log_bytes())
+            ),
+            timeout=timeout,
+            what="celery beat to start",
+            explain=self.log_tail,
+        )
+        if self.process.poll() is not None:
+            raise RuntimeError(f"celery beat exited at start:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def _log_bytes(self) -> bytes:
+        return self.log_path.read_bytes() if self.log_path.exists() else b""
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self._log_bytes().decode("utf-8", errors="replace")
+        return "--- beat log ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def _database_url() -> str:
@@ -400,6 +458,17 @@ def celery_worker_process(
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_beat(
+    celery_worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BeatProcess]:
+    """Beat beside the test's worker: the follow-up runs every half second, as in production."""
+    beat = BeatProcess(celery_worker.env, tmp_path_factory.mktemp("beat"))
+    beat.start()
+    yield beat
+    beat.stop()
 
 
 @pytest.fixture
