@@ -574,6 +574,7 @@ def test_every_call_conforms_to_the_spec(simulator, nexthink_client):
             workflowId=waiting.id, users=[UserData(upn="employee@example.com")]
         )
     )
+    simulator.advance()  # the execution reaches its wait step
     resumed = client.trigger_wait_for_event(
         waiting.uuid, started.executionsUuids[0], {"Approval": "yes"}
     )

@@ -92,7 +92,7 @@ class Api:
         )
 
     def statuses(self, request_uuid: str) -> list[str]:
-        answer = self.nql("#portal_execution_status", request_id=request_uuid)
+        answer = self.nql("#portal_workflow_executions", request_id=request_uuid)
         return [row["status"] for row in answer.json()["data"]]
 
 
@@ -538,13 +538,19 @@ def test_wait_for_event_workflow_waits_until_triggered(api: Api, simulator: Simu
     request_uuid = answer.json()["requestUuid"]
     [execution_uuid] = answer.json()["executionsUuids"]
     workflow_uuid = simulator.catalogue.get("#reset_mfa").uuid
-    control(simulator, "advance")
-    assert api.statuses(request_uuid) == ["waiting"]
     path = f"/api/v1/workflows/workflows/{workflow_uuid}/execution/{execution_uuid}/trigger"
+    early = api.post(path, {})
+    assert early.status_code == 400 and early.json()["code"] == "EXECUTION_NOT_WAITING"
+    assert "pending" in early.json()["details"]
+    control(simulator, "advance")
+    assert api.statuses(request_uuid) == ["waiting_for_event"]
     answer = api.post(path, {"parameters": {"approvedBy": "helpdesk@example.com"}})
     assert answer.status_code == 200
     assert isinstance(answer.json(), list) and answer.json()[0]["requestUuid"]
-    assert api.statuses(request_uuid) == ["pending"]
+    assert api.statuses(request_uuid) == ["in_progress"]
+    execution = simulator.state.find_execution(execution_uuid)
+    assert execution is not None
+    assert execution.trigger_params == {"approvedBy": "helpdesk@example.com"}
     control(simulator, "advance")
     assert api.statuses(request_uuid) == ["success"]
     again = api.post(path, {})
@@ -563,9 +569,9 @@ def test_trigger_refuses_unknown_ids(api: Api, simulator: Simulator) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     base = "/api/v1/workflows/workflows"
     answer = api.post(f"{base}/{unknown}/execution/{unknown}/trigger", {})
-    assert answer.json()["code"] == "WORKFLOW_NOT_FOUND"
+    assert answer.status_code == 404 and answer.json()["code"] == "WORKFLOW_NOT_FOUND"
     answer = api.post(f"{base}/{workflow_uuid}/execution/{unknown}/trigger", {})
-    assert answer.json()["code"] == "EXECUTION_NOT_FOUND"
+    assert answer.status_code == 404 and answer.json()["code"] == "EXECUTION_NOT_FOUND"
     answer = api.post(f"{base}/not-a-uuid/execution/{unknown}/trigger", {})
     assert answer.status_code == 400 and answer.json()["code"] == "INVALID_REQUEST"
 
@@ -578,7 +584,7 @@ def test_executions_finish_after_execution_seconds(api: Api, simulator: Simulato
         devices=[{"name": "EMP-LT-0142"}, {"name": "FAIL-LT-0001"}, {"name": "GHOST-PC"}],
     )
     request_uuid = answer.json()["requestUuid"]
-    assert api.statuses(request_uuid) == ["pending"] * 3
+    assert set(api.statuses(request_uuid)) <= {"pending", "in_progress"}
     time.sleep(0.4)
     rows = api.nql("#portal_execution_status", request_id=request_uuid).json()["data"]
     assert [r["status"] for r in rows] == ["success", "failure", "failure"]
@@ -655,6 +661,8 @@ def test_nql_refuses_unknown_queries_and_missing_parameters(api: Api) -> None:
     assert answer.status_code == 400 and "'limit' was unexpected" in answer.json()["details"]
     assert set(SAVED_QUERIES) == {
         "#portal_user_devices",
+        "#portal_workflow_executions",
+        "#portal_recent_workflow_executions",
         "#portal_execution_status",
         "#portal_execution_by_id",
     }

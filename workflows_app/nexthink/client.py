@@ -1,6 +1,7 @@
 """Typed client of the Nexthink Workflows API (and NQL execute): models in, models or errors out.
 
-Reads (list, details, NQL) are retried with backoff on 429, 5xx and connection failures.
+Reads (list, details, NQL execute, NQL export and its status and file) are retried with backoff
+on 429, 5xx and connection failures.
 Executions are never re-sent once they may have reached Nexthink: there is no idempotency key.
 Only a 429, a 503, a refused connection or a connect timeout prove an execution did not run;
 any other 5xx or a read timeout answering one is `OutcomeUnknown`.
@@ -10,14 +11,20 @@ Docs: https://docs.nexthink.com/api/workflows  (spec: workflows_app/simulator/op
 
 from __future__ import annotations
 
+import csv
+import gzip
 import http.client
+import io
 import logging
 import random
+import re
 import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from pydantic import (
@@ -34,6 +41,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from .auth import MemoryTokenCache, TokenCache, TokenProvider
 from .errors import (
     BadRequest,
+    ExportLinkExpired,
     Forbidden,
     InvalidResponse,
     OutcomeUnknown,
@@ -48,6 +56,10 @@ from .models import (
     ExecutionRequest,
     ExecutionResponse,
     ExternalIdsExecutionRequest,
+    NonEmptyStr,
+    NqlExportRequest,
+    NqlExportResponse,
+    NqlExportStatus,
     NqlRequest,
     NqlResponse,
     ThinkletTriggerRequest,
@@ -63,6 +75,7 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _UUID = TypeAdapter(Uuid)
+_EXPORT_ID = TypeAdapter(NonEmptyStr)
 # Failures that prove the request never left: no connection was made.
 _NOT_SENT = (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError, socket.gaierror)
 # requests errors raised before anything is sent (bad configuration, TLS or proxy failures).
@@ -73,6 +86,28 @@ _SETUP_ERRORS = (
     requests.exceptions.SSLError,
     requests.exceptions.ProxyError,
 )
+
+
+# A pre-signed link's signature is a credential: keep it out of urllib3's debug log of each
+# request line. (The client's own messages never show a link's query string at all.)
+_SIGNATURE = re.compile(r"(?i)\b((?:x-amz-|x-goog-)?signature|sig)=[^&\s\"']+")
+
+
+class _RedactSignatures(logging.Filter):
+    """Blank the signature of pre-signed URLs in the records of urllib3's connection pool."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SIGNATURE.sub(r"\1=[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+_POOL_LOGGER = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _RedactSignatures) for f in _POOL_LOGGER.filters):
+    _POOL_LOGGER.addFilter(_RedactSignatures())
 
 
 class ClientConfig(BaseModel):
@@ -205,6 +240,38 @@ class NexthinkClient:
         response = self._retrying(lambda: self._call("POST", "/api/v2/nql/execute", body=body))
         return _parse(NqlResponse, _json(response, sent=False), "NQL execute", sent=False)
 
+    def nql_export(self, query_id: str, parameters: dict[str, str] | None = None) -> str:
+        """Start an NQL export of a saved query (every row, no 1,000 limit); returns its id.
+
+        Starting an export twice only costs a second export, so it is retried like a read.
+        """
+        body = NqlExportRequest(queryId=query_id, parameters=parameters).payload()
+        response = self._retrying(lambda: self._call("POST", "/api/v1/nql/export", body=body))
+        data = _json(response, sent=False)
+        return _parse(NqlExportResponse, data, "NQL export", sent=False).exportId
+
+    def nql_export_status(self, export_id: str) -> NqlExportStatus:
+        """Where an export stands: SUBMITTED, IN_PROGRESS, COMPLETED (with its link) or ERROR."""
+        export_id = _EXPORT_ID.validate_python(export_id)
+        path = "/api/v1/nql/status/" + quote(export_id, safe="")
+        status = _parse(NqlExportStatus, self._get(path, {}), "NQL export status", sent=False)
+        if status.done and not status.resultsFileUrl:
+            raise InvalidResponse("Nexthink reported the NQL export completed without its link.")
+        return status
+
+    def download_export(self, url: str) -> list[dict[str, str]]:
+        """Download a completed export's CSV at its pre-signed `resultsFileUrl`: rows by field.
+
+        A plain GET: no bearer token (the link carries its own signature, and S3 refuses a
+        request with two), no Source header. Retried like a read; a refused link (403) is
+        `ExportLinkExpired`. A gzip file is read too.
+        """
+        shown = _without_query(url)
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise InvalidResponse(f"The NQL export's link is not an http(s) URL: {shown!r}.")
+        response = self._retrying(lambda: self._download(url, shown))
+        return _csv_rows(response.content)
+
     # -- transport ---------------------------------------------------------------------------
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
@@ -282,48 +349,155 @@ class NexthinkClient:
         token: str,
         idempotent: bool,
     ) -> requests.Response:
-        """One HTTP exchange; transport failures become Unavailable or OutcomeUnknown."""
+        """One HTTP exchange with the API; transport failures become typed errors."""
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "Source": self.config.source,
         }
+        return self._send(
+            method,
+            self.config.api_url + path,
+            shown=path,
+            headers=headers,
+            body=body,
+            params=params,
+            idempotent=idempotent,
+        )
+
+    def _download(self, url: str, shown: str) -> requests.Response:
+        """One GET of a pre-signed link, with nothing of ours attached; errors typed."""
+        response = self._send(
+            "GET", url, shown=shown, headers={}, idempotent=True, auth=_no_auth, keep_cause=False
+        )
+        status = response.status_code
+        if status == 403:
+            raise ExportLinkExpired(_storage_error(response)[0])
+        if 400 <= status < 500 and status != 429:
+            code, message = _storage_error(response)
+            raise BadRequest(code or f"HTTP_{status}", message, status)
+        _raise_for_status(response)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        shown: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool,
+        auth: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
+        keep_cause: bool = True,
+    ) -> requests.Response:
+        """Send one request; `shown` is what logs may say of the URL.
+
+        keep_cause=False drops the requests exception (whose text holds the whole URL) from
+        the error raised, for links whose query string is a credential.
+        """
         started = time.monotonic()
         try:
             response = self.session.request(
                 method,
-                self.config.api_url + path,
+                url,
                 json=body,
                 params=params,
                 headers=headers,
+                auth=auth,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise Unavailable(f"no connection within {self.config.connect_timeout:g} s") from exc
-        except _SETUP_ERRORS as exc:
-            raise Unavailable(f"could not connect ({type(exc).__name__})") from exc
-        except requests.exceptions.ReadTimeout as exc:
-            if idempotent:
-                raise Unavailable(f"no answer within {self.config.read_timeout:g} s") from exc
-            raise OutcomeUnknown(f"no answer within {self.config.read_timeout:g} s") from exc
-        except requests.exceptions.ConnectionError as exc:
-            if idempotent or not _may_have_been_sent(exc):
-                raise Unavailable(f"could not connect ({_describe(exc)})") from exc
-            raise OutcomeUnknown(f"connection lost ({_describe(exc)})") from exc
         except requests.RequestException as exc:
-            # The answer was being read (e.g. a broken chunked body): the request was sent.
+            failure = self._transport_failure(exc, idempotent)
+            cause = exc if keep_cause else None
+        else:
+            logger.debug(
+                "Nexthink %s %s -> %d in %.3f s",
+                method,
+                shown,
+                response.status_code,
+                time.monotonic() - started,
+            )
+            return response
+        raise failure from cause
+
+    def _transport_failure(
+        self, exc: requests.RequestException, idempotent: bool
+    ) -> Unavailable | OutcomeUnknown:
+        """Unavailable when the request surely did not run (or is safe to send again)."""
+        config = self.config
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return Unavailable(f"no connection within {config.connect_timeout:g} s")
+        if isinstance(exc, _SETUP_ERRORS):
+            return Unavailable(f"could not connect ({type(exc).__name__})")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
             if idempotent:
-                raise Unavailable(f"broken answer ({type(exc).__name__})") from exc
-            raise OutcomeUnknown(f"broken answer ({type(exc).__name__})") from exc
-        logger.debug(
-            "Nexthink %s %s -> %d in %.3f s",
-            method,
-            path,
-            response.status_code,
-            time.monotonic() - started,
+                return Unavailable(f"no answer within {config.read_timeout:g} s")
+            return OutcomeUnknown(f"no answer within {config.read_timeout:g} s")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if idempotent or not _may_have_been_sent(exc):
+                return Unavailable(f"could not connect ({_describe(exc)})")
+            return OutcomeUnknown(f"connection lost ({_describe(exc)})")
+        # The answer was being read (e.g. a broken chunked body): the request was sent.
+        if idempotent:
+            return Unavailable(f"broken answer ({type(exc).__name__})")
+        return OutcomeUnknown(f"broken answer ({type(exc).__name__})")
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Send no Authorization header at all (given as `auth`, it also keeps ~/.netrc out)."""
+    request.headers.pop("Authorization", None)
+    return request
+
+
+def _without_query(url: str) -> str:
+    """A URL fit for logs and messages: its query string (a pre-signed signature) left out."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]  # and no user:password either
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,500})</\1>")
+
+
+def _storage_error(response: requests.Response) -> tuple[str, str]:
+    """The Code and Message of an S3-style XML error, else the answer's text."""
+    text = response.text[:4000]
+    found = dict(_XML_FIELD.findall(text))
+    if found:
+        return found.get("Code", ""), found.get("Message", "")
+    error = _error_body(response)
+    return error.code, error.details
+
+
+def _csv_rows(content: bytes) -> list[dict[str, str]]:
+    """Rows of an export's CSV file keyed by its header row (UTF-8, BOM and gzip tolerated)."""
+    if content[:2] == b"\x1f\x8b":
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError, zlib.error):
+            raise InvalidResponse("The NQL export's file is a broken gzip file.") from None
+    if content[:4] == b"\x28\xb5\x2f\xfd":
+        raise InvalidResponse(
+            "The NQL export's file is compressed with ZSTD, which the portal cannot read."
         )
-        return response
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidResponse("The NQL export's file is not UTF-8 text.") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        rows = [
+            {name: record[i] if i < len(record) else "" for i, name in enumerate(header)}
+            for record in reader
+            if record
+        ]
+    except csv.Error as exc:
+        raise InvalidResponse(f"The NQL export's file is not valid CSV ({exc}).") from None
+    return rows
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

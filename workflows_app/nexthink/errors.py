@@ -96,6 +96,24 @@ class OutcomeUnknown(NexthinkError):
         )
 
 
+class ExportLinkExpired(NexthinkError):
+    """The pre-signed link to an NQL export's file was refused (403): it expired or is wrong.
+
+    A fresh link comes with the export's status (poll it again) while the file is kept;
+    otherwise start the export again.
+    """
+
+    status = 403
+
+    def __init__(self, code: str = "") -> None:
+        self.code = code
+        refused = f" ({code})" if code else ""
+        super().__init__(
+            f"The download link of the NQL export has expired or was refused (HTTP 403{refused}). "
+            "Ask for the export's status again to get a fresh link, or start a new export."
+        )
+
+
 class InvalidResponse(NexthinkError):
     """Nexthink answered something that does not parse; after a 2xx POST the request did run."""
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -153,6 +153,14 @@ class NqlRequest(RequestModel):
 
     queryId: Annotated[str, StringConstraints(pattern=NQL_QUERY_ID_PATTERN)]
     parameters: dict[str, str] | None = None
+
+
+class NqlExportRequest(RequestModel):
+    """Body of `POST /api/v1/nql/export`: a saved query, its `$parameters`, a compression."""
+
+    queryId: Annotated[str, StringConstraints(pattern=NQL_QUERY_ID_PATTERN)]
+    parameters: dict[str, str] | None = None
+    compression: Literal["NONE", "GZIP", "ZSTD"] | None = None
 
 
 class ExecutionResponse(ResponseModel):
@@ -353,3 +361,31 @@ class NqlResponse(ResponseModel):
         except (KeyError, TypeError, ValueError):
             return None
         return None
+
+
+class NqlExportResponse(ResponseModel):
+    """Answer of `POST /api/v1/nql/export`: the id to poll the export's status with."""
+
+    exportId: NonEmptyStr
+
+
+class NqlExportStatus(ResponseModel):
+    """Answer of `GET /api/v1/nql/status/{exportId}`.
+
+    `status` is kept as answered (SUBMITTED, IN_PROGRESS, COMPLETED, ERROR, or a value not
+    documented yet); `resultsFileUrl` is a pre-signed link valid for a short while (15 minutes).
+    """
+
+    status: str
+    resultsFileUrl: str | None = None
+    errorDescription: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the export completed: its file can be downloaded from `resultsFileUrl`."""
+        return self.status.strip().upper() == "COMPLETED"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the export ended in error (`errorDescription` says why)."""
+        return self.status.strip().upper() == "ERROR"

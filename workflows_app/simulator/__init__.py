@@ -6,21 +6,36 @@ No Django here: the management command ``nexthink_simulator`` wraps :func:`serve
 """
 
 from .catalogue import Catalogue, SimParameter, SimWorkflow, default_workflows
+from .exports import ExportStore, SimExport
 from .faults import FaultConfig, Faults
 from .inventory import Inventory, SimDevice, SimUser, default_inventory
-from .nql import SAVED_QUERIES
+from .queries import (
+    EXECUTIONS_QUERY,
+    RECENT_EXECUTIONS_QUERY,
+    SAVED_QUERIES,
+    WORKFLOW_EXECUTION_FIELDS,
+    ColumnShape,
+    SavedQuery,
+)
 from .server import Simulator, serve_forever
 from .state import SimExecutionRecord, SimRequestRecord, SimState, SimTargetExecution
 from .tenant import Tenant
 
 __all__ = [
+    "EXECUTIONS_QUERY",
+    "RECENT_EXECUTIONS_QUERY",
     "SAVED_QUERIES",
+    "WORKFLOW_EXECUTION_FIELDS",
     "Catalogue",
+    "ColumnShape",
+    "ExportStore",
     "FaultConfig",
     "Faults",
     "Inventory",
+    "SavedQuery",
     "SimDevice",
     "SimExecutionRecord",
+    "SimExport",
     "SimParameter",
     "SimRequestRecord",
     "SimState",

@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-secret", default="demo-secret")
     parser.add_argument("--execution-seconds", type=float, default=3.0)
     parser.add_argument("--trigger-shape", choices=("flags", "list"), default="flags")
+    parser.add_argument(
+        "--nql-column-shape", choices=("plain", "execution", "table"), default="plain"
+    )
+    parser.add_argument("--export-seconds", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -30,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
         client_secret=args.client_secret,
         execution_seconds=args.execution_seconds,
         trigger_shape=args.trigger_shape,
+        nql_column_shape=args.nql_column_shape,
+        export_seconds=args.export_seconds,
         verbose=args.verbose,
     )
 

@@ -34,6 +34,8 @@ def _state(tenant: Tenant, base_url: str) -> Reply:
         "workflows": [w.id for w in tenant.catalogue.all()],
         "removed": tenant.catalogue.removed(),
     }
+    with tenant.exports.lock:
+        data["exports"] = [e.summary() for e in tenant.exports.exports.values()]
     return json_reply(200, data)
 
 
@@ -65,11 +67,12 @@ def _faults(request: Incoming, faults: Faults) -> Reply:
     return json_reply(200, config.to_json())
 
 
-def _advance(request: Incoming, state: SimState) -> Reply:
+def _advance(request: Incoming, tenant: Tenant) -> Reply:
     body = _body_object(request)
     if isinstance(body, Reply):
         return body
-    waiting = state.advance(include_waiting=bool(body.get("include_waiting", False)))
+    waiting = tenant.state.advance(include_waiting=bool(body.get("include_waiting", False)))
+    tenant.exports.complete_all()
     return json_reply(200, {"advanced": True, "still_waiting": waiting})
 
 
@@ -116,7 +119,7 @@ def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
     if name == "settings":
         return _settings(request, tenant, base_url)
     if name == "advance":
-        return _advance(request, tenant.state)
+        return _advance(request, tenant)
     if name == "reset":
         tenant.reset()
         return json_reply(200, {"reset": True})

@@ -26,6 +26,10 @@ class FaultConfig:
     rate_limit_retry_after: float = 1.0
     timeout_after_accept_count: int = 0
     hang_seconds: float = 5.0
+    # The next N accepted execute POSTs are answered HTTP 500: the executions exist and progress.
+    fail_after_accept_count: int = 0
+    # The next N NQL exports end in ERROR (with an errorDescription) instead of COMPLETED.
+    export_error_count: int = 0
     fail_next: list[int] = field(default_factory=list)
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int = 1234
@@ -104,16 +108,28 @@ class Faults:
                 return Injected(cfg.error_status, "error_rate")
             return None
 
-    def take_hang(self, path: str) -> float:
-        """Seconds to hold an accepted execute answer back (consumes a count), else 0."""
+    def _take_count(self, name: str, path: str) -> bool:
+        """Consume one of the counted faults `name` for this path, if any is left."""
         with self._lock:
             cfg = self.config
-            if cfg.timeout_after_accept_count <= 0:
-                return 0.0
-            if not any(path.startswith(prefix) for prefix in cfg.paths):
-                return 0.0
-            cfg.timeout_after_accept_count -= 1
-            return cfg.hang_seconds
+            if getattr(cfg, name) <= 0 or not any(path.startswith(p) for p in cfg.paths):
+                return False
+            setattr(cfg, name, getattr(cfg, name) - 1)
+            return True
+
+    def take_hang(self, path: str) -> float:
+        """Seconds to hold an accepted execute answer back (consumes a count), else 0."""
+        if self._take_count("timeout_after_accept_count", path):
+            return self.config.hang_seconds
+        return 0.0
+
+    def take_fail_after_accept(self, path: str) -> bool:
+        """Whether to answer an accepted execute with a 500 (consumes a count)."""
+        return self._take_count("fail_after_accept_count", path)
+
+    def take_export_error(self, path: str) -> bool:
+        """Whether the export starting now is to end in ERROR (consumes a count)."""
+        return self._take_count("export_error_count", path)
 
     def sleep(self, seconds: float) -> None:
         """Wait, but wake early when faults are cleared or the simulator stops."""
@@ -135,7 +151,12 @@ def _check(cfg: FaultConfig) -> None:
     for name in ("latency", "rate_limit_retry_after", "hang_seconds"):
         if not isinstance(getattr(cfg, name), int | float) or getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be a number >= 0")
-    for name in ("rate_limit_count", "timeout_after_accept_count"):
+    for name in (
+        "rate_limit_count",
+        "timeout_after_accept_count",
+        "fail_after_accept_count",
+        "export_error_count",
+    ):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be an integer >= 0")
     if not 500 <= cfg.error_status <= 599:

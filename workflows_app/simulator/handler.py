@@ -86,6 +86,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             headers=dict(self.headers.items()),
             raw_body=raw,
         )
+        host = self.headers.get("Host")
+        request.origin = f"http://{host}" if host else self.server.base_url
         if raw:
             try:
                 request.body = json.loads(raw)

@@ -142,6 +142,9 @@ def default_inventory(now: datetime | None = None) -> Inventory:
         _device("SHARED-PC-01", now - timedelta(days=90), None, serial="old"),
         _device("SHARED-PC-01", now - timedelta(hours=2), None, serial="new"),
         _device("KIOSK-LOBBY-01", now - timedelta(minutes=3), None),
+        # For the portal's tolerance of odd outcomes: "timed_out", and a status it does not know.
+        _device("TIMEOUT-PC-01", now - timedelta(hours=6), None),
+        _device("WEIRD-PC-01", now - timedelta(hours=7), None),
     ]
     for i in range(50):
         first, last = _FIRST[i % len(_FIRST)], _LAST[i // len(_FIRST) % len(_LAST)]

@@ -19,6 +19,8 @@ class Incoming:
     body: Any = None
     json_error: str | None = None
     path_params: dict[str, str] = field(default_factory=dict)
+    # How the caller reached this server, e.g. http://simulator:8765 (from its Host header).
+    origin: str = ""
 
     def header(self, name: str) -> str | None:
         """A header value, looked up case-insensitively."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from . import nql, oauth, workflows_api
+from . import exports, nql, oauth, workflows_api
 from .replies import Incoming, Reply, error_reply, unauthorized
 from .spec import find_operation, operations
 from .state import SimRequestRecord
@@ -38,6 +38,18 @@ def _nql(request: Incoming, tenant: Tenant, version: Literal["v1", "v2"]) -> Rep
         inventory=tenant.inventory,
         state=tenant.state,
         datetime_shape=tenant.nql_datetime_shape,
+        column_shape=tenant.nql_column_shape,
+    )
+
+
+def _export(request: Incoming, tenant: Tenant) -> Reply:
+    return exports.start(
+        request,
+        inventory=tenant.inventory,
+        state=tenant.state,
+        exports=tenant.exports,
+        faults=tenant.faults,
+        column_shape=tenant.nql_column_shape,
     )
 
 
@@ -56,6 +68,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("POST", "/api/v1/nql/execute"): lambda r, t: _nql(r, t, "v1"),
     ("POST", "/api/v2/nql/execute"): lambda r, t: _nql(r, t, "v2"),
+    ("POST", "/api/v1/nql/export"): _export,
+    ("GET", "/api/v1/nql/status/{exportId}"): lambda r, t: exports.status(r, exports=t.exports),
 }
 _REDACTED = "[redacted]"
 _GATEWAY_PAGE = b"<html><body><h1>{status}</h1><p>The gateway could not reach the service.</p>"
@@ -154,6 +168,8 @@ def handle(request: Incoming, tenant: Tenant) -> Reply:
             if request.method == "POST"
             else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
         )
+    elif request.path.startswith(exports.EXPORTS_PREFIX):
+        reply = exports.download(request, exports=tenant.exports)
     else:
         reply, errors = _api(request, tenant)
     tenant.state.record_request(

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .catalogue import Catalogue, SimWorkflow, TriggerShape
+from .exports import ExportStore
 from .faults import Faults
 from .handler import SimHTTPServer, http_url
 from .inventory import Inventory
 from .nql import DateTimeShape
 from .oauth import TOKEN_PATH
+from .queries import ColumnShape
 from .state import SimState
 from .tenant import Tenant
 
@@ -36,6 +38,9 @@ class Simulator:
         execution_seconds: float = 3.0,
         trigger_shape: TriggerShape = "flags",
         nql_datetime_shape: DateTimeShape = "object",
+        nql_column_shape: ColumnShape = "plain",
+        export_seconds: float = 1.0,
+        export_url_seconds: float = 900,
         verbose: bool = False,
     ) -> None:
         self.host = host
@@ -50,6 +55,9 @@ class Simulator:
             execution_seconds=execution_seconds,
             trigger_shape=trigger_shape,
             nql_datetime_shape=nql_datetime_shape,
+            nql_column_shape=nql_column_shape,
+            export_seconds=export_seconds,
+            export_url_seconds=export_url_seconds,
         )
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -113,6 +121,11 @@ class Simulator:
         return self.tenant.state
 
     @property
+    def exports(self) -> ExportStore:
+        """The NQL exports started, their status and files."""
+        return self.tenant.exports
+
+    @property
     def faults(self) -> Faults:
         """The faults injected into answers."""
         return self.tenant.faults
@@ -142,9 +155,15 @@ class Simulator:
         """How NQL answers give executionDateTime ("object" or "iso")."""
         return self.tenant.nql_datetime_shape
 
+    @property
+    def nql_column_shape(self) -> ColumnShape:
+        """How NQL answers name the execution table's fields ("plain", "execution", "table")."""
+        return self.tenant.nql_column_shape
+
     # --- steering -----------------------------------------------------------------------
     def configure(self, **settings: Any) -> None:
-        """Change execution_seconds, trigger_shape, nql_datetime_shape or token_ttl."""
+        """Change settings: execution_seconds, trigger_shape, nql_datetime_shape,
+        nql_column_shape, token_ttl, export_seconds, export_url_seconds."""
         self.tenant.configure(**settings)
 
     def settings(self) -> dict[str, Any]:
@@ -161,12 +180,13 @@ class Simulator:
         self.configure(execution_seconds=value)
 
     def reset(self) -> None:
-        """Forget executions, requests, tokens and faults; restore catalogue and settings."""
+        """Forget executions, exports, requests, tokens and faults; restore catalogue, settings."""
         self.tenant.reset()
 
     def advance(self, include_waiting: bool = False) -> None:
-        """Finish every pending execution now (waiting ones too when asked)."""
+        """Finish every execution and export now (held executions too when asked)."""
         self.tenant.state.advance(include_waiting=include_waiting)
+        self.tenant.exports.complete_all()
 
     def expire_tokens(self) -> None:
         """Make every issued token invalid, as if 900 s had passed."""

@@ -4,7 +4,8 @@ The project's one request validator: the simulator words its 400s from `check_re
 use `validate_request` to prove the client only sends what the spec allows. Stricter than the spec
 on two points: an object schema that lists `properties` accepts no other property (a misspelt
 field is an error), and a regex must match the whole value (no trailing newline slips through).
-The NQL execute endpoint is not in the spec file; a small hand-written description is added here.
+The NQL endpoints (execute, export, export status) are not in the spec file; small hand-written
+descriptions of them are added here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SPEC_PATH = Path(__file__).resolve().parent / "openapi" / "nexthink-workflows-op
 
 NQL_EXECUTE_PATH = "/api/v2/nql/execute"
 NQL_EXECUTE_V1_PATH = "/api/v1/nql/execute"
+NQL_EXPORT_PATH = "/api/v1/nql/export"
+NQL_STATUS_PATH = "/api/v1/nql/status/{exportId}"
 # https://docs.nexthink.com/api/nql/execute-nql-v2 (hand-written: not in the bundled spec).
 NQL_SCHEMAS: dict[str, Any] = {
     "NqlExecuteRequest": {
@@ -49,19 +52,70 @@ NQL_SCHEMAS: dict[str, Any] = {
             "data": {"type": "array", "items": {"type": "object"}},
         },
     },
+    # https://docs.nexthink.com/api/nql/export-nql (hand-written: not in the bundled spec).
+    "NqlExportRequest": {
+        "type": "object",
+        "required": ["queryId"],
+        "properties": {
+            "queryId": {"type": "string", "pattern": "^#[a-z0-9_]{2,255}$"},
+            "parameters": {"type": "object", "additionalProperties": {"type": "string"}},
+            "compression": {"type": "string", "enum": ["NONE", "GZIP", "ZSTD"]},
+        },
+        "additionalProperties": False,
+    },
+    "NqlExportResponse": {
+        "type": "object",
+        "required": ["exportId"],
+        "properties": {"exportId": {"type": "string"}},
+    },
+    "NqlExportStatusResponse": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": ["SUBMITTED", "IN_PROGRESS", "ERROR", "COMPLETED"],
+            },
+            "resultsFileUrl": {"type": "string"},
+            "errorDescription": {"type": "string"},
+        },
+    },
 }
+_AUTH_HEADERS: list[dict[str, Any]] = [
+    {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}},
+    {"name": "Source", "in": "header", "schema": {"type": "string", "nullable": True}},
+]
 NQL_OPERATION: dict[str, Any] = {
     "operationId": "executeNqlV2",
-    "parameters": [
-        {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}},
-        {"name": "Source", "in": "header", "schema": {"type": "string", "nullable": True}},
-    ],
+    "parameters": _AUTH_HEADERS,
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/NqlExecuteRequest"}}
         },
     },
+}
+NQL_EXPORT_OPERATION: dict[str, Any] = {
+    "operationId": "exportNql",
+    "parameters": _AUTH_HEADERS,
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/NqlExportRequest"}}
+        },
+    },
+}
+NQL_STATUS_OPERATION: dict[str, Any] = {
+    "operationId": "nqlExportStatus",
+    "parameters": [
+        {
+            "name": "exportId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+        },
+        *_AUTH_HEADERS,
+    ],
 }
 
 
@@ -122,6 +176,8 @@ def _document() -> dict[str, Any]:
     document = load_spec()
     for path in (NQL_EXECUTE_PATH, NQL_EXECUTE_V1_PATH):
         document["paths"][path] = {"post": copy.deepcopy(NQL_OPERATION)}
+    document["paths"][NQL_EXPORT_PATH] = {"post": copy.deepcopy(NQL_EXPORT_OPERATION)}
+    document["paths"][NQL_STATUS_PATH] = {"get": copy.deepcopy(NQL_STATUS_OPERATION)}
     schemas = document["components"]["schemas"]
     schemas.update(copy.deepcopy(NQL_SCHEMAS))
     document["components"] = _make_strict(document["components"])
@@ -342,7 +398,9 @@ def validate_request(
 __all__ = [
     "NQL_EXECUTE_PATH",
     "NQL_EXECUTE_V1_PATH",
+    "NQL_EXPORT_PATH",
     "NQL_SCHEMAS",
+    "NQL_STATUS_PATH",
     "Operation",
     "Problem",
     "check_request",

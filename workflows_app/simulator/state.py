@@ -15,19 +15,38 @@ from typing import Any, Literal
 from .catalogue import SimWorkflow, iso
 
 TargetKind = Literal["device", "user"]
-FINAL_STATUSES = frozenset({"success", "failure", "timed_out"})
+# Status words as Nexthink's public clients know them, plus two for the portal's tolerance tests:
+# `timed_out` (final, outcome failure) and `paused_by_policy` (never final on its own).
+PENDING, IN_PROGRESS, SUCCESS, FAILURE = "pending", "in_progress", "success", "failure"
+WAITING_FOR_EVENT, TIMED_OUT, PAUSED_BY_POLICY = (
+    "waiting_for_event",
+    "timed_out",
+    "paused_by_policy",
+)
+FINAL_STATUSES = frozenset({SUCCESS, FAILURE, TIMED_OUT})
+# Held until released: by the trigger endpoint (waiting) or advance(include_waiting=True).
+HELD_STATUSES = frozenset({WAITING_FOR_EVENT, PAUSED_BY_POLICY})
+PENDING_SHARE = 1 / 3  # of execution_seconds spent pending, the rest in progress
 MAX_RECORDED_REQUESTS = 20_000  # a long demo run polls a lot; keep the newest ones
 
 
 @dataclass(frozen=True)
 class ResolvedTarget:
-    """One target of an execute request, after looking it up in the inventory."""
+    """One target of an execute request, after looking it up in the inventory.
+
+    The identifiers are what NQL shows of the device and user: the inventory's when the target
+    resolved, else what the request gave.
+    """
 
     kind: TargetKind
     given: Any
     device_name: str | None
     user_upn: str | None
     resolved: bool
+    device_uid: str | None = None
+    device_collector_uid: str | None = None
+    user_sid: str | None = None
+    user_uid: str | None = None
 
     @property
     def label(self) -> str:
@@ -45,8 +64,9 @@ class SimTargetExecution:
     target: ResolvedTarget
     request_time: datetime
     due_at: float | None
-    status: str = "pending"
-    status_details: str = "Execution started"
+    start_at: float | None = None
+    status: str = PENDING
+    status_details: str = "Queued"
     outcome: str | None = None
     outcome_details: str | None = None
     triggered: bool = False
@@ -58,9 +78,14 @@ class SimTargetExecution:
             "request_id": self.request_uuid,
             "execution_id": self.execution_uuid,
             "request_time": iso(self.request_time),
-            "workflow.name": self.workflow.name,
             "workflow.nql_id": self.workflow.id,
+            "workflow.name": self.workflow.name,
             "device.name": self.target.device_name,
+            "device.uid": self.target.device_uid,
+            "device.collector.uid": self.target.device_collector_uid,
+            "user.sid": self.target.user_sid,
+            "user.upn": self.target.user_upn,
+            "user.uid": self.target.user_uid,
             "status": self.status,
             "status_details": self.status_details,
             "outcome": self.outcome,
@@ -106,16 +131,27 @@ def _final(execution: SimTargetExecution) -> tuple[str, str, str, str]:
     name = execution.workflow.name
     if not execution.target.resolved:
         return (
-            "failure",
+            FAILURE,
             "Target not found",
-            "failure",
+            FAILURE,
             f"No {execution.target.kind} matches {execution.target.given!r}",
         )
     if "fail" in label.lower():
-        return "failure", "Remote action failed", "failure", f"{name} failed on {label}: exit 1"
+        return FAILURE, "Remote action failed", FAILURE, f"{name} failed on {label}: exit 1"
     if "timeout" in label.lower():
-        return "timed_out", "Device did not answer", "failure", f"{label} was offline"
-    return "success", "Workflow completed", "success", f"{name} completed on {label}"
+        return TIMED_OUT, "Device did not answer", FAILURE, f"{label} was offline"
+    return SUCCESS, "Workflow completed", SUCCESS, f"{name} completed on {label}"
+
+
+def _held(execution: SimTargetExecution) -> tuple[str, str] | None:
+    """The status an execution pauses in once its time is up, if it pauses at all."""
+    if not execution.target.resolved:
+        return None
+    if execution.workflow.waits_for_event and not execution.triggered:
+        return WAITING_FOR_EVENT, "Waiting for event"
+    if "weird" in execution.target.label.lower():
+        return PAUSED_BY_POLICY, "Paused by a policy"
+    return None
 
 
 class SimState:
@@ -191,6 +227,7 @@ class SimState:
         now = datetime.now(UTC)
         request_uuid = str(uuid.uuid4())
         with self.lock:
+            start = self._clock() + self.execution_seconds * PENDING_SHARE
             due = self._clock() + self.execution_seconds
             children = [
                 SimTargetExecution(
@@ -200,6 +237,7 @@ class SimState:
                     target=t,
                     request_time=now,
                     due_at=due,
+                    start_at=start,
                 )
                 for t in targets
             ]
@@ -221,22 +259,25 @@ class SimState:
             self._unfinished.update(c.execution_uuid for c in children)
         return record
 
-    def _step(self, execution: SimTargetExecution, now: float, force_waiting: bool) -> None:
+    def _step(self, execution: SimTargetExecution, now: float, release: bool) -> None:
+        """pending -> in_progress -> held (waiting_for_event, paused_by_policy) or final."""
         if execution.status in FINAL_STATUSES:
             return
-        if execution.status == "waiting" and not force_waiting:
-            return
-        if execution.due_at is not None and now < execution.due_at and not force_waiting:
-            return
-        if execution.workflow.waits_for_event and not execution.triggered and not force_waiting:
-            if execution.target.resolved:
-                execution.status, execution.status_details = "waiting", "Waiting for event"
-                execution.due_at = None
+        if execution.status not in HELD_STATUSES:
+            if execution.start_at is not None and now < execution.start_at:
                 return
+            if execution.due_at is not None and now < execution.due_at:
+                execution.status, execution.status_details = IN_PROGRESS, "Running"
+                return
+            execution.start_at = execution.due_at = None
+            held = _held(execution)
+            if held is not None:
+                execution.status, execution.status_details = held
+        if execution.status in HELD_STATUSES and not release:
+            return
         status, details, outcome, outcome_details = _final(execution)
         execution.status, execution.status_details = status, details
         execution.outcome, execution.outcome_details = outcome, outcome_details
-        execution.due_at = None
         self._unfinished.discard(execution.execution_uuid)
 
     def tick(self) -> None:
@@ -244,37 +285,31 @@ class SimState:
         with self.lock:
             now = self._clock()
             for execution_uuid in list(self._unfinished):
-                self._step(self.target_executions[execution_uuid], now, force_waiting=False)
+                self._step(self.target_executions[execution_uuid], now, release=False)
 
     def advance(self, include_waiting: bool = False) -> int:
-        """Finish everything now; executions waiting for an event stay waiting unless asked."""
+        """Finish everything now; held executions stay held unless asked; returns how many are."""
         with self.lock:
             for execution_uuid in list(self._unfinished):
                 execution = self.target_executions[execution_uuid]
-                self._step(execution, float("inf"), force_waiting=False)
-                if include_waiting:
-                    self._step(execution, float("inf"), force_waiting=True)
+                self._step(execution, float("inf"), release=include_waiting)
             return len(self._unfinished)
 
     def trigger(self, execution_uuid: str, parameters: dict[str, str] | None) -> str:
-        """Resume a waiting execution; returns a new request UUID.
+        """Resume an execution waiting for an event; returns a new request UUID.
 
         Raises KeyError for an unknown execution and ValueError when it is not waiting.
         """
         with self.lock:
             self.tick()
             execution = self.target_executions[execution_uuid.lower()]
-            if (
-                not execution.workflow.waits_for_event
-                or execution.triggered
-                or execution.status in FINAL_STATUSES
-            ):
+            if execution.status != WAITING_FOR_EVENT:
                 raise ValueError(f"execution is {execution.status}, not waiting for an event")
             execution.triggered = True
             execution.trigger_params = parameters
-            if execution.status == "waiting":
-                execution.status, execution.status_details = "pending", "Event received"
-                execution.due_at = self._clock() + self.execution_seconds
+            execution.status, execution.status_details = IN_PROGRESS, "Event received"
+            execution.start_at = self._clock()
+            execution.due_at = execution.start_at + self.execution_seconds
             return str(uuid.uuid4())
 
     def find_execution(self, execution_uuid: str) -> SimTargetExecution | None:
@@ -294,6 +329,20 @@ class SimState:
             if record is None:
                 return []
             return [dataclasses.replace(self.target_executions[e]) for e in record.execution_uuids]
+
+    def executions_of_workflow(
+        self, workflow_id: str, *, since: datetime
+    ) -> list[SimTargetExecution]:
+        """Snapshots of a workflow's executions requested since then, newest request first."""
+        wanted = workflow_id.lower()
+        with self.lock:
+            self.tick()
+            return [
+                dataclasses.replace(self.target_executions[e])
+                for r in reversed(self.executions)
+                if r.workflow_id.lower() == wanted and r.received_at >= since
+                for e in r.execution_uuids
+            ]
 
     def snapshot(self, request_limit: int = 200) -> dict[str, Any]:
         """A JSON-ready view of everything, for GET /_simulator/state."""

@@ -44,6 +44,11 @@ def _dependency_problem(workflow: SimWorkflow, devices: list[Any], users: list[A
     return None
 
 
+def _given(given: Any, key: str) -> str | None:
+    value = given.get(key) if isinstance(given, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _device_target(inventory: Inventory, given: Any, version: str) -> ResolvedTarget:
     if version == "v1":
         device = inventory.resolve_device(collector_uid=given)
@@ -52,9 +57,25 @@ def _device_target(inventory: Inventory, given: Any, version: str) -> ResolvedTa
             name=given.get("name"), uid=given.get("uid"), collector_uid=given.get("collectorUid")
         )
     if device is None:
-        fallback = given.get("name") if isinstance(given, dict) else None
-        return ResolvedTarget("device", given, fallback, None, resolved=False)
-    return ResolvedTarget("device", given, device.name, device.owner_upn, resolved=True)
+        collector = given if isinstance(given, str) else _given(given, "collectorUid")
+        return ResolvedTarget(
+            "device",
+            given,
+            _given(given, "name"),
+            None,
+            resolved=False,
+            device_uid=_given(given, "uid"),
+            device_collector_uid=collector,
+        )
+    return ResolvedTarget(
+        "device",
+        given,
+        device.name,
+        None,
+        resolved=True,
+        device_uid=device.uid,
+        device_collector_uid=device.collector_uid,
+    )
 
 
 def _user_target(inventory: Inventory, given: Any, version: str) -> ResolvedTarget:
@@ -65,11 +86,29 @@ def _user_target(inventory: Inventory, given: Any, version: str) -> ResolvedTarg
             upn=given.get("upn"), sid=given.get("sid"), uid=given.get("uid")
         )
     if user is None:
-        fallback = given.get("upn") if isinstance(given, dict) else None
-        return ResolvedTarget("user", given, None, fallback, resolved=False)
+        sid = given if isinstance(given, str) else _given(given, "sid")
+        return ResolvedTarget(
+            "user",
+            given,
+            None,
+            _given(given, "upn"),
+            resolved=False,
+            user_sid=sid,
+            user_uid=_given(given, "uid"),
+        )
+    # The workflow runs on the user's most recently seen device, which NQL shows too.
     devices = inventory.devices_of(user.upn)
+    device = devices[0] if devices else None
     return ResolvedTarget(
-        "user", given, devices[0].name if devices else None, user.upn, resolved=True
+        "user",
+        given,
+        device.name if device else None,
+        user.upn,
+        resolved=True,
+        device_uid=device.uid if device else None,
+        device_collector_uid=device.collector_uid if device else None,
+        user_sid=user.sid,
+        user_uid=user.uid,
     )
 
 
@@ -114,6 +153,11 @@ def execute(
         source_header=request.header("Source"),
         targets=targets,
     )
+    if faults.take_fail_after_accept(request.path):
+        # The executions exist and progress; only the answer is lost.
+        reply = error_reply(500, "INTERNAL_ERROR", "Simulated server error after execution.")
+        reply.fault = "fail_after_accept"
+        return reply
     reply = json_reply(
         200, {"requestUuid": record.request_uuid, "executionsUuids": record.execution_uuids}
     )
@@ -124,11 +168,14 @@ def execute(
 
 
 def trigger_wait_for_event(request: Incoming, *, catalogue: Catalogue, state: SimState) -> Reply:
-    """POST .../workflows/{workflowUuid}/execution/{executionUuid}/trigger: resume a wait."""
+    """POST .../workflows/{workflowUuid}/execution/{executionUuid}/trigger: resume a wait.
+
+    404 for an unknown workflow or execution, 400 for an execution that is not waiting.
+    """
     workflow = catalogue.by_uuid(request.path_params["workflowUuid"])
     if workflow is None:
         return error_reply(
-            400,
+            404,
             "WORKFLOW_NOT_FOUND",
             f"No workflow with UUID {request.path_params['workflowUuid']}.",
         )
@@ -136,7 +183,7 @@ def trigger_wait_for_event(request: Incoming, *, catalogue: Catalogue, state: Si
     execution = state.find_execution(execution_uuid)
     if execution is None or execution.workflow.uuid != workflow.uuid:
         return error_reply(
-            400, "EXECUTION_NOT_FOUND", f"Workflow {workflow.id} has no execution {execution_uuid}."
+            404, "EXECUTION_NOT_FOUND", f"Workflow {workflow.id} has no execution {execution_uuid}."
         )
     try:
         request_uuid = state.trigger(execution_uuid, request.body.get("parameters"))
