@@ -225,7 +225,7 @@ class BeatProcess:
         argv = [
             sys.executable,
             *("-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
-            *("-s", str(schedule), "--max-interval", "0.5"),
+            *("-s", str(schedule), "--max-interval", "1"),
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -236,8 +236,9 @@ def test_worker_killed_mid_batch_never_sends_it_twice(
         run.refresh_from_db()
         stuck_run = Batch.objects.filter(run=run, pk__in=stuck).exists()
         if stuck_run:
-            assert (run.status, run.outcome_counts) == (RunStatus.UNKNOWN, {"unknown": 5})
-            assert run.finished_at is not None
+            # Unknown, and being reconciled from Nexthink's history: not over yet.
+            assert (run.status, run.outcome_counts) == (RunStatus.IN_PROGRESS, {"unknown": 5})
+            assert run.finished_at is None
         else:
             assert (run.status, run.outcome_counts) == (RunStatus.IN_PROGRESS, {"pending": 5})
 
@@ -278,7 +279,7 @@ def test_message_redelivered_after_pool_process_dies_marks_batch_unknown(
     )
     assert len(in_flight) == 1  # never sent again
     run.refresh_from_db()
-    assert run.status == RunStatus.UNKNOWN
+    assert run.status == RunStatus.IN_PROGRESS  # being reconciled
     assert run.secret_params == ""
 
 
@@ -408,8 +409,8 @@ def test_read_timeout_after_acceptance_marks_unknown_and_sends_once(
     assert batch.attempts == 1
     assert len(simulator.state.executions) == 1
     run.refresh_from_db()
-    assert run.status == RunStatus.UNKNOWN
-    assert run.finished_at is not None
+    assert (run.status, run.outcome_counts) == (RunStatus.IN_PROGRESS, {"unknown": 3})
+    assert batch.next_check_at is not None  # reconciliation asks Nexthink's history
 
 
 # --- the submission service called directly (no worker) -------------------------------------
@@ -485,7 +486,7 @@ def test_redelivered_claim_marks_unknown_without_sending_again(
     assert (one_batch.state, one_batch.error_code) == (BatchState.UNKNOWN, "REDELIVERED")
     assert "reconcile" in one_batch.error_details.lower()
     assert len(fake_client.calls) == 1
-    assert Run.objects.get().status == RunStatus.UNKNOWN
+    assert Run.objects.get().status == RunStatus.IN_PROGRESS  # being reconciled
 
 
 @pytest.mark.django_db
@@ -577,7 +578,8 @@ def test_5xx_answering_the_execute_post_is_unknown_and_never_sent_again(
     assert requeued == []
     assert [r.status for r in simulator.state.requests if r.path in EXECUTE_PATHS] == [status]
     run.refresh_from_db()
-    assert run.status == RunStatus.UNKNOWN
+    assert run.status == RunStatus.IN_PROGRESS  # being reconciled
+    assert batch.outcome_counts == {"unknown": 3} and batch.next_check_at is not None
 
 
 @pytest.mark.django_db
@@ -726,7 +728,7 @@ def test_sweep_resends_lost_messages_and_gives_up_on_dead_workers(
     assert requeued == [(lost.pk, None)]
     dead.refresh_from_db()
     assert (dead.state, dead.error_code) == (BatchState.UNKNOWN, "WORKER_LOST")
-    assert Run.objects.get(batches=dead).status == RunStatus.UNKNOWN
+    assert Run.objects.get(batches=dead).status == RunStatus.IN_PROGRESS  # reconciling
     states = dict(Batch.objects.values_list("pk", "state"))
     assert states[fresh.pk] == states[waiting.pk] == states[lost.pk] == BatchState.QUEUED
     assert states[busy.pk] == BatchState.SENDING
@@ -810,4 +812,4 @@ def test_batch_outcome_and_run_status_commit_together(
 
     monkeypatch.setattr(lifecycle, "refresh_run_status", real_refresh)
     assert sweep(sending_timeout_seconds=0).unknown == [one_batch.pk]
-    assert Run.objects.get().status == RunStatus.UNKNOWN
+    assert Run.objects.get().status == RunStatus.IN_PROGRESS  # reconciling

@@ -290,6 +290,12 @@ def test_run_status_follows_its_batches_and_outcomes(
     assert derive_status(counts, outcomes, attempted=attempted) == status
 
 
+def test_a_run_whose_unknown_batch_is_being_reconciled_is_still_in_progress() -> None:
+    batches, outcomes = {"unknown": 1, "submitted": 1}, {"unknown": 3, "success": 3}
+    assert derive_status(batches, outcomes, attempted=2, reconciling=1) == RunStatus.IN_PROGRESS
+    assert derive_status(batches, outcomes, attempted=2, reconciling=0) == RunStatus.PARTIAL
+
+
 def test_final_status_sets_finished_at_and_erases_secrets(
     helpdesk: Any, sim_workflow: Any, enqueued: list[int]
 ) -> None:

@@ -303,15 +303,16 @@ def refresh_run_status(run_id: int) -> Run | None:
             return None
         counts: dict[str, int] = {}
         outcomes: dict[str, int] = {}
-        attempted = 0
-        for state, batch_outcomes, attempts in Batch.objects.filter(run_id=run_id).values_list(
-            "state", "outcome_counts", "attempts"
-        ):
+        attempted = reconciling = 0
+        for state, batch_outcomes, attempts, next_check in Batch.objects.filter(
+            run_id=run_id
+        ).values_list("state", "outcome_counts", "attempts", "next_check_at"):
             counts[state] = counts.get(state, 0) + 1
             attempted += attempts
+            reconciling += state == BatchState.UNKNOWN and next_check is not None
             for outcome, n in (batch_outcomes or {}).items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + n
-        status = derive_status(counts, outcomes, attempted=attempted)
+        status = derive_status(counts, outcomes, attempted=attempted, reconciling=reconciling)
         fields: list[str] = []
         if status != run.status:
             run.status = status
@@ -336,9 +337,17 @@ def refresh_run_status(run_id: int) -> Run | None:
 
 
 def derive_status(
-    batches: Mapping[str, int], outcomes: Mapping[str, int], *, attempted: int = 0
+    batches: Mapping[str, int],
+    outcomes: Mapping[str, int],
+    *,
+    attempted: int = 0,
+    reconciling: int = 0,
 ) -> RunStatus:
-    """A run's status from how many batches are in each state and targets have each outcome."""
+    """A run's status from how many batches are in each state and targets have each outcome.
+
+    `reconciling` counts unknown batches whose fate is still being looked up in Nexthink's
+    history: until that ends, the run is in progress rather than of unknown outcome.
+    """
     queued = batches.get(BatchState.QUEUED, 0)
     sending = batches.get(BatchState.SENDING, 0)
     if sum(batches.values()) == 0:
@@ -348,7 +357,7 @@ def derive_status(
         return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS
     # Every batch has ended: its targets' outcomes tell the rest.
     still_open = sum(outcomes.get(o, 0) for o in ("", Outcome.PENDING, Outcome.RUNNING))
-    if still_open:
+    if still_open or reconciling:
         return RunStatus.IN_PROGRESS
     if outcomes.get(Outcome.WAITING, 0):
         return RunStatus.WAITING
