@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -15,6 +16,7 @@ from portal.env import (
     env_secret,
     env_str,
 )
+from workflows_app.nexthink.models import NQL_QUERY_ID_PATTERN
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -224,6 +226,9 @@ NEXTHINK_EXECUTIONS_QUERY_ID = env_str(
 NEXTHINK_RECENT_EXECUTIONS_QUERY_ID = env_str(
     "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID", "#portal_recent_workflow_executions"
 )
+for _name in ("NEXTHINK_EXECUTIONS_QUERY_ID", "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID"):
+    if not re.fullmatch(NQL_QUERY_ID_PATTERN, str(globals()[_name])):
+        raise ConfigError(f"{_name} must be a saved NQL query id like #portal_workflow_executions")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
 # Auth -----------------------------------------------------------------------------------------

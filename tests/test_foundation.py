@@ -63,6 +63,23 @@ def test_production_start_without_client_secret_names_it(tmp_path):
     assert "NEXTHINK_CLIENT_SECRET is required" in result.stderr
 
 
+def test_a_saved_query_id_that_nexthink_would_refuse_stops_start_up():
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID": "portal recent executions",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID must be a saved NQL query id" in result.stderr
+
+
 @pytest.mark.django_db
 def test_roles_exist_after_migration():
     from django.contrib.auth.models import Group
