@@ -8,6 +8,7 @@ No database is needed.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import socket
@@ -28,8 +29,10 @@ from workflows_app.nexthink import (
     Dependency,
     DeviceData,
     ExecutionRequest,
+    ExportLinkExpired,
     ExternalIdsExecutionRequest,
     Forbidden,
+    InvalidResponse,
     MemoryTokenCache,
     NexthinkClient,
     OutcomeUnknown,
@@ -704,3 +707,202 @@ def test_simulator_secret_and_token_never_logged(simulator, caplog):
     token = cache.get(client.tokens.key)
     assert token
     assert token not in caplog.text and simulator.client_secret not in caplog.text
+
+
+# -- NQL export -------------------------------------------------------------------------------
+
+EXECUTIONS_QUERY = "#portal_workflow_executions"
+
+
+def downloads(simulator: Any) -> list[Any]:
+    return [r for r in simulator.state.requests if r.path.startswith("/_exports/")]
+
+
+def completed_link(client: NexthinkClient, export_id: str) -> str:
+    status = client.nql_export_status(export_id)
+    assert status.done and status.resultsFileUrl, status
+    return status.resultsFileUrl
+
+
+def test_export_is_polled_until_completed_then_downloaded(simulator):
+    simulator.configure(execution_seconds=0, export_seconds=0.3)
+    client = sim_client(simulator)
+    names = ["EMP-LT-0142", "FAIL-LT-0001", "GHOST-PC"]
+    run = client.execute_v2(
+        ExternalIdsExecutionRequest(
+            workflowId="#flush_dns_cache", devices=[DeviceData(name=n) for n in names]
+        )
+    )
+    export_id = client.nql_export(EXECUTIONS_QUERY, {"request_id": run.requestUuid})
+    seen = []
+    for _ in range(100):
+        status = client.nql_export_status(export_id)
+        seen.append(status.status)
+        if status.done or status.failed:
+            break
+        time.sleep(0.05)
+    assert status.done and not status.failed and status.resultsFileUrl
+    assert seen[0] == "SUBMITTED" and "IN_PROGRESS" in seen
+    rows = client.download_export(status.resultsFileUrl)
+    assert [(r["execution_id"], r["device.name"], r["status"]) for r in rows] == list(
+        zip(run.executionsUuids, names, ["success", "failure", "failure"], strict=True)
+    )
+    assert rows[0]["outcome"] == "success" and rows[0]["user.upn"] == ""
+    assert_simulator_saw_only_valid_requests(simulator)
+    [download] = downloads(simulator)
+    # The simulator answers 400 to a download carrying a token, as S3 does.
+    assert download.status == 200
+    assert "Authorization" not in download.headers and "Source" not in download.headers
+
+
+def test_export_in_error_carries_its_description(simulator):
+    simulator.configure(export_seconds=0)
+    simulator.faults.configure(export_error_count=1)
+    client = sim_client(simulator)
+    status = client.nql_export_status(client.nql_export(EXECUTIONS_QUERY, {"request_id": "x"}))
+    assert status.failed and not status.done
+    assert status.errorDescription and "export" in status.errorDescription
+    assert status.resultsFileUrl is None
+
+
+def test_starting_an_export_is_retried_like_a_read(simulator):
+    simulator.faults.configure(fail_next=[503, 500], paths=["/api/v1/nql/export"])
+    export_id = sim_client(simulator).nql_export(EXECUTIONS_QUERY, {"request_id": "x"})
+    assert export_id
+    assert [r.status for r in api_requests(simulator)] == [503, 500, 200]
+
+
+def test_429_and_503_on_export_status_are_retried(simulator):
+    simulator.configure(export_seconds=0)
+    client = sim_client(simulator)
+    export_id = client.nql_export(EXECUTIONS_QUERY, {"request_id": "x"})
+    simulator.faults.configure(
+        fail_next=[429, 503], rate_limit_retry_after=0.05, paths=["/api/v1/nql/status/"]
+    )
+    assert client.nql_export_status(export_id).done
+    statuses = [
+        r.status for r in api_requests(simulator) if r.path.startswith("/api/v1/nql/status")
+    ]
+    assert statuses == [429, 503, 200]
+
+
+def test_unknown_export_is_a_bad_request_with_the_apis_code(simulator):
+    with pytest.raises(BadRequest) as caught:
+        sim_client(simulator).nql_export_status("00000000-0000-4000-8000-000000000000")
+    assert (caught.value.status, caught.value.code) == (404, "EXPORT_NOT_FOUND")
+
+
+def test_expired_link_is_a_clear_error_and_not_retried(simulator):
+    simulator.configure(export_seconds=0, export_url_seconds=0)
+    client = sim_client(simulator)
+    link = completed_link(client, client.nql_export(EXECUTIONS_QUERY, {"request_id": "x"}))
+    with pytest.raises(ExportLinkExpired, match="expired") as caught:
+        client.download_export(link)
+    assert caught.value.code == "AccessDenied"
+    assert len(downloads(simulator)) == 1
+    simulator.configure(export_url_seconds=900)  # the status hands out a fresh link
+    export_id = urlsplit(link).path.rsplit("/", 1)[1].removesuffix(".csv")
+    assert client.download_export(completed_link(client, export_id)) == []
+
+
+def test_download_is_retried_on_5xx_then_unavailable(simulator):
+    simulator.configure(export_seconds=0)
+    client = sim_client(simulator)
+    link = completed_link(client, client.nql_export(EXECUTIONS_QUERY, {"request_id": "x"}))
+    simulator.faults.configure(fail_next=[503, 502], paths=["/_exports/"])
+    assert client.download_export(link) == []
+    assert [r.status for r in downloads(simulator)] == [503, 502, 200]
+    simulator.faults.configure(error_rate=1.0)
+    with pytest.raises(Unavailable) as caught:
+        client.download_export(link)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_download_sends_nothing_of_the_client_and_needs_no_token(loopback):
+    loopback.routes["/exports/f.csv"] = [reply(200, "a,b\n1,2\n")]
+    client = loopback_client(loopback)
+    rows = client.download_export(loopback.url + "/exports/f.csv?X-Amz-Signature=abc&x=1")
+    assert rows == [{"a": "1", "b": "2"}]
+    [seen] = loopback.seen
+    assert seen.query == {"X-Amz-Signature": ["abc"], "x": ["1"]}
+    assert "Authorization" not in seen.headers and "Source" not in seen.headers
+    assert loopback.token_count == 0
+
+
+def test_csv_with_a_bom_gzip_blank_lines_and_ragged_rows(loopback):
+    text = '\ufeffrequest_id, status\nr-1,success\n\nr-2\n"r,3",failure,extra\n'
+    loopback.routes["/f.csv.gz"] = [reply(200, gzip.compress(text.encode()))]
+    rows = loopback_client(loopback).download_export(loopback.url + "/f.csv.gz")
+    assert rows == [
+        {"request_id": "r-1", "status": "success"},
+        {"request_id": "r-2", "status": ""},
+        {"request_id": "r,3", "status": "failure"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"a,b\n\xff\xfe,1\n", "not UTF-8"),
+        (b"\x1f\x8b\x08\x00broken", "broken gzip"),
+        (b"\x28\xb5\x2f\xfd\x00", "ZSTD"),
+    ],
+)
+def test_unreadable_files_are_invalid_responses(loopback, body, message):
+    loopback.routes["/f.csv"] = [reply(200, body)]
+    with pytest.raises(InvalidResponse, match=message):
+        loopback_client(loopback).download_export(loopback.url + "/f.csv")
+
+
+def test_a_refused_download_keeps_the_storage_errors_code(loopback):
+    xml = "<?xml version='1.0'?><Error><Code>NoSuchKey</Code><Message>Gone</Message></Error>"
+    loopback.routes["/f.csv"] = [reply(404, xml)]
+    with pytest.raises(BadRequest) as caught:
+        loopback_client(loopback).download_export(loopback.url + "/f.csv")
+    assert (caught.value.status, caught.value.code, caught.value.details) == (
+        404,
+        "NoSuchKey",
+        "Gone",
+    )
+    with pytest.raises(InvalidResponse, match="http"):
+        loopback_client(loopback).download_export("file:///etc/passwd")
+
+
+def test_export_status_answers_are_read_tolerantly(loopback):
+    loopback.routes["/api/v1/nql/status/a%2Fb"] = [reply(200, {"status": "QUEUED", "x": 1})]
+    loopback.routes["/api/v1/nql/status/done"] = [reply(200, {"status": "COMPLETED"})]
+    client = loopback_client(loopback)
+    status = client.nql_export_status("a/b")
+    assert status.status == "QUEUED" and not status.done and not status.failed
+    with pytest.raises(InvalidResponse, match="without its link"):
+        client.nql_export_status("done")
+    with pytest.raises(ValueError):
+        client.nql_export_status("")
+    assert_conforms(loopback.api())
+
+
+def test_the_link_signature_and_token_never_reach_logs_or_errors(simulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    simulator.configure(export_seconds=0)
+    cache = MemoryTokenCache()
+    client = sim_client(simulator, cache=cache)
+    link = completed_link(client, client.nql_export(EXECUTIONS_QUERY, {"request_id": "x"}))
+    client.download_export(link)
+    simulator.faults.configure(error_rate=1.0, paths=["/_exports/"])
+    failures = []
+    with pytest.raises(Unavailable) as unavailable:
+        client.download_export(link)
+    failures.append(unavailable.value)
+    simulator.faults.clear()
+    simulator.configure(export_url_seconds=0)
+    expired = completed_link(client, urlsplit(link).path.rsplit("/", 1)[1].removesuffix(".csv"))
+    with pytest.raises(ExportLinkExpired) as refused:
+        client.download_export(expired)
+    failures.append(refused.value)
+    signatures = [parse_qs(urlsplit(u).query)["X-Amz-Signature"][0] for u in (link, expired)]
+    token = cache.get(client.tokens.key)
+    assert token
+    seen_text = caplog.text + " ".join(f"{f!s} {f!r}" for f in failures)
+    for secret in (*signatures, token):
+        assert secret not in seen_text
+    assert urlsplit(link).path in caplog.text  # logged, without its query string

@@ -23,6 +23,8 @@ from workflows_app.nexthink import (
     ExecutionRequest,
     ExecutionResponse,
     ExternalIdsExecutionRequest,
+    NqlExportRequest,
+    NqlExportStatus,
     NqlRequest,
     NqlResponse,
     ThinkletTriggerRequest,
@@ -179,6 +181,53 @@ def test_nql_request_refuses_bad_query_ids(query_id):
     with pytest.raises(ValidationError):
         NqlRequest(queryId=query_id)
     assert validate_request("POST", "/api/v2/nql/execute", {"queryId": query_id}) != []
+
+
+@pytest.mark.parametrize("compression", [None, "NONE", "GZIP", "ZSTD"])
+def test_nql_export_request_conforms_to_the_export_endpoint(compression):
+    request = NqlExportRequest(
+        queryId="#portal_workflow_executions",
+        parameters={"request_id": "r-1"},
+        compression=compression,
+    )
+    payload = request.payload()
+    assert ("compression" in payload) is (compression is not None)
+    assert validate_request("POST", "/api/v1/nql/export", payload) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"queryId": "portal"},
+        {"queryId": "#ok", "compression": "ZIP"},
+        {"queryId": "#ok", "format": "csv"},
+        {"queryId": "#ok", "parameters": {"n": 1}},
+    ],
+)
+def test_nql_export_request_is_strict(fields):
+    with pytest.raises(ValidationError):
+        NqlExportRequest(**fields)
+    assert validate_request("POST", "/api/v1/nql/export", fields) != []
+
+
+@pytest.mark.parametrize(
+    ("answer", "done", "failed"),
+    [
+        ({"status": "COMPLETED", "resultsFileUrl": "https://s3/x.csv?sig=1"}, True, False),
+        ({"status": "ERROR", "errorDescription": "Query timed out"}, False, True),
+        ({"status": "in_progress"}, False, False),
+        ({"status": "SOMETHING_NEW", "progress": 40}, False, False),
+    ],
+)
+def test_nql_export_status_is_read_tolerantly(answer, done, failed):
+    status = NqlExportStatus.model_validate(answer)
+    assert (status.status, status.done, status.failed) == (answer["status"], done, failed)
+    assert status.errorDescription == answer.get("errorDescription")
+
+
+def test_nql_export_status_path_conforms_to_the_spec():
+    assert validate_request("GET", "/api/v1/nql/status/abc-123", None) == []
+    assert validate_request("POST", "/api/v1/nql/status/abc-123", None) != []
 
 
 # -- property tests: the models and the spec agree ---------------------------------------------

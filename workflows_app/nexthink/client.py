@@ -11,20 +11,15 @@ Docs: https://docs.nexthink.com/api/workflows  (spec: workflows_app/simulator/op
 
 from __future__ import annotations
 
-import csv
-import gzip
 import http.client
-import io
 import logging
 import random
-import re
 import socket
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import (
@@ -50,6 +45,7 @@ from .errors import (
     Unavailable,
     parse_retry_after,
 )
+from .export_files import csv_rows, storage_error, without_query
 from .models import (
     Dependency,
     ErrorResponse,
@@ -86,28 +82,6 @@ _SETUP_ERRORS = (
     requests.exceptions.SSLError,
     requests.exceptions.ProxyError,
 )
-
-
-# A pre-signed link's signature is a credential: keep it out of urllib3's debug log of each
-# request line. (The client's own messages never show a link's query string at all.)
-_SIGNATURE = re.compile(r"(?i)\b((?:x-amz-|x-goog-)?signature|sig)=[^&\s\"']+")
-
-
-class _RedactSignatures(logging.Filter):
-    """Blank the signature of pre-signed URLs in the records of urllib3's connection pool."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SIGNATURE.sub(r"\1=[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        return True
-
-
-_POOL_LOGGER = logging.getLogger("urllib3.connectionpool")
-if not any(isinstance(f, _RedactSignatures) for f in _POOL_LOGGER.filters):
-    _POOL_LOGGER.addFilter(_RedactSignatures())
 
 
 class ClientConfig(BaseModel):
@@ -266,11 +240,11 @@ class NexthinkClient:
         request with two), no Source header. Retried like a read; a refused link (403) is
         `ExportLinkExpired`. A gzip file is read too.
         """
-        shown = _without_query(url)
+        shown = without_query(url)
         if urlsplit(url).scheme not in ("http", "https"):
             raise InvalidResponse(f"The NQL export's link is not an http(s) URL: {shown!r}.")
         response = self._retrying(lambda: self._download(url, shown))
-        return _csv_rows(response.content)
+        return csv_rows(response.content)
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -372,9 +346,9 @@ class NexthinkClient:
         )
         status = response.status_code
         if status == 403:
-            raise ExportLinkExpired(_storage_error(response)[0])
+            raise ExportLinkExpired(storage_error(response)[0])
         if 400 <= status < 500 and status != 429:
-            code, message = _storage_error(response)
+            code, message = storage_error(response)
             raise BadRequest(code or f"HTTP_{status}", message, status)
         _raise_for_status(response)
         return response
@@ -450,54 +424,6 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     """Send no Authorization header at all (given as `auth`, it also keeps ~/.netrc out)."""
     request.headers.pop("Authorization", None)
     return request
-
-
-def _without_query(url: str) -> str:
-    """A URL fit for logs and messages: its query string (a pre-signed signature) left out."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]  # and no user:password either
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,500})</\1>")
-
-
-def _storage_error(response: requests.Response) -> tuple[str, str]:
-    """The Code and Message of an S3-style XML error, else the answer's text."""
-    text = response.text[:4000]
-    found = dict(_XML_FIELD.findall(text))
-    if found:
-        return found.get("Code", ""), found.get("Message", "")
-    error = _error_body(response)
-    return error.code, error.details
-
-
-def _csv_rows(content: bytes) -> list[dict[str, str]]:
-    """Rows of an export's CSV file keyed by its header row (UTF-8, BOM and gzip tolerated)."""
-    if content[:2] == b"\x1f\x8b":
-        try:
-            content = gzip.decompress(content)
-        except (OSError, EOFError, zlib.error):
-            raise InvalidResponse("The NQL export's file is a broken gzip file.") from None
-    if content[:4] == b"\x28\xb5\x2f\xfd":
-        raise InvalidResponse(
-            "The NQL export's file is compressed with ZSTD, which the portal cannot read."
-        )
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidResponse("The NQL export's file is not UTF-8 text.") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [name.strip() for name in next(reader, [])]
-        rows = [
-            {name: record[i] if i < len(record) else "" for i, name in enumerate(header)}
-            for record in reader
-            if record
-        ]
-    except csv.Error as exc:
-        raise InvalidResponse(f"The NQL export's file is not valid CSV ({exc}).") from None
-    return rows
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
