@@ -20,6 +20,7 @@ from workflows_app import permissions
 from workflows_app.models import (
     Batch,
     BatchState,
+    Outcome,
     ParameterDefinition,
     Run,
     RunStatus,
@@ -29,7 +30,7 @@ from workflows_app.models import (
 )
 from workflows_app.roles import Role
 from workflows_app.selectors.runs import TARGET_COLUMNS, RunFilters, run_page, target_page
-from workflows_app.services import pending_runs
+from workflows_app.services import lifecycle, pending_runs
 from workflows_app.services.runs import create_run
 from workflows_app.services.secrets import decrypt_dict
 from workflows_app.targets import Target as Wanted
@@ -613,16 +614,21 @@ def test_progress_polls_while_in_flight_and_stops_once_final(client_for, helpdes
         assert 'hx-swap="outerHTML"' in html
         assert "HX-Trigger" not in response.headers
 
+    # Sent, and every execution ended: the run is final and nothing is checked any more.
     Batch.objects.filter(run=run).update(
         state=BatchState.SUBMITTED, request_uuid="req-1", attempts=1, finished_at=timezone.now()
     )
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.SUBMITTED, finished_at=timezone.now())
+    Target.objects.filter(run=run).update(outcome=Outcome.SUCCESS, status="success")
+    for batch_id in Batch.objects.filter(run=run).values_list("pk", flat=True):
+        lifecycle.recount(batch_id)
+    lifecycle.refresh_run_status(run.pk)
     response = client.get(progress_url, headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 200
     assert "hx-trigger" not in html and 'id="run-progress"' in html
-    assert 'data-count="submitted-targets">3<' in html and "req-1" in html
-    # The last poll asks the page to reload its targets (now with execution ids).
+    assert 'data-testid="run-status">Succeeded<' in html
+    assert 'data-count="succeeded-targets">' in html and "req-1" in html
+    # The last poll asks the page to reload its targets (now with their outcomes).
     assert "run-settled" in json.loads(response.headers["HX-Trigger"])
     assert "hx-trigger" not in client.get(reverse("runs:detail", args=[run.pk])).content.decode()
 

@@ -19,7 +19,7 @@ client's request model. The spec's patterns and per-request limit are the client
 from workflows_app.nexthink.models import SID_PATTERN, UPN_PATTERN, UUID_PATTERN
 
 from .classify import TargetError, classify, normalise
-from .codec import from_row, from_session_text, to_row, to_session_text
+from .codec import from_row, from_session_text, to_line, to_row, to_session_text
 from .model import (
     MAX_ERRORS,
     MAX_TARGETS_PER_RUN,
@@ -64,6 +64,7 @@ __all__ = [
     "parse_csv",
     "parse_text",
     "parse_upload",
+    "to_line",
     "to_row",
     "to_session_text",
     "too_many_targets",

@@ -1,11 +1,13 @@
-"""How a Target is written outside memory and read back: a session line, a database row.
+"""How a Target is written outside memory and read back: a session line, a database row, a
+prefixed line for the run form.
 
-Both keep the kind and the value only. The line a target was pasted on is not kept, so reading
+Each keeps the kind and the value only. The line a target was pasted on is not kept, so reading
 back numbers the targets by their position instead (1, 2, ... in the order written).
 """
 
 from collections.abc import Sequence
 
+from .classify import CANONICAL_PREFIX
 from .model import Target, TargetKind
 
 # No target value holds a tab or a line break: the parser refuses control characters.
@@ -27,6 +29,11 @@ def from_session_text(text: str) -> list[Target]:
         kind, _, value = line.partition(_FIELD)
         targets.append(Target(TargetKind(kind), value, number))
     return targets
+
+
+def to_line(kind: str, value: str) -> str:
+    """A stored target as a line the run form reads back as the same target: `prefix:value`."""
+    return f"{CANONICAL_PREFIX[TargetKind(kind)]}:{value}"
 
 
 def to_row(target: Target) -> tuple[str, str]:

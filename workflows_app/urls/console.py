@@ -8,4 +8,5 @@ app_name = "console"
 urlpatterns = [
     path("", console.home, name="home"),
     path("sync/", console.sync_now, name="sync"),
+    path("batches/<int:batch_id>/resend/", console.resend, name="resend"),
 ]

@@ -1,4 +1,5 @@
-"""The admin console: catalogue sync, workflow counts, batches to reconcile, setup problems."""
+"""The admin console: catalogue sync, workflow counts, batches to reconcile or decide on, setup
+problems (the device lookup's saved query, follow-up's NQL checks)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import logging
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from kombu.exceptions import KombuError
 
-from workflows_app.models import Batch, BatchState, CatalogueSync, Workflow
+from workflows_app.forms.console import ResendForm
+from workflows_app.models import Batch, CatalogueSync, Workflow
 from workflows_app.roles import Role, role_required
-from workflows_app.services import dispatch
+from workflows_app.selectors.runs import (
+    batches_being_reconciled,
+    batches_needing_decision,
+    batches_with_check_problems,
+    resend_decisions,
+)
+from workflows_app.services import dispatch, reconcile
 from workflows_app.services.catalogue_sync import running_sync
 from workflows_app.services.devices import device_query_problem
 from workflows_app.views.http import AuthenticatedHttpRequest
@@ -21,13 +29,16 @@ from workflows_app.views.http import AuthenticatedHttpRequest
 logger = logging.getLogger(__name__)
 
 RECENT_SYNCS = 10
-UNKNOWN_BATCHES_SHOWN = 100
 
 
 @require_safe
 @role_required(Role.ADMIN)
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The admin's home page: syncs, catalogue counts, batches to reconcile, setup problems."""
+    return _home_page(request)
+
+
+def _home_page(request: AuthenticatedHttpRequest, *, status: int = 200) -> HttpResponse:
     syncs = list(
         CatalogueSync.objects.select_related("requested_by").order_by("-started_at")[:RECENT_SYNCS]
     )
@@ -37,19 +48,43 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         inactive=Count("pk", filter=present & ~Q(status=Workflow.Status.ACTIVE)),
         removed=Count("pk", filter=Q(removed_at__isnull=False)),
     )
-    unknown = Batch.objects.filter(state=BatchState.UNKNOWN)
     context = {
         "last_sync": syncs[0] if syncs else None,
         "syncs": syncs,
         "running": running_sync(),
         "counts": counts,
-        "unknown_batches": list(
-            unknown.select_related("run").order_by("-updated_at")[:UNKNOWN_BATCHES_SHOWN]
-        ),
-        "unknown_total": unknown.count(),
+        "reconciling": batches_being_reconciled(),
+        "to_decide": batches_needing_decision(),
+        "decisions": resend_decisions(),
+        "check_problems": batches_with_check_problems(),
         "device_query_problem": device_query_problem(),
     }
-    return render(request, "console/home.html", context)
+    return render(request, "console/home.html", context, status=status)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def resend(request: AuthenticatedHttpRequest, batch_id: int) -> HttpResponse:
+    """Send a reconciled batch's not-sent targets again, as a new batch: an admin's decision."""
+    batch = get_object_or_404(Batch.objects.select_related("run"), pk=batch_id)
+    which = f"Batch {batch.number} of run {batch.run_id}"
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"{which} was not sent again. {problems}")
+        return _home_page(request, status=400)
+    try:
+        new = reconcile.resend_not_sent(batch, user=request.user, note=form.cleaned_data["note"])
+    except reconcile.ResendRefused as exc:
+        messages.error(request, f"{which} was not sent again. {exc.message}")
+        return _home_page(request, status=400)
+    count = new.target_count
+    messages.success(
+        request,
+        f"{which}: {count:,} not-sent target{'s' if count != 1 else ''} queued again as batch "
+        f"{new.number}.",
+    )
+    return redirect("console:home")
 
 
 @require_POST

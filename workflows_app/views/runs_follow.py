@@ -1,32 +1,46 @@
 """Following runs: the list of recent runs, one run's page and its live progress partial.
 
 The views parse the query string, ask `selectors.runs`, and render; what a page shows and how it
-is read lives in the selector.
+is read lives in the selector. Helpdesk and admins see a run's outcomes, batches and targets;
+an employee sees their fix in plain words.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.http import HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django_htmx.http import trigger_client_event
 
+from workflows_app import permissions
 from workflows_app.forms.runs import KIND_LABELS
-from workflows_app.models import RunStatus
+from workflows_app.models import Run, RunStatus
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import (
+    TARGET_FILTERS,
+    Progress,
     RunFilters,
+    TargetFilter,
+    details_of,
+    employee_title,
+    filtered_count,
+    fix_status,
+    helpdesk_link,
+    one_run,
     progress_of,
+    resumptions_of,
     run_page,
     sees_all_runs,
+    target_filters,
     target_page,
-    visible_runs,
 )
 from workflows_app.views.http import AuthenticatedHttpRequest
 
 MAX_FILTER_LENGTH = 255
+MAX_ECHOED = 40
 
 # Every role may follow runs (employees only their own); an account without a role may not.
 ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
@@ -37,7 +51,7 @@ ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Recent runs visible to this person, newest first, 50 a page (keyset on id, no COUNT)."""
     filters = run_filters(request.GET)
-    before = _int(request.GET.get("before"))
+    before = query_int(request.GET.get("before"))
     page = run_page(request.user, filters=filters, before=before)
     context = {
         "runs": page.runs,
@@ -55,15 +69,27 @@ def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @role_required(*ANY_ROLE)
 def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One run: who, what, why, its live progress, its batches and a page of its targets."""
-    run = get_object_or_404(visible_runs(request.user), pk=pk)
-    after = _int(request.GET.get("after"))
-    page = target_page(run, after=after)
+    run = _run_or_404(request, pk)
+    if not sees_all_runs(request.user):
+        return render(request, "runs/fix.html", _fix_context(run, progress_of(run)))
+    chosen = target_filter(request.GET)
+    after = query_int(request.GET.get("after"))
+    page = target_page(run, after=after, target_filter=chosen.filter)
+    progress = progress_of(run)
+    filter_query = {"outcome": chosen.filter.value} if chosen.filter else {}
     context = {
         "run": run,
-        "progress": progress_of(run),
+        "progress": progress,
         "page": page,
-        "targets": [(t, KIND_LABELS.get(t.kind, t.kind)) for t in page.targets],
+        "targets": [(t, KIND_LABELS.get(t.kind, t.kind), details_of(t)) for t in page.targets],
         "paged": after is not None,
+        "filters": target_filters(run),
+        "chosen": chosen,
+        "shown_total": filtered_count(run, chosen.filter),
+        "filter_query": urlencode(filter_query),
+        "next_query": urlencode({**filter_query, "after": str(page.next_after)}),
+        "may_rerun": bool(progress.failed_targets) and _may_run(request, run),
+        "resumptions": resumptions_of(run),
     }
     return render(request, "runs/detail.html", context)
 
@@ -71,14 +97,22 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @role_required(*ANY_ROLE)
 def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The progress partial alone, polled by htmx; once final it renders without polling."""
-    run = get_object_or_404(visible_runs(request.user), pk=pk)
+    """The progress partial alone, polled by htmx; once settled it renders without polling."""
+    run = _run_or_404(request, pk)
     progress = progress_of(run)
-    response = render(request, "runs/_progress.html", {"run": run, "progress": progress})
+    if sees_all_runs(request.user):
+        may_rerun = bool(progress.failed_targets) and _may_run(request, run)
+        context = {"run": run, "progress": progress, "may_rerun": may_rerun}
+        response = render(request, "runs/_progress.html", context)
+    else:
+        response = render(request, "runs/_fix.html", _fix_context(run, progress))
     if not progress.polling:
-        # The last poll: tell the page to reload its targets, which now carry execution ids.
+        # The last poll: tell the page to reload its targets, which now carry their outcomes.
         trigger_client_event(response, "run-settled")
     return response
+
+
+# --- parsing and helpers -------------------------------------------------------------------------
 
 
 def run_filters(query: QueryDict) -> RunFilters:
@@ -89,7 +123,27 @@ def run_filters(query: QueryDict) -> RunFilters:
     return RunFilters(status=status if status in RunStatus.values else "", workflow=workflow)
 
 
-def _int(raw: str | None) -> int | None:
+@dataclass(frozen=True)
+class ChosenFilter:
+    """The targets table's `?outcome=` filter, or None; `ignored` echoes a value not known."""
+
+    filter: TargetFilter | None
+    ignored: str = ""
+
+
+def target_filter(query: QueryDict) -> ChosenFilter:
+    """The targets table's filter from `?outcome=`; an unknown value is ignored, and said so."""
+    raw = query.get("outcome", "")
+    if not raw:
+        return ChosenFilter(None)
+    known = TARGET_FILTERS.get(raw)
+    if known is not None:
+        return ChosenFilter(known)
+    shown = raw.replace("\x00", "")
+    return ChosenFilter(None, ignored=shown[:MAX_ECHOED] + ("…" if len(shown) > MAX_ECHOED else ""))
+
+
+def query_int(raw: str | None) -> int | None:
     """A non-negative integer query value, or None for anything else (never a 500)."""
     if raw is None:
         return None
@@ -99,3 +153,27 @@ def _int(raw: str | None) -> int | None:
         return None
     value = int(raw)
     return value if value < 2**31 else None
+
+
+def _run_or_404(request: AuthenticatedHttpRequest, pk: int) -> Run:
+    run = one_run(request.user, pk)
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+def _may_run(request: AuthenticatedHttpRequest, run: Run) -> bool:
+    """Whether this person may start the run's workflow from the run form now."""
+    return permissions.refusal(request.user, run.workflow, Run.Source.HELPDESK) is None
+
+
+def _fix_context(run: Run, progress: Progress) -> dict[str, object]:
+    """What an employee's page of their fix shows."""
+    fix = fix_status(run)
+    return {
+        "run": run,
+        "title": employee_title(run),
+        "fix": fix,
+        "progress": progress,
+        "helpdesk_url": helpdesk_link() if fix.may_contact else "",
+    }

@@ -28,6 +28,7 @@ from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
 from workflows_app.views.http import AuthenticatedHttpRequest
+from workflows_app.views.runs_rerun import rerun_initial
 
 SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
@@ -44,7 +45,10 @@ def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     except permissions.Refusal as exc:
         return _refused_page(request, workflow, exc)
     if request.method == "GET":
-        return _form_page(request, workflow, RunForm(workflow))
+        # `?rerun=<run id>`: the form pre-filled with that run's failed targets (runs_rerun).
+        return _form_page(
+            request, workflow, RunForm(workflow, initial=rerun_initial(request, workflow))
+        )
     form = RunForm(workflow, request.POST, request.FILES)
     if not form.is_valid():
         return _form_page(request, workflow, form, status=400)
