@@ -117,14 +117,18 @@ ACCESS: dict[str, frozenset[str]] = {
     "curation:import": ADMIN,
     "curation:edit": ADMIN,
     "curation:parameter_row": ADMIN,
+    "curation:settings": ADMIN,
     "runs:start": STAFF,
     "runs:confirm": STAFF,
     "runs:list": SIGNED_IN,  # employees see their own runs only
     "runs:detail": SIGNED_IN,
     "runs:progress": SIGNED_IN,
+    "runs:waiting": STAFF,
+    "runs:resume": STAFF,
     "self_service:home": SIGNED_IN,
     "self_service:confirm": SIGNED_IN,
     "self_service:run": SIGNED_IN,
+    "self_service:recent": SIGNED_IN,
 }
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
@@ -149,13 +153,17 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("runs:detail", "other's run"): STAFF,
     ("runs:progress", "own run"): SIGNED_IN,
     ("runs:progress", "other's run"): STAFF,
+    ("runs:waiting", ""): STAFF,
     ("self_service:home", ""): SIGNED_IN,
     ("self_service:confirm", "workflow"): SIGNED_IN,
+    ("self_service:recent", ""): SIGNED_IN,
 }
 
 
 def argument_kind(route: Route, kwarg: str) -> str:
-    """What a path argument names: a workflow or a run."""
+    """What a path argument names: a workflow, a run or an execution (by its UUID)."""
+    if kwarg == "execution_uuid":
+        return "execution"
     if kwarg == "workflow_id":
         return "workflow"
     if kwarg == "pk":
@@ -267,8 +275,11 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
     """(label, path arguments) to request the route with: real rows, then an unknown id."""
     choices = []
     for kwarg in route.kwargs:
-        if argument_kind(route, kwarg) == "workflow":
+        kind = argument_kind(route, kwarg)
+        if kind == "workflow":
             values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
+        elif kind == "execution":
+            values = []  # tests/test_waiting.py resumes real ones
         else:
             values = [("other's run", world.others_run.pk)]
             if role != ANONYMOUS:
@@ -573,6 +584,7 @@ QUERIES = [
         {"before": ("1", "100000"), "status": tuple(RunStatus.values), "workflow": ("#fuzz_fix",)},
     ),
     Query("runs:detail", ("employee", "helpdesk", "admin"), {"after": ("0", "1")}, "own run"),
+    Query("runs:waiting", ("helpdesk", "admin"), {"before": ("1", "100000")}),
     Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
     Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
     Query("curation:parameter_row", ("admin",), {"parameters-TOTAL_FORMS": ("0", "5")}, "workflow"),
