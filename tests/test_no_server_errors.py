@@ -121,14 +121,18 @@ ACCESS: dict[str, frozenset[str]] = {
     "curation:import": ADMIN,
     "curation:edit": ADMIN,
     "curation:parameter_row": ADMIN,
+    "curation:settings": ADMIN,
     "runs:start": STAFF,
     "runs:confirm": STAFF,
     "runs:list": SIGNED_IN,  # employees see their own runs only
     "runs:detail": SIGNED_IN,
     "runs:progress": SIGNED_IN,
+    "runs:waiting": STAFF,
+    "runs:resume": STAFF,
     "self_service:home": SIGNED_IN,
     "self_service:confirm": SIGNED_IN,
     "self_service:run": SIGNED_IN,
+    "self_service:recent": SIGNED_IN,
 }
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
@@ -153,13 +157,17 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("runs:detail", "other's run"): STAFF,
     ("runs:progress", "own run"): SIGNED_IN,
     ("runs:progress", "other's run"): STAFF,
+    ("runs:waiting", ""): STAFF,
     ("self_service:home", ""): SIGNED_IN,
     ("self_service:confirm", "workflow"): SIGNED_IN,
+    ("self_service:recent", ""): SIGNED_IN,
 }
 
 
 def argument_kind(route: Route, kwarg: str) -> str:
-    """What a path argument names: a workflow, a run or a batch."""
+    """What a path argument names: a workflow, a run, a batch or an execution (by its UUID)."""
+    if kwarg == "execution_uuid":
+        return "execution"
     if kwarg == "workflow_id":
         return "workflow"
     if kwarg == "batch_id":
@@ -278,6 +286,8 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
         elif kind == "batch":
             values = [("batch", world.others_run.batches.get().pk)]
+        elif kind == "execution":
+            values = []  # tests/test_waiting.py resumes real ones
         else:
             values = [("other's run", world.others_run.pk)]
             if role != ANONYMOUS:
@@ -604,6 +614,7 @@ QUERIES = [
     ),
     Query("runs:progress", ("employee", "helpdesk", "admin"), {"outcome": ("failed",)}, "own run"),
     Query("runs:start", ("helpdesk", "admin"), {"rerun": ("1", "2", "999999")}, "workflow"),
+    Query("runs:waiting", ("helpdesk", "admin"), {"before": ("1", "100000")}),
     Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
     Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
     Query("curation:parameter_row", ("admin",), {"parameters-TOTAL_FORMS": ("0", "5")}, "workflow"),

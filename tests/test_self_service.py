@@ -616,7 +616,7 @@ def test_two_simultaneous_clicks_create_one_run(
 # --- your recent fixes -------------------------------------------------------------------------
 
 
-def test_home_lists_the_persons_last_five_fixes_with_badges(
+def test_home_lists_the_persons_last_five_fixes_in_plain_words(
     employee, helpdesk, signed_in, make_workflow, nexthink_settings, simulator
 ):
     workflow = make_workflow(title="Clear Teams cache")
@@ -633,14 +633,14 @@ def test_home_lists_the_persons_last_five_fixes_with_badges(
 
     response = signed_in(employee).get(HOME)
 
-    recent = response.context["recent_runs"]
+    recent = response.context["recent_fixes"]
     mine = Run.objects.filter(created_by=employee).order_by("-id")
-    assert [item["run"].pk for item in recent] == [r.pk for r in mine[:5]]
+    assert [fix.run.pk for fix in recent] == [r.pk for r in mine[:5]]
     html = response.content.decode()
     assert html.count('data-testid="recent-run"') == 5
     assert f'href="/runs/{mine[0].pk}/"' in html
-    assert '<span class="badge failed">Failed</span>' in html
-    assert '<span class="badge queued">Queued</span>' in html
+    assert '<span class="badge failed">Did not work</span>' in html
+    assert html.count('<span class="badge queued" data-testid="fix-status">Running</span>') == 4
 
 
 # --- Django admin ------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ Two questions, always in this order:
 why (`NotRunnable`: a page explaining it; `NotAllowed`: 403). Ask it once per request and pass
 the permit on. `runnable_in_nexthink` is the queryset form of the workflow-level part, and
 `self_service_warnings` tells admins the same reasons while they curate.
+
+`may_resume` is the rule for the other thing people do with a workflow: resuming its executions
+paused on a "wait for event" step (helpdesk and admins; a curation may leave Helpdesk out).
 """
 
 from __future__ import annotations
@@ -198,6 +201,31 @@ def _role_refusal(role: Role, workflow: Workflow, source: Run.Source) -> str | N
     allowed = curation.allowed_roles if curation is not None else []
     if allowed and Role.HELPDESK.value not in allowed:
         return f"Your role may not run '{workflow.name}'; ask an admin."
+    return None
+
+
+# --- resuming waiting executions ---------------------------------------------------------------
+
+EMPLOYEES_DO_NOT_RESUME = "Employees cannot resume waiting executions: the helpdesk approves them."
+
+
+def may_resume(user: AnyUser, workflow: Workflow) -> str | None:
+    """Why this person may not resume executions of `workflow` waiting for an event, or None.
+
+    Admins always may; helpdesk agents unless the curation's `resume_roles` is non-empty and
+    leaves Helpdesk out; employees never (a wait step is an approval by someone else).
+    """
+    role = user_role(user)
+    if role is None or isinstance(user, AnonymousUser):
+        return NO_ROLE
+    if role is Role.ADMIN:
+        return None
+    if role is Role.EMPLOYEE:
+        return EMPLOYEES_DO_NOT_RESUME
+    curation = workflow.curation_or_none
+    roles = curation.resume_roles if curation is not None else []
+    if roles and Role.HELPDESK.value not in roles:
+        return f"Your role may not resume executions of '{workflow.name}'; ask an admin."
     return None
 
 

@@ -39,8 +39,9 @@ def test_each_role_signs_in_and_lands_on_its_home(
 
 RUN_URL = re.compile(r"/runs/\d+/$")
 # The simulator holds each execute answer back 2 s (fixture slow_execute), so a run is still
-# on its way when its page first shows; this is how long it may take to reach Nexthink.
-SUBMIT_TIMEOUT_MS = 30_000
+# on its way when its page first shows; its executions then take 3 s in the simulator, and the
+# follow-up asks NQL every half second: this is how long a run may take to end.
+END_TIMEOUT_MS = 45_000
 
 
 def sent_targets(simulator, nql_id: str) -> list[str]:
@@ -75,32 +76,37 @@ class HtmxWatch:
         assert any("/progress/" in url for url in self.requests), self.requests
 
 
-def watch_run_until_submitted(page, shot) -> None:
-    """On a run's page: see it still on its way, then submitted, with no reload in between."""
+def watch_run_until_it_ends(page, shot, *, start: str, end: str) -> HtmxWatch:
+    """On a run's page: see it still on its way, then ended as `end`, with no reload between."""
     watch = HtmxWatch(page)
     expect(page).to_have_url(RUN_URL)
     status = page.get_by_test_id("run-status")
-    expect(status).to_have_text(re.compile(r"^(Queued|In progress)$"))
+    expect(status).to_have_text(re.compile(start))
     expect(page.get_by_test_id("run-progress")).to_have_attribute("data-polling", "true")
     watch.mark_document()
     shot("run-started")
 
-    expect(status).to_have_text("Submitted", timeout=SUBMIT_TIMEOUT_MS)
+    # Sent, then followed through NQL (beat) until Nexthink says how each execution ended.
+    expect(status).to_have_text(end, timeout=END_TIMEOUT_MS)
     expect(page.get_by_test_id("run-progress")).to_have_attribute("data-polling", "false")
-    # The targets table follows too: every row gets its execution id without a reload.
-    uuid_cells = page.get_by_test_id("execution-uuid")
-    expect(uuid_cells.last).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
-    for cell in uuid_cells.all():
-        expect(cell).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
-    shot("submitted")
+    shot("ended")
     watch.assert_updated_in_place()
+    return watch
 
 
 CONFIRMATION = "Teams closes for about a minute while its cache is cleared. Save your drafts."
 
 
 def test_employee_fixes_their_device_in_one_click_and_watches_it_finish(
-    page, make_user, sign_in, shot, simulator, synced_catalogue, celery_worker, slow_execute
+    page,
+    make_user,
+    sign_in,
+    shot,
+    simulator,
+    synced_catalogue,
+    celery_worker,
+    celery_beat,
+    slow_execute,
 ):
     from workflows_app.models import Workflow, WorkflowCuration
 
@@ -129,7 +135,10 @@ def test_employee_fixes_their_device_in_one_click_and_watches_it_finish(
 
     card.get_by_role("button", name="Yes, run it").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Clear Teams cache")
-    watch_run_until_submitted(page, shot)
+    watch_run_until_it_ends(page, shot, start=r"^Running$", end="Fixed")
+    # Plain words for employees: no request ids, no batch or target tables.
+    expect(page.get_by_test_id("batches")).to_have_count(0)
+    expect(page.get_by_test_id("targets")).to_have_count(0)
 
     sent = sent_targets(simulator, "#clear_teams_cache")
     assert len(sent) == 1, sent
@@ -141,7 +150,15 @@ BROKEN_UUID = "3fa85f64-5717-4562-b3fc-2c963f66af"  # cut short: 8-4-4-4-10 digi
 
 
 def test_helpdesk_fixes_a_bad_target_line_runs_and_watches_progress(
-    page, make_user, sign_in, shot, simulator, synced_catalogue, celery_worker, slow_execute
+    page,
+    make_user,
+    sign_in,
+    shot,
+    simulator,
+    synced_catalogue,
+    celery_worker,
+    celery_beat,
+    slow_execute,
 ):
     from workflows_app.models import Workflow
 
@@ -172,7 +189,14 @@ def test_helpdesk_fixes_a_bad_target_line_runs_and_watches_progress(
     shot("confirm")
 
     page.get_by_role("button", name="Run now").click()
-    watch_run_until_submitted(page, shot)
+    watch_run_until_it_ends(page, shot, start=r"^(Queued|In progress)$", end="Succeeded")
+    # The targets table follows too: every row gets its execution id and outcome, no reload.
+    outcomes = page.get_by_test_id("outcome")
+    expect(outcomes.filter(has_text="Succeeded")).to_have_count(len(fixed))
+    for cell in page.get_by_test_id("execution-uuid").all():
+        expect(cell).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
+    expect(page.get_by_test_id("rerun")).to_have_count(0)  # nothing failed
+    shot("outcomes")
 
     sent = sent_targets(simulator, "#restart_print_spooler")
     assert sorted(sent) == sorted(fixed), sent  # each target exactly once, the fixed line too

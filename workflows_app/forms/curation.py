@@ -9,7 +9,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.forms.formsets import DELETION_FIELD_NAME
 
-from workflows_app.models import ParameterDefinition, WorkflowCuration
+from workflows_app.models import ParameterDefinition, PortalSettings, WorkflowCuration
+from workflows_app.roles import Role
 from workflows_app.services.curation import MAX_DOCUMENT_BYTES, CurationFields
 from workflows_app.services.curation_rules import (
     ROLE_NAMES,
@@ -17,10 +18,14 @@ from workflows_app.services.curation_rules import (
     curation_problems,
     parameter_problems,
     parameter_set_problems,
+    resume_role_problems,
 )
+from workflows_app.services.portal_settings import MAX_URL_LENGTH, helpdesk_url_problem
 
 MAX_PARAMETERS = 100
 BLANK_ROWS = 2
+# Employees never resume: the form does not even offer it (the rule refuses it anyway).
+RESUME_ROLE_NAMES = tuple(name for name in ROLE_NAMES if name != Role.EMPLOYEE.value)
 SHORT_TEXTAREA = "min-height:4.5rem"  # portal.css sizes textareas for pasted target lists
 
 
@@ -36,6 +41,15 @@ class WorkflowCurationForm(forms.ModelForm):
         "for self-service). Admins may always run every workflow.",
     )
 
+    resume_roles = forms.MultipleChoiceField(
+        choices=[(name, name) for name in RESUME_ROLE_NAMES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Roles that may resume its waiting executions",
+        help_text="For workflows that pause on a “wait for event” step. None ticked: helpdesk "
+        "and admins. Admins may always resume; employees never do.",
+    )
+
     class Meta:
         model = WorkflowCuration
         fields = [
@@ -45,6 +59,7 @@ class WorkflowCurationForm(forms.ModelForm):
             "category",
             "confirmation_text",
             "allowed_roles",
+            "resume_roles",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3, "style": SHORT_TEXTAREA}),
@@ -65,6 +80,9 @@ class WorkflowCurationForm(forms.ModelForm):
             )
             for problem in problems:
                 self.add_error(problem.field, problem.message)
+        if "resume_roles" in cleaned:
+            for problem in resume_role_problems(cleaned["resume_roles"]):
+                self.add_error(problem.field, problem.message)
         return cleaned
 
     def values(self) -> CurationFields:
@@ -77,6 +95,7 @@ class WorkflowCurationForm(forms.ModelForm):
             category=data["category"],
             confirmation_text=data["confirmation_text"],
             allowed_roles=list(data["allowed_roles"]),
+            resume_roles=list(data["resume_roles"]),
         )
 
 
@@ -247,3 +266,23 @@ class CurationImportForm(forms.Form):
         if upload is not None:
             return b"".join(upload.chunks())
         return str(self.cleaned_data["text"])
+
+
+class SelfServiceSettingsForm(forms.Form):
+    """What employees are offered beside the fixes: the "contact the helpdesk" link."""
+
+    helpdesk_url = forms.CharField(
+        label=PortalSettings._meta.get_field("helpdesk_url").verbose_name.capitalize(),
+        required=False,
+        max_length=MAX_URL_LENGTH,
+        help_text="Offered to employees when a fix did not work: an https:// address or "
+        "mailto:helpdesk@example.com. Empty: no link.",
+        widget=forms.TextInput(attrs={"placeholder": "https://helpdesk.example.com/new"}),
+    )
+
+    def clean_helpdesk_url(self) -> str:
+        value = str(self.cleaned_data.get("helpdesk_url") or "").strip()
+        problem = helpdesk_url_problem(value)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        return value

@@ -43,6 +43,7 @@ from workflows_app.services.curation_rules import (
     curation_problems,
     parameter_problems,
     parameter_set_problems,
+    resume_role_problems,
 )
 
 __all__ = [
@@ -79,6 +80,7 @@ CURATION_FIELDS = (
     "category",
     "confirmation_text",
     "allowed_roles",
+    "resume_roles",
 )
 
 
@@ -92,6 +94,7 @@ class CurationFields:
     category: str = ""
     confirmation_text: str = ""
     allowed_roles: list[str] = field(default_factory=list)
+    resume_roles: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ def _entry(workflow: Workflow) -> dict[str, Any]:
             category=curation.category,
             confirmation_text=curation.confirmation_text,
             allowed_roles=_roles_for_export(curation.allowed_roles),
+            resume_roles=_roles_for_export(curation.resume_roles),
         )
     )
     parameters = [_parameter_entry(p) for p in workflow.parameters.all()]
@@ -218,6 +222,7 @@ def save_curation(
     problems = curation_problems(
         self_service=values.self_service, allowed_roles=values.allowed_roles
     )
+    problems += resume_role_problems(values.resume_roles)
     problems += [p for spec in parameters for p in parameter_problems(spec)]
     problems += [p for _, p in parameter_set_problems([spec.name for spec in parameters])]
     if problems:
@@ -236,7 +241,11 @@ def _write(
     user: User | None,
 ) -> None:
     """Upsert the curation row; update kept parameters in place, create new ones, drop the rest."""
-    stored = {**asdict(values), "allowed_roles": _roles_for_export(values.allowed_roles)}
+    stored = {
+        **asdict(values),
+        "allowed_roles": _roles_for_export(values.allowed_roles),
+        "resume_roles": _roles_for_export(values.resume_roles),
+    }
     WorkflowCuration.objects.update_or_create(
         workflow=workflow, defaults={**stored, "updated_by": user}
     )
@@ -269,6 +278,7 @@ def _apply(
         workflow = catalogue[entry.nql_id]
         wanted = entry.model_dump()
         wanted["allowed_roles"] = _roles_for_export(wanted["allowed_roles"])
+        wanted["resume_roles"] = _roles_for_export(wanted["resume_roles"])
         if entry.self_service:
             warnings += self_service_warnings(workflow)
         # Without a curation row, a workflow with no parameters is absent from exports: save it.

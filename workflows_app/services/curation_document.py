@@ -20,6 +20,7 @@ from workflows_app.services.curation_rules import (
     curation_problems,
     parameter_problems,
     parameter_set_problems,
+    resume_role_problems,
 )
 
 FORMAT = "nexthink-portal-curation"
@@ -63,6 +64,7 @@ class WorkflowCurationDoc(_Strict):
     category: str = Field("", max_length=_max(WorkflowCuration, "category"))
     confirmation_text: str = ""
     allowed_roles: list[str] = Field(default_factory=list)
+    resume_roles: list[str] = Field(default_factory=list)
     parameters: list[ParameterDoc] = Field(default_factory=list)
 
 
@@ -88,6 +90,13 @@ class _WhoMayRun(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     self_service: bool = False
     allowed_roles: list[str] = Field(default_factory=list)
+
+
+class _WhoMayResume(BaseModel):
+    """The field the resume rule reads, validated alone like `_WhoMayRun`."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    resume_roles: list[str] = Field(default_factory=list)
 
 
 class CurationImportError(Exception):
@@ -198,7 +207,7 @@ def validate_document(
 def _workflow_errors(
     raw: dict[str, Any], index: int, known: Collection[str], first_at: dict[str, int]
 ) -> list[str]:
-    """A workflow entry's own problems: unknown or repeated NQL id, role rules."""
+    """A workflow entry's own problems: unknown or repeated NQL id, the role rules."""
     at = f"workflows[{index}]"
     errors: list[str] = []
     nql_id = raw.get("nql_id")
@@ -211,11 +220,22 @@ def _workflow_errors(
             )
         else:
             first_at[nql_id] = index
+    problems: list[Problem] = []
+    # The schema errors already say what is wrong with these fields when they do not validate.
     try:
         who = _WhoMayRun.model_validate(raw)
     except ValidationError:
-        return errors  # the schema errors already say what is wrong with these fields
-    problems = curation_problems(self_service=who.self_service, allowed_roles=who.allowed_roles)
+        pass
+    else:
+        problems += curation_problems(
+            self_service=who.self_service, allowed_roles=who.allowed_roles
+        )
+    try:
+        resumers = _WhoMayResume.model_validate(raw)
+    except ValidationError:
+        pass
+    else:
+        problems += resume_role_problems(resumers.resume_roles)
     return errors + [_message(at, problem) for problem in problems]
 
 

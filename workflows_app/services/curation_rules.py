@@ -222,6 +222,34 @@ def curation_problems(*, self_service: bool, allowed_roles: Sequence[str]) -> li
     return problems
 
 
+def resume_role_problems(resume_roles: Sequence[str]) -> list[Problem]:
+    """Problems with who may resume a workflow's waiting executions: known roles, each once.
+
+    Employees never resume (a wait step is someone else's approval), so Employee is refused. An
+    empty list means the default rule: helpdesk and admins.
+    """
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    allowed = tuple(name for name in ROLE_NAMES if name != Role.EMPLOYEE.value)
+    for index, role in enumerate(resume_roles):
+        if role == Role.EMPLOYEE.value:
+            problems.append(
+                Problem(
+                    "resume_roles",
+                    f"Employees cannot resume waiting executions; use {_or(allowed)}.",
+                    index,
+                )
+            )
+        elif role not in ROLE_NAMES:
+            problems.append(
+                Problem("resume_roles", f"Unknown role '{role}'; use {_or(allowed)}.", index)
+            )
+        elif role in seen:
+            problems.append(Problem("resume_roles", f"'{role}' is listed twice.", index))
+        seen.add(role)
+    return problems
+
+
 def _or(names: Sequence[str]) -> str:
     """'a, b or c'."""
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)

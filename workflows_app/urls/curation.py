@@ -9,6 +9,7 @@ urlpatterns = [
     path("", curation.workflow_list, name="list"),
     path("export/", curation.export, name="export"),
     path("import/", curation.import_document, name="import"),
+    path("self-service-settings/", curation.self_service_settings, name="settings"),
     path("<int:pk>/", curation.edit, name="edit"),
     path("<int:pk>/parameter-row/", curation.parameter_row, name="parameter_row"),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows_app.views import runs
+from workflows_app.views import runs, waiting
 
 app_name = "runs"
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("runs/", runs.run_list, name="list"),
     path("runs/<int:pk>/", runs.run_detail, name="detail"),
     path("runs/<int:pk>/progress/", runs.run_progress, name="progress"),
+    path("runs/waiting/", waiting.inbox, name="waiting"),
+    path("runs/waiting/<str:execution_uuid>/resume/", waiting.resume, name="resume"),
 ]

@@ -7,17 +7,18 @@ from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from workflows_app.forms.curation import (
     BLANK_ROWS,
     MAX_PARAMETERS,
     CurationImportForm,
     ParameterFormSet,
+    SelfServiceSettingsForm,
     WorkflowCurationForm,
     parameter_initial,
 )
-from workflows_app.models import Workflow, WorkflowCuration
+from workflows_app.models import PortalSettings, Workflow, WorkflowCuration
 from workflows_app.permissions import self_service_warnings
 from workflows_app.roles import Role, role_required
 from workflows_app.services.curation import (
@@ -27,6 +28,7 @@ from workflows_app.services.curation import (
     import_curation,
     save_curation,
 )
+from workflows_app.services.portal_settings import set_helpdesk_url
 from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
 PREFIX = "parameters"
@@ -36,6 +38,14 @@ PREFIX = "parameters"
 @role_required(Role.ADMIN)
 def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every workflow, removed and inactive ones included, with what its curation says."""
+    initial = {"helpdesk_url": PortalSettings.load().helpdesk_url}
+    return _list_page(request, SelfServiceSettingsForm(initial=initial))
+
+
+def _list_page(
+    request: AuthenticatedHttpRequest, settings_form: SelfServiceSettingsForm, status: int = 200
+) -> HttpResponse:
+    """The list page, with the self-service settings form as given (bound when refused)."""
     # PostgreSQL text cannot hold NUL (a 500 in the filter), and no title contains one.
     q = search_query(request)
     workflows = (
@@ -48,7 +58,27 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             Q(name__icontains=q) | Q(nql_id__icontains=q) | Q(curation__title__icontains=q)
         )
     rows = [(workflow, workflow.curation_or_none) for workflow in workflows]
-    return render(request, "curation/list.html", {"rows": rows, "q": q})
+    context = {"rows": rows, "q": q, "settings_form": settings_form}
+    return render(request, "curation/list.html", context, status=status)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def self_service_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Save the self-service settings (the helpdesk link); invalid input is shown back (400)."""
+    form = SelfServiceSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was saved: correct the self-service settings below.")
+        return _list_page(request, form, status=400)
+    set_helpdesk_url(form.cleaned_data["helpdesk_url"])
+    url = form.cleaned_data["helpdesk_url"]
+    messages.success(
+        request,
+        f"Employees whose fix did not work are offered {url}."
+        if url
+        else "Employees are offered no helpdesk link.",
+    )
+    return redirect("curation:list")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -15,10 +15,12 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from workflows_app import permissions
-from workflows_app.models import Run, RunStatus, Workflow
+from workflows_app.models import Run, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
+from workflows_app.selectors.self_service import any_unfinished, recent_fixes
 from workflows_app.services.devices import DeviceLookup, devices_for, user_upn
+from workflows_app.services.portal_settings import helpdesk_contact
 from workflows_app.services.runs import RunRefused
 from workflows_app.services.self_service import (
     SelfServiceRefused,
@@ -29,18 +31,7 @@ from workflows_app.services.self_service import (
 from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
 EVERY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
-RECENT_RUNS = 5
 OTHER_CATEGORY = "Other"
-# Run statuses onto the badge colours portal.css defines.
-BADGES: dict[str, str] = {
-    RunStatus.QUEUED: "queued",
-    RunStatus.IN_PROGRESS: "pending",
-    RunStatus.WAITING: "pending",
-    RunStatus.SUCCEEDED: "success",
-    RunStatus.PARTIAL: "warn",
-    RunStatus.FAILED: "failed",
-    RunStatus.UNKNOWN: "unknown",
-}
 
 
 @dataclass(frozen=True)
@@ -104,28 +95,15 @@ def _categories(workflows: QuerySet[Workflow]) -> list[Category]:
     return [Category(name, list(group)) for name, group in groupby(cards, key=lambda c: c.category)]
 
 
-def _recent_runs(request: AuthenticatedHttpRequest) -> list[dict[str, Any]]:
-    """The person's last self-service runs, newest first, with their badge colour."""
-    runs = (
-        Run.objects.filter(created_by=request.user, source=Run.Source.SELF_SERVICE)
-        .select_related("workflow__curation")
-        .order_by("-created_at", "-id")[:RECENT_RUNS]
-    )
-    return [
-        {
-            "run": run,
-            "title": _run_title(run),
-            "badge": BADGES.get(run.status, ""),
-            "url": run_url(run),
-        }
-        for run in runs
-    ]
-
-
-def _run_title(run: Run) -> str:
-    """The fix's employee-facing title today, else the workflow's name when the run started."""
-    curation = getattr(run.workflow, "curation", None)
-    return curation.title if curation is not None and curation.title else run.workflow_name
+def _recent_context(request: AuthenticatedHttpRequest) -> dict[str, Any]:
+    """The person's recent fixes, whether the area refreshes itself, and the helpdesk contact."""
+    fixes = recent_fixes(request.user)
+    failed = any(fix.did_not_work for fix in fixes)
+    return {
+        "recent_fixes": fixes,
+        "polling": any_unfinished(fixes),
+        "helpdesk": helpdesk_contact() if failed else None,
+    }
 
 
 @require_safe
@@ -141,10 +119,17 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "self_service/_cards.html", context)
     else:
-        context["recent_runs"] = _recent_runs(request)
+        context.update(_recent_context(request))
         response = render(request, "self_service/home.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+@require_safe
+@role_required(*EVERY_ROLE)
+def recent(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The recent-fixes area alone, polled by htmx; once every fix is final it stops polling."""
+    return render(request, "self_service/_recent.html", _recent_context(request))
 
 
 def _offered(workflow_id: int) -> Workflow:
