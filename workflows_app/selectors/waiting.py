@@ -92,18 +92,3 @@ def recent_resumptions(
         .select_related("run__workflow__curation", "target", "requested_by")
         .order_by("-requested_at", "-pk")[:size]
     )
-
-
-def resumptions_of(run: Run) -> list[Resumption]:
-    """Who resumed which of this run's executions, when and with what answer (newest first)."""
-    return list(
-        Resumption.objects.filter(run=run)
-        .select_related("target", "requested_by")
-        .order_by("-requested_at", "-pk")
-    )
-
-
-def workflow_title(run: Run) -> str:
-    """The workflow's curated title today, else its name when the run started."""
-    curation = run.workflow.curation_or_none
-    return curation.title if curation is not None and curation.title else run.workflow_name

@@ -20,11 +20,11 @@ from workflows_app.forms.waiting import ADD_ROW, ResumeForm
 from workflows_app.models import Run, Target, Workflow
 from workflows_app.permissions import may_resume
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.runs import employee_title
 from workflows_app.selectors.waiting import (
     recent_resumptions,
     visible_execution,
     waiting_page,
-    workflow_title,
 )
 from workflows_app.services.resume import ResumeRefused, resume_execution
 from workflows_app.views.http import AuthenticatedHttpRequest
@@ -65,7 +65,7 @@ def _item(
     return Item(
         target=target,
         run=run,
-        title=workflow_title(run),
+        title=employee_title(run),
         kind=KIND_LABELS.get(target.kind, target.kind),
         refusal=refusal,
         form=form,
