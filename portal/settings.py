@@ -26,7 +26,11 @@ DEMO_MODE = env_bool("PORTAL_DEMO", False)
 DEMO_DIR = Path(env_str("PORTAL_DEMO_DIR", str(BASE_DIR / ".demo")) or BASE_DIR / ".demo")
 DEMO_PASSWORD = "demo-portal-2026"
 
-DEBUG = env_bool("DEBUG", DEMO_MODE)
+# Off in demo mode too: Django's debug pages list every URL pattern and setting, while the
+# portal's own 404 and 500 pages (templates/404.html, 500.html) say what to do.
+DEBUG = env_bool("DEBUG", False)
+# Served without collectstatic: DEBUG (runserver) and demo mode (WhiteNoise reads the finders).
+SERVE_STATIC_FROM_SOURCE = DEBUG or DEMO_MODE
 SECRET_KEY = env_secret(
     "SECRET_KEY",
     required=not DEMO_MODE,
@@ -56,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workflows_app.time_zones.ViewerTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -72,7 +77,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "workflows_app.context_processors.portal",
+                "workflows_app.context_processors.navigation",
+                "workflows_app.context_processors.time_zone",
             ],
+            # `|thousands` in every template, without {% load %}.
+            "builtins": ["workflows_app.templatetags.portal"],
         },
     },
 ]
@@ -160,6 +169,16 @@ FOLLOW_UP_BATCHES_PER_CYCLE = env_int("FOLLOW_UP_BATCHES_PER_CYCLE", 50, minimum
 FOLLOW_UP_CYCLE_SECONDS = env_float(
     "FOLLOW_UP_CYCLE_SECONDS", min(10.0, FOLLOW_UP_SECONDS), minimum=0.1
 )
+# Retention (services/retention.py): final runs older than this many days are removed with their
+# targets; the audit log keeps its entries longer. The sweep runs every RETENTION_SWEEP_HOURS.
+HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 180, minimum=1)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 730, minimum=1)
+RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
+# The dashboard's daily counts (services/dashboard_counts.py): recent days at every cycle, the
+# whole window once an hour.
+DASHBOARD_RECOUNT_MINUTES = env_float(
+    "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
+)
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -174,6 +193,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": FOLLOW_UP_CYCLE_SECONDS,
         # A cycle missed while the workers were busy is not worth running late.
         "options": {"expires": FOLLOW_UP_CYCLE_SECONDS},
+    },
+    "recount-dashboard": {
+        "task": "workflows_app.tasks.recount_dashboard_task",
+        "schedule": DASHBOARD_RECOUNT_MINUTES * 60,
+        "options": {"expires": DASHBOARD_RECOUNT_MINUTES * 60},
+    },
+    "retention": {
+        "task": "workflows_app.tasks.retention_task",
+        "schedule": RETENTION_SWEEP_HOURS * 3600,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = (
@@ -241,8 +269,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Demo mode serves plain HTTP on 127.0.0.1: Secure-only cookies would never come back.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 )
@@ -260,10 +289,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
+        if SERVE_STATIC_FROM_SOURCE
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = SERVE_STATIC_FROM_SOURCE
+# Files served at the site's root: /favicon.ico, which browsers ask for whatever the page says.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 

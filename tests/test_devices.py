@@ -161,6 +161,10 @@ def test_nql_down_and_nothing_assigned_says_what_to_do(employee, nexthink_settin
 
     assert lookup.devices == []
     assert lookup.notice == NOTICES[("nql_failed", False)]
+    # Something someone can do: the helpdesk assigns a device on the People page.
+    assert lookup.notice.endswith(
+        "ask the helpdesk to assign your device to you in the portal (People → your name)."
+    )
 
 
 def test_nql_finding_nothing_uses_assigned_devices_quietly(make_user, nexthink_settings):

@@ -163,3 +163,14 @@ def test_healthz_503_when_broker_is_down(client):
 
 def test_healthz_refuses_post(client):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_request_the_server_cannot_read_gets_the_portals_own_explanation(make_user, client):
+    """Django refuses a body with too many fields before any view: the 400 page says why."""
+    client.force_login(make_user("admin", Role.ADMIN))
+    fields = {f"field{i}": "x" for i in range(2_000)}  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1,000
+    response = client.post("/console/curation/import/", fields)
+    assert response.status_code == 400
+    assert 'data-testid="refusal"' in response.content.decode()
+    assert "Nothing was changed" in response.content.decode()

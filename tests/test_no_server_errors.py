@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from workflows_app.models import (
+    AuditAction,
     Batch,
     BatchState,
     Outcome,
@@ -44,6 +45,7 @@ from workflows_app.models import (
 from workflows_app.nexthink.models import Dependency, TriggerMethod
 from workflows_app.roles import Role
 from workflows_app.selectors.catalogue import SORTS
+from workflows_app.selectors.people import ROLE_FILTERS
 from workflows_app.services import dispatch, lifecycle
 from workflows_app.services.curation_rules import ROLE_NAMES
 from workflows_app.services.runs import create_run
@@ -116,6 +118,11 @@ ACCESS: dict[str, frozenset[str]] = {
     "console:home": ADMIN,
     "console:sync": ADMIN,
     "console:resend": ADMIN,
+    "console:sync_state": ADMIN,
+    "console:dashboard": ADMIN,
+    "console:dashboard_recount": ADMIN,
+    "console:audit": ADMIN,
+    "console:audit_export": ADMIN,
     "curation:list": ADMIN,
     "curation:export": ADMIN,
     "curation:import": ADMIN,
@@ -133,6 +140,11 @@ ACCESS: dict[str, frozenset[str]] = {
     "self_service:confirm": SIGNED_IN,
     "self_service:run": SIGNED_IN,
     "self_service:recent": SIGNED_IN,
+    "people:list": STAFF,
+    "people:detail": STAFF,
+    "people:role": ADMIN,
+    "people:assign": STAFF,
+    "people:unassign": STAFF,
 }
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
@@ -145,6 +157,12 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("catalogue:detail", "workflow"): STAFF,
     ("catalogue:detail", "removed workflow"): ADMIN,  # only admins see removed workflows
     ("console:home", ""): ADMIN,
+    ("console:sync_state", ""): ADMIN,
+    ("console:dashboard", ""): ADMIN,
+    ("console:audit", ""): ADMIN,
+    ("console:audit_export", ""): ADMIN,
+    ("people:list", ""): STAFF,
+    ("people:detail", "person"): STAFF,
     ("curation:list", ""): ADMIN,
     ("curation:export", ""): ADMIN,
     ("curation:import", ""): ADMIN,
@@ -172,6 +190,8 @@ def argument_kind(route: Route, kwarg: str) -> str:
         return "workflow"
     if kwarg == "batch_id":
         return "batch"
+    if kwarg == "person_id":
+        return "person"
     if kwarg == "pk":
         return "run" if route.name.startswith("runs:") else "workflow"
     raise AssertionError(f"{route.name}: no rule for the path argument {kwarg!r}; add one here")
@@ -288,6 +308,8 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("batch", world.others_run.batches.get().pk)]
         elif kind == "execution":
             values = []  # tests/test_waiting.py resumes real ones
+        elif kind == "person":
+            values = [("person", world.users["employee"].pk)]
         else:
             values = [("other's run", world.others_run.pk)]
             if role != ANONYMOUS:
@@ -617,6 +639,29 @@ QUERIES = [
     Query("runs:waiting", ("helpdesk", "admin"), {"before": ("1", "100000")}),
     Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
     Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
+    Query("console:dashboard", ("admin",), {"days": ("7", "30", "90")}),
+    Query(
+        "console:audit",
+        ("admin",),
+        {
+            "who": ("admin", "adm"),
+            "action": tuple(AuditAction.values),
+            "since": ("2026-01-01", "1969-12-31"),
+            "until": ("2026-12-31", "9999-12-31"),
+            "q": ("signed", "%"),
+            "before": ("1", "100000"),
+        },
+    ),
+    Query(
+        "console:audit_export",
+        ("admin",),
+        {"who": ("admin",), "action": tuple(AuditAction.values), "since": ("2026-01-01",)},
+    ),
+    Query(
+        "people:list",
+        ("helpdesk", "admin"),
+        {"q": ("admin", "example.com"), "role": ROLE_FILTERS, "after": ("a", "zzz")},
+    ),
     Query("curation:parameter_row", ("admin",), {"parameters-TOTAL_FORMS": ("0", "5")}, "workflow"),
     Query("login", (ANONYMOUS,), {"next": ("/runs/", "//evil.example", "https://evil.example/")}),
 ]

@@ -322,6 +322,9 @@ def test_no_device_found_means_no_run_button(
 
     html = response.content.decode()
     assert 'data-testid="no-device"' in html
+    assert (
+        "Ask the helpdesk to assign your device to you in the portal (People → your name)" in html
+    )
     assert "Yes, run it" not in html
 
 

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from workflows_app.models import Batch, DeviceAssignment, PortalSettings, Run, Workflow
 from workflows_app.nexthink.models import NQL_QUERY_ID_PATTERN
 from workflows_app.roles import Role, has_role
+from workflows_app.services import audit, people, portal_settings
 from workflows_app.targets import UUID_PATTERN
 
 _QUERY_ID = re.compile(NQL_QUERY_ID_PATTERN)
@@ -110,6 +111,17 @@ class PortalSettingsAdmin(PortalAdminEditable):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not PortalSettings.objects.exists()
 
+    def save_model(
+        self, request: HttpRequest, obj: PortalSettings, form: Any, change: bool
+    ) -> None:
+        """Save, and audit what changed (as the portal's own settings form does)."""
+        stored = PortalSettings.objects.filter(pk=obj.pk).first() if obj.pk else None
+        before = portal_settings.settings_values(stored) if stored is not None else {}
+        super().save_model(request, obj, form, change)
+        portal_settings.record_settings_change(
+            before, obj, user=request.user, ip=audit.client_address(request)
+        )
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -141,6 +153,28 @@ class DeviceAssignmentAdmin(PortalAdminEditable):
     search_fields = ["device_name", "collector_uid", "user__username", "user__email"]
     raw_id_fields = ["user"]
     ordering = ["user__username", "device_name"]
+
+    # Audited as the People pages audit them: an edit is the old assignment removed and the
+    # new one assigned.
+    def save_model(
+        self, request: HttpRequest, obj: DeviceAssignment, form: Any, change: bool
+    ) -> None:
+        old = DeviceAssignment.objects.filter(pk=obj.pk).first() if obj.pk else None
+        super().save_model(request, obj, form, change)
+        ip = audit.client_address(request)
+        if old is not None:
+            people.record_unassignment(old, by=request.user, ip=ip)
+        people.record_assignment(obj, by=request.user, ip=ip)
+
+    def delete_model(self, request: HttpRequest, obj: DeviceAssignment) -> None:
+        people.record_unassignment(obj, by=request.user, ip=audit.client_address(request))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        ip = audit.client_address(request)
+        for assignment in queryset.select_related("user"):
+            people.record_unassignment(assignment, by=request.user, ip=ip)
+        super().delete_queryset(request, queryset)
 
 
 class SuperuserReadOnlyAdmin(admin.ModelAdmin):

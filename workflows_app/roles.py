@@ -10,7 +10,8 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 
 class Role(StrEnum):
@@ -47,7 +48,8 @@ def has_role(user: User | AnonymousUser, *roles: Role) -> bool:
     return user_role(user) in roles
 
 
-ViewFunc = Callable[..., HttpResponse]
+# HttpResponseBase: streamed answers (CSV exports) go through the same checks.
+ViewFunc = Callable[..., HttpResponseBase]
 
 
 def role_required(*roles: Role) -> Callable[[ViewFunc], ViewFunc]:
@@ -55,7 +57,7 @@ def role_required(*roles: Role) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not has_role(request.user, *roles):
                 raise PermissionDenied("Your role does not allow this page.")
             return view(request, *args, **kwargs)

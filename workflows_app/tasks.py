@@ -12,7 +12,14 @@ from typing import Any
 from celery import Task, shared_task
 from django.contrib.auth import get_user_model
 
-from workflows_app.services import dispatch, follow_up, submission, sweeper
+from workflows_app.services import (
+    dashboard_counts,
+    dispatch,
+    follow_up,
+    retention,
+    submission,
+    sweeper,
+)
 from workflows_app.services.catalogue_sync import sync_catalogue
 
 
@@ -44,3 +51,19 @@ def follow_up_task() -> dict[str, Any]:
     """Beat: ask NQL about each batch whose next check is due (bounded per cycle)."""
     result = follow_up.follow_up()
     return {"checked": result.checked, "finished": result.finished, "problems": result.problems}
+
+
+@shared_task(name=dispatch.RETENTION)
+def retention_task() -> dict[str, Any]:
+    """Beat: remove old final runs and old audit entries; continue at once if more is left."""
+    result = retention.purge()
+    if result.more:
+        dispatch.enqueue_retention()
+    return result.as_dict()
+
+
+@shared_task(name=dispatch.RECOUNT_DASHBOARD)
+def recount_dashboard_task() -> dict[str, Any]:
+    """Beat: recount the dashboard's daily counts (recent days; the whole window hourly)."""
+    done = dashboard_counts.recount()
+    return {"first_day": done.first_day.isoformat(), "full": done.full, "seconds": done.seconds}

@@ -1,10 +1,23 @@
 """Database models, split by concern."""
 
+from workflows_app.models.audit import (
+    AuditAction,
+    AuditEvent,
+    AuditPurgePermit,
+    RetentionSweep,
+    RunEvent,
+    RunEventKind,
+)
 from workflows_app.models.catalogue import (
     CatalogueSync,
     ParameterDefinition,
     Workflow,
     WorkflowCuration,
+)
+from workflows_app.models.dashboard import (
+    DailyDeviceFailure,
+    DailyRunCount,
+    DashboardCounting,
 )
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
@@ -20,14 +33,23 @@ from workflows_app.models.self_service import DeviceAssignment, PortalSettings
 
 __all__ = [
     "OPEN_OUTCOMES",
+    "AuditAction",
+    "AuditEvent",
+    "AuditPurgePermit",
     "Batch",
     "BatchState",
     "CatalogueSync",
+    "DailyDeviceFailure",
+    "DailyRunCount",
+    "DashboardCounting",
     "DeviceAssignment",
     "Outcome",
     "ParameterDefinition",
     "PortalSettings",
     "Resumption",
+    "RetentionSweep",
+    "RunEvent",
+    "RunEventKind",
     "Run",
     "RunStatus",
     "Target",

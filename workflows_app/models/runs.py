@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 
 from workflows_app.models.catalogue import Workflow
 
@@ -101,6 +102,11 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["created_by", "workflow", "target_fingerprint", "created_at"]),
             models.Index(fields=["status", "id"]),
+            # History filters (selectors/runs.py), each newest first by id.
+            models.Index(fields=["created_by", "id"], name="run_requester_id"),
+            models.Index(fields=["workflow", "id"], name="run_workflow_id"),
+            models.Index(fields=["source", "id"], name="run_source_id"),
+            models.Index(fields=["role", "id"], name="run_role_id"),
         ]
 
     def __str__(self) -> str:
@@ -192,6 +198,8 @@ class Target(models.Model):
         ordering = ["run", "position"]
         indexes = [
             models.Index(fields=["run", "position"]),
+            # The history's "target" filter: which runs name this device or user.
+            models.Index(Upper("value"), "run", name="target_value_upper"),
             # Follow-up looks targets up by execution id; rows not yet sent have none, and
             # leaving them out keeps the index (and every insert) small.
             models.Index(

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from workflows_app.models import CatalogueSync
+from workflows_app.models import AuditAction, CatalogueSync
 from workflows_app.models import Workflow as WorkflowRow
 from workflows_app.models.catalogue import TRIGGER_FIELDS
 from workflows_app.nexthink import errors as nx
@@ -29,6 +29,7 @@ from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import Dependency, TriggerMethod
 from workflows_app.nexthink.models import Workflow as NexthinkWorkflow
 from workflows_app.nexthink_factory import get_client
+from workflows_app.services import audit
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ _STORED = (
     *_TRIGGER_COLUMNS.values(),
 )
 _MAX_ID, _MAX_UUID, _MAX_NAME = 255, 64, 255
+# The audit entry of a sync names at most this many workflows added, changed or removed.
+AUDITED_IDS = 50
 
 
 @dataclass
@@ -89,7 +92,10 @@ def sync_catalogue(*, trigger: str, requested_by: User | None = None) -> Catalog
         answers = _fetch_all(_client())
         return _apply(sync, answers)
     except _CallFailed as exc:
-        return _finish(sync, CatalogueSync.Status.FAILED, error=exc.message)
+        with transaction.atomic():
+            _finish(sync, CatalogueSync.Status.FAILED, error=exc.message)
+            _audit(sync, {})
+        return sync
     except Exception as exc:
         # A bug or a database failure: record it so the row does not stay "running", then raise.
         _finish(sync, CatalogueSync.Status.FAILED, error=f"Unexpected error: {exc!r}")
@@ -315,18 +321,27 @@ def _apply(sync: CatalogueSync, answers: _Answers) -> CatalogueSync:
         if changed_rows:
             WorkflowRow.objects.bulk_update(changed_rows, [*_STORED, "last_seen", "removed_at"])
         WorkflowRow.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
-        removed = 0
+        removed_ids: list[str] = []
         if complete:
-            removed = (
-                WorkflowRow.objects.filter(removed_at__isnull=True)
-                .exclude(nql_id__in=list(answers.seen))
-                .update(removed_at=now)
+            gone = WorkflowRow.objects.filter(removed_at__isnull=True).exclude(
+                nql_id__in=list(answers.seen)
             )
+            removed_ids = list(gone.order_by("nql_id").values_list("nql_id", flat=True))
+            WorkflowRow.objects.filter(nql_id__in=removed_ids).update(removed_at=now)
         sync.added, sync.changed = len(new_rows), len(changed_rows)
-        sync.unchanged, sync.removed = len(unchanged_ids), removed
+        sync.unchanged, sync.removed = len(unchanged_ids), len(removed_ids)
         status = CatalogueSync.Status.SUCCEEDED if complete else CatalogueSync.Status.PARTIAL
         error = "" if complete else _partial_message(answers.problems)
-        return _finish(sync, status, error=error, problems=answers.problems)
+        _finish(sync, status, error=error, problems=answers.problems)
+        _audit(
+            sync,
+            {
+                "added": sorted(row.nql_id for row in new_rows),
+                "changed": sorted(row.nql_id for row in changed_rows),
+                "removed": removed_ids,
+            },
+        )
+        return sync
 
 
 def _partial_message(problems: list[dict[str, str]]) -> str:
@@ -363,6 +378,35 @@ def _finish(
     if status == CatalogueSync.Status.FAILED:
         logger.warning("Catalogue sync %s failed: %s", sync.pk, error)
     return sync
+
+
+def _audit(sync: CatalogueSync, changes: dict[str, list[str]]) -> None:
+    """Record the sync in the audit log: who asked (or the trigger, e.g. "schedule") and what
+    changed (the NQL ids, at most AUDITED_IDS of each kind)."""
+    who = sync.requested_by.get_username() if sync.requested_by else sync.trigger
+    if sync.status == CatalogueSync.Status.FAILED:
+        summary = f"Catalogue sync ({sync.trigger}) failed: {sync.error}"
+    else:
+        summary = (
+            f"Catalogue sync ({sync.trigger}): {sync.added} added, {sync.changed} changed, "
+            f"{sync.removed} removed, {sync.unchanged} unchanged"
+        )
+        if sync.status == CatalogueSync.Status.PARTIAL:
+            summary += f"; {len(sync.problems)} item(s) could not be read"
+    details: dict[str, Any] = {
+        "sync": sync.pk,
+        "trigger": sync.trigger,
+        "status": sync.status,
+        **{kind: ids[:AUDITED_IDS] for kind, ids in changes.items()},
+    }
+    audit.record(
+        AuditAction.CATALOGUE_SYNCED,
+        actor=sync.requested_by,
+        actor_name=who,
+        summary=summary,
+        obj=sync,
+        details=details,
+    )
 
 
 # --- one workflow -----------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from workflows_app.models import Batch
+from workflows_app.models import Batch, RunEventKind
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
+from workflows_app.services import timeline
 from workflows_app.services.executions import ExecutionRow, parse_rows
 
 logger = logging.getLogger(__name__)
@@ -123,5 +124,12 @@ def note_problem(batch: Batch, exc: nx.NexthinkError) -> str:
     if isinstance(exc, nx.BadRequest | nx.Forbidden):
         message += SAVED_QUERIES_HINT
     logger.warning("Checking batch %s through NQL: %s", batch.pk, message)
+    if message != batch.check_error:  # a new problem, not the same one again
+        timeline.note(
+            batch.run_id,
+            RunEventKind.FOLLOW_UP_PROBLEM,
+            f"Batch {batch.number}: asking Nexthink failed: {message}",
+            batch_number=batch.number,
+        )
     plan(batch.pk, seconds=seconds, error=message)
     return message

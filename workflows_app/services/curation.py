@@ -24,6 +24,7 @@ from django.db.models import Prefetch, Q
 
 from workflows_app.models import ParameterDefinition, Workflow, WorkflowCuration
 from workflows_app.permissions import self_service_warnings
+from workflows_app.services import curation_audit
 from workflows_app.services.curation_document import (
     FORMAT,
     MAX_DOCUMENT_BYTES,
@@ -190,9 +191,16 @@ def _roles_for_export(roles: object) -> list[str]:
 
 
 def import_curation(
-    doc: dict[str, Any] | str | bytes, *, user: User | None, replace_all: bool = False
+    doc: dict[str, Any] | str | bytes,
+    *,
+    user: User | None,
+    replace_all: bool = False,
+    ip: str | None = None,
 ) -> ImportResult:
-    """Validate the whole document, then apply it in one transaction, or raise with every error."""
+    """Validate the whole document, then apply it in one transaction, or raise with every error.
+
+    An import that changes something is audited once, naming the workflows it changed.
+    """
     data, notes = parse_document(doc)
     with transaction.atomic():
         listed = listed_nql_ids(data)
@@ -204,7 +212,12 @@ def import_curation(
         errors = notes + errors
         if errors or document is None:
             raise CurationImportError(errors or ["document: could not be read."])
-        return _apply(document, catalogue, user=user, replace_all=replace_all)
+        result, changes = _apply(document, catalogue, user=user, replace_all=replace_all)
+        if result.changed or result.reset:
+            curation_audit.imported(
+                result.summary(), changes, unchanged=result.unchanged, user=user, ip=ip
+            )
+        return result
 
 
 def save_curation(
@@ -213,12 +226,28 @@ def save_curation(
     values: CurationFields,
     parameters: Sequence[ParameterSpec],
     user: User | None,
+    ip: str | None = None,
 ) -> int:
     """Store one workflow's curation and replace its parameter set exactly; returns #parameters.
 
     Callers validate first (form or import); the rules are checked again here so that no
-    path can store what they refuse.
+    path can store what they refuse. A save that changes something is audited (what changed,
+    in names: fields and parameters, never values of parameters).
     """
+    with transaction.atomic():
+        change = _save(workflow, values, parameters, user)
+        if change:
+            curation_audit.changed(workflow, change, user=user, ip=ip)
+    return len(parameters)
+
+
+def _save(
+    workflow: Workflow,
+    values: CurationFields,
+    parameters: Sequence[ParameterSpec],
+    user: User | None,
+) -> curation_audit.CurationChange:
+    """Check and write one workflow's curation; return what changed."""
     problems = curation_problems(
         self_service=values.self_service, allowed_roles=values.allowed_roles
     )
@@ -230,8 +259,10 @@ def save_curation(
     with transaction.atomic():
         # One writer per workflow at a time: two saves interleaving could break the name constraint.
         Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        before = curation_audit.snapshot(workflow, CURATION_FIELDS, PARAMETER_FIELDS)
         _write(workflow, values, parameters, user)
-    return len(parameters)
+        after = curation_audit.snapshot(workflow, CURATION_FIELDS, PARAMETER_FIELDS)
+        return curation_audit.compare(before, after)
 
 
 def _write(
@@ -270,9 +301,10 @@ def _apply(
     *,
     user: User | None,
     replace_all: bool,
-) -> ImportResult:
+) -> tuple[ImportResult, dict[str, curation_audit.CurationChange]]:
     """Write a valid document: skip entries that match what is stored, save the others."""
     changed = unchanged = written = 0
+    changes: dict[str, curation_audit.CurationChange] = {}
     warnings: list[str] = []
     for entry in document.workflows:
         workflow = catalogue[entry.nql_id]
@@ -288,18 +320,23 @@ def _apply(
             continue
         values = CurationFields(**{name: wanted[name] for name in CURATION_FIELDS})
         specs = [ParameterSpec(**p.model_dump()) for p in entry.parameters]
-        written += save_curation(workflow=workflow, values=values, parameters=specs, user=user)
+        changes[workflow.nql_id] = _save(workflow, values, specs, user)
+        written += len(specs)
         changed += 1
-    reset = _reset_others(set(catalogue)) if replace_all else 0
-    return ImportResult(changed, unchanged, written, reset, warnings)
+    reset_ids = _reset_others(set(catalogue)) if replace_all else []
+    result = ImportResult(changed, unchanged, written, len(reset_ids), warnings)
+    return result, {
+        **changes,
+        **{nql_id: curation_audit.CurationChange(reset=True) for nql_id in reset_ids},
+    }
 
 
-def _reset_others(kept: set[str]) -> int:
-    """Remove the curation and parameters of every workflow not in `kept`; returns how many."""
+def _reset_others(kept: set[str]) -> list[str]:
+    """Remove the curation and parameters of every workflow not in `kept`; their NQL ids."""
     others = Workflow.objects.exclude(nql_id__in=kept).filter(
         Q(curation__isnull=False) | Q(parameters__isnull=False)
     )
-    ids = set(others.values_list("pk", flat=True))
-    WorkflowCuration.objects.filter(workflow_id__in=ids).delete()
-    ParameterDefinition.objects.filter(workflow_id__in=ids).delete()
-    return len(ids)
+    found = dict(others.values_list("pk", "nql_id"))
+    WorkflowCuration.objects.filter(workflow_id__in=found).delete()
+    ParameterDefinition.objects.filter(workflow_id__in=found).delete()
+    return sorted(found.values())

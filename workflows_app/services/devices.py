@@ -45,6 +45,9 @@ _UPN = re.compile(UPN_PATTERN, re.ASCII)
 _UUID = re.compile(UUID_PATTERN, re.ASCII)
 _NAME_MAX = 255
 
+# What an employee with no device found can do: the helpdesk (or an admin) assigns one to them on
+# the People page, and it is offered from then on.
+ASK_FOR_DEVICE = "ask the helpdesk to assign your device to you in the portal (People → your name)."
 # Gentle notices, keyed by (what went wrong, whether assigned devices stand in).
 NOTICES = {
     ("nql_failed", True): (
@@ -53,7 +56,7 @@ NOTICES = {
     ),
     ("nql_failed", False): (
         "Nexthink could not be asked for your devices just now. Try again in a few minutes, or "
-        "ask the helpdesk to assign your device to you in the portal."
+        f"{ASK_FOR_DEVICE}"
     ),
     ("no_upn", True): (
         "Your account has no email address, so Nexthink cannot find your devices; the portal "
@@ -61,7 +64,7 @@ NOTICES = {
     ),
     ("no_upn", False): (
         "Your account has no email address, so Nexthink cannot find your devices. Ask the "
-        "helpdesk to add it."
+        "helpdesk to add it, or to assign your device to you in the portal (People → your name)."
     ),
 }
 

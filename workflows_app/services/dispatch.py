@@ -15,6 +15,8 @@ SUBMIT_BATCH = "workflows_app.tasks.submit_batch"
 SWEEP_BATCHES = "workflows_app.tasks.sweep_batches"
 SYNC_CATALOGUE = "workflows_app.tasks.sync_catalogue_task"
 FOLLOW_UP = "workflows_app.tasks.follow_up_task"
+RETENTION = "workflows_app.tasks.retention_task"
+RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
 
 
 def enqueue_batch(batch_id: int, *, countdown: float | None = None) -> None:
@@ -33,3 +35,8 @@ def enqueue_catalogue_sync(*, trigger: str, requested_by_id: int | None = None) 
     current_app.send_task(
         SYNC_CATALOGUE, kwargs={"trigger": trigger, "requested_by_id": requested_by_id}
     )
+
+
+def enqueue_retention() -> None:
+    """Ask a worker for another retention pass (the last one stopped at its time budget)."""
+    current_app.send_task(RETENTION)

@@ -20,11 +20,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows_app.models import OPEN_OUTCOMES, Batch, BatchState, Outcome, Target
+from workflows_app.models import OPEN_OUTCOMES, Batch, BatchState, Outcome, RunEventKind, Target
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink_factory import get_client
-from workflows_app.services import checks, lifecycle, reconcile
+from workflows_app.services import checks, lifecycle, reconcile, timeline
 from workflows_app.services.executions import TARGET_FIELDS, apply_row
 
 logger = logging.getLogger(__name__)
@@ -109,13 +109,43 @@ def check_batch(batch: Batch, client: NexthinkClient) -> bool:
         changed = [t for t in targets if (row := by_id.get(t.execution_uuid)) and apply_row(t, row)]
         Target.objects.bulk_update(changed, TARGET_FIELDS, batch_size=UPDATE_BATCH)
         still_open = Target.objects.filter(STILL_OPEN, batch_id=batch.pk).count()
-        if still_open and past_horizon(batch):
+        gave_up = bool(still_open) and past_horizon(batch)
+        if gave_up:
             give_up(batch)
             still_open = 0
-        lifecycle.recount(batch.pk)
+        counts = lifecycle.recount(batch.pk)
         checks.plan(batch.pk, seconds=checks.interval(batch.checks) if still_open else None)
+        _note_progress(batch, counts, ended=not still_open, gave_up=gave_up)
         lifecycle.refresh_run_status(batch.run_id)
     return bool(still_open)
+
+
+def _note_progress(batch: Batch, counts: dict[str, int], *, ended: bool, gave_up: bool) -> None:
+    """Put on the run's timeline what this check learnt, when it learnt anything."""
+    if counts != (batch.outcome_counts or {}):
+        labels = dict(Outcome.choices)
+        said = ", ".join(
+            f"{n:,} {labels.get(o, o or 'not sent yet').lower()}" for o, n in counts.items()
+        )
+        timeline.note(
+            batch.run_id,
+            RunEventKind.OUTCOMES,
+            f"Batch {batch.number}: {said}.",
+            batch_number=batch.number,
+            details={"counts": counts},
+        )
+    if ended:
+        timeline.note(
+            batch.run_id,
+            RunEventKind.FOLLOW_UP_ENDED,
+            f"Batch {batch.number}: "
+            + (
+                "stopped asking Nexthink after the horizon."
+                if gave_up
+                else "every execution ended."
+            ),
+            batch_number=batch.number,
+        )
 
 
 def past_horizon(batch: Batch) -> bool:

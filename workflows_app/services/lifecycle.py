@@ -31,8 +31,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from workflows_app.models import Batch, BatchState, Outcome, Run, RunStatus, Target
-from workflows_app.services import dispatch
+from workflows_app.models import Batch, BatchState, Outcome, Run, RunEventKind, RunStatus, Target
+from workflows_app.services import dispatch, timeline
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,15 @@ def claim(batch_id: int, claim_id: str) -> bool:
             updated_at=now,
         )
         if claimed:
-            run_id = Batch.objects.filter(pk=batch_id).values_list("run_id", flat=True).get()
+            run_id, number, attempts = (
+                Batch.objects.filter(pk=batch_id).values_list("run_id", "number", "attempts").get()
+            )
+            timeline.note(
+                run_id,
+                RunEventKind.BATCH_CLAIMED,
+                f"Batch {number}: being sent to Nexthink (attempt {attempts}).",
+                batch_number=number,
+            )
             refresh_run_status(run_id)
     return claimed == 1
 
@@ -132,6 +140,12 @@ def requeue(batch: Batch, claim_id: str, *, delay: float, code: str, details: st
         )
         if moved:
             dispatch.enqueue_batch_on_commit(batch.pk, countdown=delay)
+            timeline.note(
+                batch.run_id,
+                RunEventKind.BATCH_REQUEUED,
+                f"Batch {batch.number}: not sent ({code}: {details}); next try in {delay:.0f} s.",
+                batch_number=batch.number,
+            )
         refresh_run_status(batch.run_id)
     return moved == 1
 
@@ -154,6 +168,19 @@ def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: s
         )
         if moved:
             _mark_targets(batch.pk, state, details)
+            kind, what = {
+                BatchState.FAILED: (RunEventKind.BATCH_FAILED, "failed, nothing ran"),
+                BatchState.UNKNOWN: (
+                    RunEventKind.BATCH_UNKNOWN,
+                    "outcome unknown, it may have run",
+                ),
+            }[state]
+            timeline.note(
+                batch.run_id,
+                kind,
+                f"Batch {batch.number}: {what} ({code}: {details})",
+                batch_number=batch.number,
+            )
         refresh_run_status(batch.run_id)
     return moved == 1
 
@@ -215,6 +242,13 @@ def record_submitted(
                 outcome=Outcome.UNKNOWN, outcome_details=MISSING_ID_DETAILS
             )
             recount(batch.pk)
+            timeline.note(
+                batch.run_id,
+                RunEventKind.BATCH_SUBMITTED,
+                f"Batch {batch.number}: submitted to Nexthink, request {request_uuid}, "
+                f"{len(executions):,} execution id(s). {note}".strip(),
+                batch_number=batch.number,
+            )
         else:
             logger.error("Batch %s was taken from claim %s during the call", batch.pk, claim_id)
         refresh_run_status(batch.run_id)
@@ -237,6 +271,13 @@ def give_up_stuck(batch_id: int, run_id: int, *, claimed_before: datetime, detai
         )
         if moved:
             _mark_targets(batch_id, BatchState.UNKNOWN, details)
+            number = Batch.objects.filter(pk=batch_id).values_list("number", flat=True).get()
+            timeline.note(
+                run_id,
+                RunEventKind.BATCH_UNKNOWN,
+                f"Batch {number}: outcome unknown, its worker stopped answering (WORKER_LOST).",
+                batch_number=number,
+            )
             refresh_run_status(run_id)
     return moved == 1
 
@@ -254,6 +295,12 @@ def reconcile(batch: Batch, *, request_uuid: str = "", note: str = "") -> bool:
         moved = _move(batch.pk, Move.RECONCILE, updated_at=now, **fields)
         if moved:
             recount(batch.pk)
+            timeline.note(
+                batch.run_id,
+                RunEventKind.BATCH_RECONCILED,
+                f"Batch {batch.number}: {note or 'reconciled from Nexthink execution history.'}",
+                batch_number=batch.number,
+            )
         refresh_run_status(batch.run_id)
     return moved == 1
 

@@ -21,9 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows_app import targets as targets_mod
-from workflows_app.models import Batch, BatchState, Outcome, Target
+from workflows_app.models import AuditAction, Batch, BatchState, Outcome, RunEventKind, Target
 from workflows_app.nexthink.client import NexthinkClient
-from workflows_app.services import checks, dispatch, lifecycle
+from workflows_app.services import audit, checks, dispatch, lifecycle, timeline
 from workflows_app.services.executions import TARGET_FIELDS, ExecutionRow, apply_row, identity
 from workflows_app.services.params import MASK
 
@@ -149,7 +149,7 @@ def needs_decision(batch: Batch) -> bool:
     )
 
 
-def resend_not_sent(batch: Batch, *, user: User, note: str = "") -> Batch:
+def resend_not_sent(batch: Batch, *, user: User, note: str = "", ip: str | None = None) -> Batch:
     """Send a reconciled batch's not-sent targets again, as a new batch of the same run.
 
     The decision (who, when, why, which new batch) is recorded on the old batch; its targets
@@ -187,6 +187,19 @@ def resend_not_sent(batch: Batch, *, user: User, note: str = "") -> Batch:
         lifecycle.recount(new.pk)
         lifecycle.refresh_run_status(run.pk)
         dispatch.enqueue_batch_on_commit(new.pk)
+        said = (
+            f"{user.get_username()} sent the {len(targets):,} not-sent target(s) of batch "
+            f"{batch.number} again as batch {new.number}: {note}"
+        )
+        timeline.note(run.pk, RunEventKind.RESENT, said, batch_number=new.number, actor=user)
+        audit.record(
+            AuditAction.RUN_RESENT,
+            actor=user,
+            summary=f"Run {run.pk}: {said}",
+            obj=run,
+            details={"batch": batch.number, "new_batch": new.number, "targets": len(targets)},
+            ip=ip,
+        )
     logger.warning(
         "%s re-sent %d not-sent target(s) of batch %s as batch %s",
         user,

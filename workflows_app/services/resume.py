@@ -23,13 +23,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows_app import permissions
-from workflows_app.models import Batch, Outcome, ParameterDefinition, Resumption, Run, Target
+from workflows_app.models import (
+    AuditAction,
+    Batch,
+    Outcome,
+    ParameterDefinition,
+    Resumption,
+    Run,
+    RunEventKind,
+    Target,
+)
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import UUID_PATTERN
 from workflows_app.nexthink_factory import get_client
 from workflows_app.selectors.waiting import target_by_execution
-from workflows_app.services import lifecycle
+from workflows_app.services import audit, lifecycle, timeline
 from workflows_app.services.params import MASK, MAX_VALUE_LENGTH, secret_names
 
 logger = logging.getLogger(__name__)
@@ -86,6 +95,7 @@ def resume_execution(
     params: Mapping[str, str],
     source: Run.Source,
     secret: Collection[str] = (),
+    ip: str | None = None,
 ) -> Resumption:
     """Resume one waiting execution with `params` (sent as given); raise ResumeRefused if not.
 
@@ -122,9 +132,13 @@ def resume_execution(
         raise ResumeRefused(NOT_CONFIGURED.format(reason=exc), 503, resumption) from None
     try:
         request_uuid = _trigger(client, run, target, values, resumption)
+    except ResumeRefused:
+        _audit(resumption, user, ip)
+        raise
     finally:
         client.close()
     _record_resumed(resumption, target, request_uuid, user)
+    _audit(resumption, user, ip)
     logger.info(
         "Execution %s (run %s) resumed by %s from %s: Nexthink request %s",
         target.execution_uuid,
@@ -213,6 +227,38 @@ def _refusal(exc: nx.NexthinkError, target: Target, resumption: Resumption) -> R
     _record_error(resumption, code, exc.message)
     _check_soon(target.batch_id)
     return ResumeRefused(f"No clear answer from Nexthink. {MAY_HAVE_RESUMED}", 503, resumption)
+
+
+def _audit(resumption: Resumption, user: User, ip: str | None) -> None:
+    """The attempt in the audit log and on the run's timeline, whatever Nexthink answered."""
+    resumption.refresh_from_db()
+    answer = (
+        f"Nexthink request {resumption.request_uuid}"
+        if resumption.succeeded
+        else f"refused: {resumption.error_code}: {resumption.error_details}"
+    )
+    summary = f"Resumed execution {resumption.execution_uuid} of run {resumption.run_id}: {answer}"
+    audit.record(
+        AuditAction.RUN_RESUMED,
+        actor=user,
+        summary=summary,
+        obj=resumption.run,
+        details={
+            "execution": resumption.execution_uuid,
+            "params": resumption.params,  # secret values already masked
+            "request_uuid": resumption.request_uuid,
+            "error_code": resumption.error_code,
+            "source": resumption.source,
+        },
+        ip=ip,
+    )
+    timeline.note(
+        resumption.run_id,
+        RunEventKind.RESUMED,
+        f"{user.get_username()} resumed execution {resumption.execution_uuid}: {answer}",
+        actor=user,
+        details={"params": resumption.params},
+    )
 
 
 def _record_error(resumption: Resumption, code: str, details: str) -> None:

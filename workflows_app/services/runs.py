@@ -16,9 +16,18 @@ from django.utils import timezone
 
 from workflows_app import permissions
 from workflows_app import targets as targets_mod
-from workflows_app.models import Batch, BatchState, PortalSettings, Run, RunStatus, Workflow
+from workflows_app.models import (
+    AuditAction,
+    Batch,
+    BatchState,
+    PortalSettings,
+    Run,
+    RunEventKind,
+    RunStatus,
+    Workflow,
+)
 from workflows_app.permissions import RunPermit
-from workflows_app.services import dispatch
+from workflows_app.services import audit, dispatch, timeline
 from workflows_app.services.params import MASK, split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
@@ -46,6 +55,7 @@ def create_run(
     source: Run.Source,
     duplicate_count: int = 0,
     allow_duplicate: bool = False,
+    ip: str | None = None,
 ) -> Run:
     """Ask the run rule (workflows_app.permissions) once, then create the run it permits.
 
@@ -64,6 +74,7 @@ def create_run(
         reason=reason,
         duplicate_count=duplicate_count,
         allow_duplicate=allow_duplicate,
+        ip=ip,
     )
 
 
@@ -75,6 +86,7 @@ def create_permitted_run(
     reason: str,
     duplicate_count: int = 0,
     allow_duplicate: bool = False,
+    ip: str | None = None,
 ) -> Run:
     """Record the run a permit allows with its batches and targets; queue each batch on commit.
 
@@ -116,9 +128,39 @@ def create_permitted_run(
             target_fingerprint=fingerprint,
         )
         batch_ids = _write_batches_and_targets(run, targets, api_version)
+        _record_creation(run, user, ip, batches=len(batch_ids))
         for batch_id in batch_ids:
             dispatch.enqueue_batch_on_commit(batch_id)
     return run
+
+
+def _record_creation(run: Run, user: User, ip: str | None, *, batches: int) -> None:
+    """The new run on its own timeline and in the audit log (parameters as shown: masked)."""
+    said = (
+        f"{user.get_username()} ({run.role or 'no role'}, {run.get_source_display()}) started "
+        f"{run.workflow_name} on {run.target_count:,} target(s) in {batches} batch(es)"
+    )
+    timeline.note(
+        run.pk,
+        RunEventKind.CREATED,
+        said + (f": {run.reason}" if run.reason else "."),
+        actor=user,
+        details={"params": run.params, "duplicates": run.duplicate_count},
+    )
+    audit.record(
+        AuditAction.RUN_CREATED,
+        actor=user,
+        summary=f"Run {run.pk}: {said}",
+        obj=run,
+        details={
+            "workflow": run.workflow_nql_id,
+            "targets": run.target_count,
+            "source": run.source,
+            "reason": run.reason,
+            "params": run.params,
+        },
+        ip=ip,
+    )
 
 
 def _write_batches_and_targets(

@@ -73,7 +73,9 @@ def self_service_targets(
     return targets
 
 
-def start_self_service_run(*, permit: RunPermit, device_key: str | None) -> Run:
+def start_self_service_run(
+    *, permit: RunPermit, device_key: str | None, ip: str | None = None
+) -> Run:
     """Record the self-service run a permit allows, on the person's own device and identity.
 
     Raises SelfServiceRefused when the device key is not one of the person's devices (or the
@@ -95,6 +97,7 @@ def start_self_service_run(*, permit: RunPermit, device_key: str | None) -> Run:
             params={},
             reason=note,
             allow_duplicate=allow_duplicate,
+            ip=ip,
         )
 
     # One creation at a time per person (a no-op lock on SQLite, whose writes are serialised):

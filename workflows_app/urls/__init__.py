@@ -7,6 +7,7 @@ urlpatterns = [
     path("self-service/", include("workflows_app.urls.self_service")),
     path("console/", include("workflows_app.urls.console")),
     path("console/curation/", include("workflows_app.urls.curation")),
+    path("people/", include("workflows_app.urls.people")),
     # Runs own both /workflows/<id>/run/ (start) and /runs/... (follow-up).
     path("", include("workflows_app.urls.runs")),
 ]

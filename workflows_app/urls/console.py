@@ -2,11 +2,16 @@
 
 from django.urls import path
 
-from workflows_app.views import console
+from workflows_app.views import audit, console, console_sync, dashboard
 
 app_name = "console"
 urlpatterns = [
     path("", console.home, name="home"),
     path("sync/", console.sync_now, name="sync"),
+    path("sync/state/", console_sync.sync_state, name="sync_state"),
     path("batches/<int:batch_id>/resend/", console.resend, name="resend"),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit_export"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/recount/", dashboard.recount, name="dashboard_recount"),
 ]

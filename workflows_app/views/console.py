@@ -6,29 +6,30 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from kombu.exceptions import KombuError
 
 from workflows_app.forms.console import ResendForm
-from workflows_app.models import Batch, CatalogueSync, Workflow
+from workflows_app.models import Batch
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.audit import retention_state
+from workflows_app.selectors.console_sync import newest_sync_id
 from workflows_app.selectors.runs import (
     batches_being_reconciled,
     batches_needing_decision,
     batches_with_check_problems,
     resend_decisions,
 )
-from workflows_app.services import dispatch, reconcile
+from workflows_app.services import dispatch, reconcile, sync_requests
+from workflows_app.services.audit import client_address
 from workflows_app.services.catalogue_sync import running_sync
 from workflows_app.services.devices import device_query_problem
+from workflows_app.views.console_sync import sync_context
 from workflows_app.views.http import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
-
-RECENT_SYNCS = 10
 
 
 @require_safe
@@ -39,25 +40,14 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _home_page(request: AuthenticatedHttpRequest, *, status: int = 200) -> HttpResponse:
-    syncs = list(
-        CatalogueSync.objects.select_related("requested_by").order_by("-started_at")[:RECENT_SYNCS]
-    )
-    present = Q(removed_at__isnull=True)
-    counts = Workflow.objects.aggregate(
-        active=Count("pk", filter=present & Q(status=Workflow.Status.ACTIVE)),
-        inactive=Count("pk", filter=present & ~Q(status=Workflow.Status.ACTIVE)),
-        removed=Count("pk", filter=Q(removed_at__isnull=False)),
-    )
     context = {
-        "last_sync": syncs[0] if syncs else None,
-        "syncs": syncs,
-        "running": running_sync(),
-        "counts": counts,
+        **sync_context(request),  # the catalogue card (console/_sync.html)
         "reconciling": batches_being_reconciled(),
         "to_decide": batches_needing_decision(),
         "decisions": resend_decisions(),
         "check_problems": batches_with_check_problems(),
         "device_query_problem": device_query_problem(),
+        "retention": retention_state(),
     }
     return render(request, "console/home.html", context, status=status)
 
@@ -74,7 +64,12 @@ def resend(request: AuthenticatedHttpRequest, batch_id: int) -> HttpResponse:
         messages.error(request, f"{which} was not sent again. {problems}")
         return _home_page(request, status=400)
     try:
-        new = reconcile.resend_not_sent(batch, user=request.user, note=form.cleaned_data["note"])
+        new = reconcile.resend_not_sent(
+            batch,
+            user=request.user,
+            note=form.cleaned_data["note"],
+            ip=client_address(request),
+        )
     except reconcile.ResendRefused as exc:
         messages.error(request, f"{which} was not sent again. {exc.message}")
         return _home_page(request, status=400)
@@ -99,6 +94,7 @@ def sync_now(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("console:home")
     try:
         # Nothing is written before, so there is no transaction to wait for.
+        after_id = newest_sync_id()
         dispatch.enqueue_catalogue_sync(trigger="admin", requested_by_id=request.user.pk)
     except KombuError as exc:
         logger.warning("Could not enqueue the catalogue sync: %s", exc)
@@ -108,5 +104,6 @@ def sync_now(request: AuthenticatedHttpRequest) -> HttpResponse:
             "broker (CELERY_BROKER_URL) and a worker are running, then try again.",
         )
     else:
+        sync_requests.remember(request.session, after_id=after_id)  # the card follows it
         messages.success(request, "Catalogue sync started.")
     return redirect("console:home")

@@ -21,6 +21,7 @@ from workflows_app.forms.curation import (
 from workflows_app.models import PortalSettings, Workflow, WorkflowCuration
 from workflows_app.permissions import self_service_warnings
 from workflows_app.roles import Role, role_required
+from workflows_app.services.audit import client_address
 from workflows_app.services.curation import (
     CurationImportError,
     dump_curation,
@@ -70,7 +71,9 @@ def self_service_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Nothing was saved: correct the self-service settings below.")
         return _list_page(request, form, status=400)
-    set_helpdesk_url(form.cleaned_data["helpdesk_url"])
+    set_helpdesk_url(
+        form.cleaned_data["helpdesk_url"], user=request.user, ip=client_address(request)
+    )
     url = form.cleaned_data["helpdesk_url"]
     messages.success(
         request,
@@ -99,6 +102,7 @@ def edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 values=form.values(),
                 parameters=formset.specs(),
                 user=request.user,
+                ip=client_address(request),
             )
             messages.success(
                 request, f"Curation of {workflow.name} saved ({count} parameter definition(s))."
@@ -169,6 +173,7 @@ def import_document(request: AuthenticatedHttpRequest) -> HttpResponse:
                     form.document(),
                     user=request.user,
                     replace_all=form.cleaned_data["replace_all"],
+                    ip=client_address(request),
                 )
             except CurationImportError as exc:
                 errors = exc.errors

@@ -24,6 +24,7 @@ from workflows_app.models import Run, Workflow
 from workflows_app.nexthink.models import MAX_TARGETS
 from workflows_app.roles import Role, role_required
 from workflows_app.services import pending_runs
+from workflows_app.services.audit import client_address
 from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
@@ -89,6 +90,7 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
             params=pending.params,
             reason=pending.reason,
             duplicate_count=pending.duplicates,
+            ip=client_address(request),
         )
     except RunRefused as exc:
         _refused_message(request, exc)

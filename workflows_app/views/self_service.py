@@ -19,6 +19,7 @@ from workflows_app.models import Run, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
 from workflows_app.selectors.self_service import any_unfinished, recent_fixes
+from workflows_app.services.audit import client_address
 from workflows_app.services.devices import DeviceLookup, devices_for, user_upn
 from workflows_app.services.portal_settings import helpdesk_contact
 from workflows_app.services.runs import RunRefused
@@ -205,7 +206,9 @@ def run(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
         unavailable = exc.message if isinstance(exc, permissions.NotRunnable) else None
         return _refused(request, workflow, device_key, exc.message, 400, unavailable=unavailable)
     try:
-        started = start_self_service_run(permit=permit, device_key=device_key)
+        started = start_self_service_run(
+            permit=permit, device_key=device_key, ip=client_address(request)
+        )
     except SelfServiceRefused as exc:
         return _refused(request, workflow, device_key, exc.message, exc.status)
     except RunRefused as exc:

@@ -26,6 +26,7 @@ from workflows_app.selectors.waiting import (
     visible_execution,
     waiting_page,
 )
+from workflows_app.services.audit import client_address
 from workflows_app.services.resume import ResumeRefused, resume_execution
 from workflows_app.views.http import AuthenticatedHttpRequest
 
@@ -110,6 +111,7 @@ def resume(request: AuthenticatedHttpRequest, execution_uuid: str) -> HttpRespon
             params=item.form.params(),
             source=Run.Source.HELPDESK,
             secret=item.form.secret_names(),
+            ip=client_address(request),
         )
     except ResumeRefused as exc:
         return _page(request, item, exc.message, status=exc.status)

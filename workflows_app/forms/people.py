@@ -1,0 +1,76 @@
+"""Forms of the people pages: a person's role, and a device assigned to them."""
+
+from __future__ import annotations
+
+from django import forms
+
+from workflows_app.models import DeviceAssignment
+from workflows_app.roles import ROLE_ORDER, Role
+from workflows_app.services.people import (
+    NOTE_LENGTH,
+    clean_collector_uid,
+    clean_device_name,
+    role_label,
+)
+
+NO_ROLE = "none"
+ROLE_CHOICES = [(role.value, role.value) for role in reversed(ROLE_ORDER)] + [
+    (NO_ROLE, role_label(None))
+]
+NAME_LENGTH = DeviceAssignment._meta.get_field("device_name").max_length or 255
+
+
+class RoleForm(forms.Form):
+    """The role to give a person: Employee, Helpdesk, Admin, or none."""
+
+    role = forms.ChoiceField(
+        choices=ROLE_CHOICES,
+        error_messages={
+            "required": "Choose a role (or No role).",
+            "invalid_choice": "Choose Employee, Helpdesk, Admin or No role.",
+        },
+    )
+
+    def chosen(self) -> Role | None:
+        value = self.cleaned_data["role"]
+        return None if value == NO_ROLE else Role(value)
+
+
+class DeviceForm(forms.Form):
+    """A device to assign: its name as Nexthink knows it, its Collector UUID if known, a note."""
+
+    device_name = forms.CharField(
+        label="Device name",
+        max_length=NAME_LENGTH,
+        error_messages={"required": "Give the device's name as Nexthink shows it."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. LT-0042"}),
+    )
+    collector_uid = forms.CharField(
+        label="Collector UUID (optional)",
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "0c8f5d2a-93b4-4a7e-8d61-7f2e9b3c5a40"}),
+    )
+    note = forms.CharField(label="Note (optional)", max_length=NOTE_LENGTH, required=False)
+
+    def clean_device_name(self) -> str:
+        try:
+            return clean_device_name(self.cleaned_data["device_name"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_collector_uid(self) -> str:
+        try:
+            return clean_collector_uid(self.cleaned_data["collector_uid"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class RemoveDeviceForm(forms.Form):
+    """Which of the person's assigned devices to remove."""
+
+    assignment = forms.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={"required": "Say which device to remove.", "invalid": "Reload the page."},
+    )

@@ -1,0 +1,68 @@
+"""Auditing sign-ins, failed sign-ins and sign-outs (Django's auth signals; apps.py connects them).
+
+A failed sign-in is recorded with the username that was tried, never the password: only the
+`username` key of the credentials is read (Django has already masked the password there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+
+from workflows_app.models import AuditAction
+from workflows_app.services import audit
+
+MAX_USERNAME = 150
+
+
+def signed_in(
+    sender: Any, *, request: HttpRequest | None = None, user: AbstractBaseUser, **kwargs: Any
+) -> None:
+    """Record a successful sign-in."""
+    audit.record(
+        AuditAction.SIGNED_IN,
+        actor=user,
+        summary=f"{user.get_username()} signed in",
+        ip=audit.client_address(request),
+    )
+
+
+def sign_in_failed(
+    sender: Any,
+    *,
+    credentials: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
+    """Record a refused sign-in with the username that was tried."""
+    tried = (credentials or {}).get("username")
+    username = str(tried if tried is not None else "").replace("\x00", "").strip()
+    username = username[:MAX_USERNAME]
+    audit.record(
+        AuditAction.SIGN_IN_FAILED,
+        actor=None,
+        actor_name=username,
+        summary=f"Sign-in refused for {username!r}" if username else "Sign-in refused",
+        details={"username": username},
+        ip=audit.client_address(request),
+    )
+
+
+def signed_out(
+    sender: Any,
+    *,
+    request: HttpRequest | None = None,
+    user: AbstractBaseUser | None = None,
+    **kwargs: Any,
+) -> None:
+    """Record a sign-out (nothing when nobody was signed in)."""
+    if user is None or not user.is_authenticated:
+        return
+    audit.record(
+        AuditAction.SIGNED_OUT,
+        actor=user,
+        summary=f"{user.get_username()} signed out",
+        ip=audit.client_address(request),
+    )

@@ -1,0 +1,1 @@
+"""Template filters every page may use (registered as builtins in settings: no `{% load %}`)."""
