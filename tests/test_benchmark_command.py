@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from workflows_app import benchmarks
 from workflows_app.models import Batch, Run, Target, Workflow
+from workflows_app.selectors import history as history_selectors
 from workflows_app.selectors import runs as run_selectors
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +96,7 @@ def test_page_figures_time_the_selectors_the_pages_call(
     called: list[str] = []
 
     def spy(name: str) -> Any:
-        real = getattr(run_selectors, name)
+        real = getattr(run_selectors, name, None) or getattr(history_selectors, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             called.append(name)
@@ -103,10 +104,10 @@ def test_page_figures_time_the_selectors_the_pages_call(
 
         return call
 
-    for name in ("run_page", "target_page"):
+    for name in ("history_page", "target_page"):
         monkeypatch.setattr(benchmarks, name, spy(name))
 
     benchmark("--targets", "5", "--repeat", "2")
 
     # One warm-up call and one per repeat, for each page.
-    assert called.count("target_page") == 3 and called.count("run_page") == 3
+    assert called.count("target_page") == 3 and called.count("history_page") == 3
