@@ -97,6 +97,15 @@ class FakeHistory:
     targets_seeded: int
     seconds: float
 
+    @property
+    def nql_prefix(self) -> str:
+        """How the NQL ids of its workflows begin."""
+        return nql_prefix_of(self.prefix)
+
+
+def nql_prefix_of(prefix: str) -> str:
+    return "#" + prefix.replace("-", "_") + "_"
+
 
 _PEOPLE = """
 CREATE TEMP TABLE bench_people ON COMMIT DROP AS
@@ -122,7 +131,7 @@ JOIN auth_group g ON g.name = initcap(p.kind);
 _WORKFLOWS = """
 CREATE TEMP TABLE bench_wf ON COMMIT DROP AS
 SELECT nextval(pg_get_serial_sequence('workflows_app_workflow', 'id')) AS id, w.n, w.name,
-       '#' || replace(%(prefix)s, '-', '_') || '_' || w.slug AS nql_id,
+       %(nql_prefix)s || w.slug AS nql_id,
        md5(%(prefix)s || w.slug)::uuid::text AS uuid, w.dependency, w.title
 FROM unnest(%(names)s::text[], %(slugs)s::text[], %(dependencies)s::text[], %(titles)s::text[])
      WITH ORDINALITY AS w(name, slug, dependency, title, n);
@@ -277,6 +286,7 @@ def seed_history(shape: HistoryShape, *, check_constraints: bool = True) -> Fake
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     params: dict[str, Any] = {
         "prefix": prefix,
+        "nql_prefix": nql_prefix_of(prefix),
         "admins": ADMINS,
         "helpdesk": HELPDESK_PEOPLE,
         "employees": shape.employees,
