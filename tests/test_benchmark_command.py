@@ -143,7 +143,7 @@ HISTORY_LABELS = (
     "admin: export.csv, all time, first 64 KB",
 )
 NUMBER = r"[\d,.]+"
-SIZE_CELLS = rf"{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+\d+\s+\d+"
+SIZE_CELLS = rf"{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+\d+\s+\d+"
 
 
 def history_rows() -> tuple[int, ...]:
@@ -160,9 +160,10 @@ def test_history_suite_prints_each_query_at_both_sizes_and_leaves_nothing_behind
     assert "large: 4,000 targets in 160 runs" in out
     for label in HISTORY_LABELS:
         line = next(line for line in out.splitlines() if line.startswith(label))
-        # median, min, max, SQL statements and rows at each size, then large/small.
+        # median, min, max, time in SQL, SQL statements and rows at each size, then the
+        # large/small ratios of the medians and of the time in SQL.
         assert re.fullmatch(
-            rf"{re.escape(label)}\s+{SIZE_CELLS}\s+{SIZE_CELLS}\s+{NUMBER}( !)?", line
+            rf"{re.escape(label)}\s+{SIZE_CELLS}\s+{SIZE_CELLS}\s+{NUMBER}( !)?\s+{NUMBER}", line
         ), line
     assert "parse_text" not in out  # the run suite was not asked for
     assert history_rows() == before and Run.objects.count() == 0
@@ -185,10 +186,13 @@ def test_history_json_gives_every_query_at_both_sizes() -> None:
             assert measure["status"] == 200 and measure["problem"] == "", (query["key"], size)
             assert len(measure["samples_ms"]) == 3
             assert measure["min_ms"] <= measure["median_ms"] <= measure["max_ms"]
+            assert 0 < measure["db_median_ms"] < measure["median_ms"]
             # Session and user at least, then the page's own query.
             assert measure["sql"] >= 3
         expected = query["large"]["median_ms"] / query["small"]["median_ms"]
         assert query["ratio"] == pytest.approx(expected, rel=0.01)
+        in_db = query["large"]["db_median_ms"] / query["small"]["db_median_ms"]
+        assert query["db_ratio"] == pytest.approx(in_db, rel=0.01)
     # The second page is the one the first page's Older link leads to, and it has runs.
     for size in ("small", "large"):
         older = queries["older"][size]
