@@ -6,7 +6,8 @@ INSERT … SELECT over generate_series, so a million targets take seconds, not m
 
 What it looks like: runs spread over `days` days, ids in the order they were created; 55 % are
 self-service (an employee, one target: their device or UPN), 40 % helpdesk (a ticket such as
-`INC0010042` in the reason) and 5 % from the command line; twelve workflows, the first ones
+`INC0010042` in the reason; the first agent, whose pages the benchmark reads, runs about a
+quarter of them) and 5 % from the command line; twelve workflows, the first ones
 used most; targets are device names (`LAPTOP-00042`), Collector UUIDs, UPNs
 (`user00042@example.com`) and SIDs; most runs succeed, some fail in part or whole, the last
 minutes' are still running. The counts (`outcome_counts`, `target_count`) and statuses agree
@@ -27,6 +28,9 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 HELPDESK_PEOPLE = 25
+# How busy the fake portal is, and how many runs a new one has (see HistoryShape.for_targets).
+RUNS_PER_DAY = 220
+NEW_PORTAL_RUNS = 1_000
 ADMINS = 3
 DEVICE_PREFIX = "LAPTOP-"
 # The device and the word the benchmark's filters look for (both exist at every size).
@@ -70,8 +74,15 @@ class HistoryShape:
 
     @classmethod
     def for_targets(cls, targets: int) -> HistoryShape:
-        """About 25 targets a run, and at least 120 runs (so that a second page exists)."""
-        return cls(targets=targets, runs=min(targets, max(120, targets // 25)))
+        """A portal as busy each day whatever its age: about RUNS_PER_DAY runs a day.
+
+        A large history is 25 targets a run over up to 180 days; a small one (a new portal)
+        is up to NEW_PORTAL_RUNS runs of fewer targets over at least a week, so that the pages
+        the benchmark compares show as many rows at both sizes.
+        """
+        runs = min(targets, max(NEW_PORTAL_RUNS, targets // 25))
+        days = max(7, min(180, round(runs / RUNS_PER_DAY)))
+        return cls(targets=targets, runs=runs, days=days)
 
     @property
     def employees(self) -> int:
@@ -168,7 +179,7 @@ SELECT nextval(pg_get_serial_sequence('workflows_app_run', 'id')) AS id,
        CASE source WHEN 'self_service' THEN 'employee' WHEN 'helpdesk' THEN 'helpdesk'
                    ELSE 'admin' END AS who_kind,
        CASE source WHEN 'self_service' THEN 1 + (n * 7919) %% %(employees)s
-                   WHEN 'helpdesk' THEN 1 + n %% %(helpdesk)s
+                   WHEN 'helpdesk' THEN CASE WHEN n %% 5 = 0 THEN 1 ELSE 1 + n %% %(helpdesk)s END
                    ELSE 1 + n %% %(admins)s END AS who_n
 FROM (SELECT q.*, sum(weight) OVER (ORDER BY n)::bigint AS cumulative,
              sum(weight) OVER ()::bigint AS total

@@ -64,8 +64,10 @@ class HistoryQuery:
 def history_queries(history: FakeHistory, today: date) -> list[HistoryQuery]:
     """The queries measured, with values that exist in this history."""
     all_time = {"since": ""}
-    range_ = {"since": (today - timedelta(days=60)).isoformat()}
-    range_["until"] = (today - timedelta(days=31)).isoformat()
+    # The older half of the history, whatever its length.
+    days = history.shape.days
+    range_ = {"since": (today - timedelta(days=days - 1)).isoformat()}
+    range_["until"] = (today - timedelta(days=days // 2)).isoformat()
     return [
         HistoryQuery("default", "admin: default page (last 7 days)", {}),
         HistoryQuery("all_time", "admin: all time (since=)", all_time),
@@ -90,7 +92,7 @@ def history_queries(history: FakeHistory, today: date) -> list[HistoryQuery]:
         ),
         HistoryQuery(
             "status_range",
-            "admin: status=failed, 60 to 31 days ago",
+            "admin: status=failed, older half of the history",
             {"status": "failed", **range_},
         ),
         HistoryQuery("outcome", "admin: outcome=failure", {"outcome": "failure"}),
