@@ -8,6 +8,7 @@ app_name = "runs"
 urlpatterns = [
     path("workflows/<int:workflow_id>/run/", runs.start, name="start"),
     path("workflows/<int:workflow_id>/run/confirm/", runs.confirm, name="confirm"),
+    path("workflows/<int:workflow_id>/run/change/", runs.change, name="change"),
     path("runs/", runs.run_list, name="list"),
     path("runs/<int:pk>/", runs.run_detail, name="detail"),
     path("runs/<int:pk>/progress/", runs.run_progress, name="progress"),
