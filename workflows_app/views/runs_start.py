@@ -22,6 +22,7 @@ from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
 from workflows_app.nexthink.models import MAX_TARGETS
+from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import run_of_workflow
 from workflows_app.services import pending_runs
@@ -42,10 +43,9 @@ EXPIRED = "This confirmation expired; please submit the form again."
 def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """The run form (GET), or its check and the confirmation page (POST)."""
     workflow = _workflow(workflow_id)
-    try:
-        permissions.permit(request.user, workflow, Run.Source.HELPDESK)
-    except permissions.Refusal as exc:
-        return _refused_page(request, workflow, exc)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
     if request.method == "GET":
         # `?rerun=` / `?again=<run id>`: pre-filled with that run's failed / all targets.
         return _form_page(
@@ -74,14 +74,12 @@ def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
 def change(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """ "Change something" on the confirmation page: the form again, with what waited there."""
     workflow = _workflow(workflow_id)
-    try:
-        permissions.permit(request.user, workflow, Run.Source.HELPDESK)
-    except permissions.Refusal as exc:
-        return _refused_page(request, workflow, exc)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
     pending = pending_runs.take(request.session, request.POST.get("token", ""), workflow)
     if pending is None:
-        messages.error(request, EXPIRED)
-        return _form_page(request, workflow, RunForm(workflow), status=400)
+        return _expired(request, workflow)
     initial = pending_initial(request, workflow, pending, why="Nothing was started.")
     return _form_page(request, workflow, RunForm(workflow, initial=initial))
 
@@ -92,10 +90,9 @@ def change(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
 def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """Start the run the confirmation page describes; a second click finds the first run."""
     workflow = _workflow(workflow_id)
-    try:
-        permit = permissions.permit(request.user, workflow, Run.Source.HELPDESK)
-    except permissions.Refusal as exc:
-        return _refused_page(request, workflow, exc)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
     token = request.POST.get("token", "")
     started = pending_runs.started_run_id(request.session, token)
     if started is not None:
@@ -103,8 +100,7 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
         return redirect("runs:detail", pk=started)
     pending = pending_runs.take(request.session, token, workflow)
     if pending is None:
-        messages.error(request, EXPIRED)
-        return _form_page(request, workflow, RunForm(workflow), status=400)
+        return _expired(request, workflow)
     # An explicit "Run again" of a run this person may still open: the guard steps aside.
     again_of = (
         run_of_workflow(request.user, pending.again_of, workflow)
@@ -140,6 +136,19 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
 def _workflow(workflow_id: int) -> Workflow:
     """Any workflow of the catalogue (404 if unknown); the run rule decides what it shows."""
     return get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
+
+
+def _permit(request: AuthenticatedHttpRequest, workflow: Workflow) -> RunPermit | HttpResponse:
+    """The run rule's permit for this person and workflow, or the page saying why not."""
+    try:
+        return permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
+
+
+def _expired(request: HttpRequest, workflow: Workflow) -> HttpResponse:
+    messages.error(request, EXPIRED)
+    return _form_page(request, workflow, RunForm(workflow), status=400)
 
 
 def _refused_page(
