@@ -3,8 +3,9 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scratch python scripts/bench_dashboard.py
 
-Fills an empty scratch database (runs spread over 180 days, 55 % self-service with one target,
-the rest 1 to 41 targets; 88 % of targets succeed, 7 % fail), commits and vacuums it as a live
+Fills an empty scratch database with `workflows_app.fake_history` (the benchmarks' one seeding:
+runs spread over 180 days, 55 % self-service with one target, most targets succeed, some runs
+fail in part or whole), commits and vacuums it as a live
 database would be, recounts the daily counts, then times each dashboard query, the whole page,
 and the same figures computed straight from the runs and targets (what the daily counts spare).
 What it added is deleted at the end unless --keep. A database that already holds runs is
@@ -32,65 +33,11 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from workflows_app.fake_history import HistoryShape, seed_history  # noqa: E402
 from workflows_app.models import DailyDeviceFailure, DailyRunCount, Run  # noqa: E402
 from workflows_app.selectors import dashboard as figures  # noqa: E402
 from workflows_app.selectors.runs import batches_needing_decision  # noqa: E402
 from workflows_app.services import dashboard_counts  # noqa: E402
-
-FILL = """
-INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,
-                       is_active, date_joined)
-SELECT '!', false, 'bench' || g, '', '', 'bench' || g || '@example.com', false, true, now()
-FROM generate_series(1, 500) g;
-INSERT INTO workflows_app_workflow (nql_id, uuid, name, description, status, dependency,
-    trigger_api, trigger_manual, trigger_manual_multiple, trigger_scheduler, raw, first_seen,
-    last_seen)
-SELECT '#bench_wf_' || g, 'uuid-bench-' || g, 'Bench workflow ' || g, '', 'ACTIVE', 'DEVICE',
-       true, false, false, false, '{}', now(), now()
-FROM generate_series(1, 200) g;
-CREATE TEMP TABLE bench_r ON COMMIT DROP AS
-SELECT g AS n, now() - random() * interval '180 days' AS created_at,
-       CASE WHEN g % 100 < 55 THEN 'self_service' WHEN g % 100 < 90 THEN 'helpdesk'
-            WHEN g % 100 < 97 THEN 'cli' ELSE 'api' END AS source,
-       CASE WHEN g % 100 < 55 THEN 1 ELSE 1 + floor(random() * 41)::int END AS tcount
-FROM generate_series(1, {runs}) g;
-INSERT INTO workflows_app_run (created_at, finished_at, role, source, workflow_nql_id,
-    workflow_uuid, workflow_name, dependency, params, secret_params, reason, api_version,
-    target_count, duplicate_count, status, target_fingerprint, created_by_id, workflow_id,
-    outcome_counts)
-SELECT created_at, created_at + interval '5 seconds' + random() * random() * interval '1 hour',
-       'Helpdesk', source, '#bench', 'u', 'Bench', 'DEVICE', '{}', '', 'bench', 'v2', tcount, 0,
-       'succeeded', '',
-       (SELECT min(id) FROM auth_user WHERE username LIKE 'bench%') + n % 500,
-       (SELECT min(id) FROM workflows_app_workflow WHERE nql_id LIKE '#bench_wf_%')
-         + floor(power(random(), 2) * 200)::int,
-       '{}'
-FROM bench_r ORDER BY created_at;
-INSERT INTO workflows_app_batch (number, state, api_version, target_count, attempts, claim_id,
-    request_uuid, error_code, error_details, created_at, updated_at, claimed_at, finished_at,
-    run_id, check_error, checks, export_id, outcome_counts, resend_note)
-SELECT 1, 'submitted', 'v2', target_count, 1, '', 'req', '', '', created_at, created_at,
-       created_at,
-       created_at + interval '0.3 seconds' + random() * random() * interval '20 seconds', id,
-       '', 1, '', '{}', ''
-FROM workflows_app_run WHERE workflow_nql_id = '#bench';
-INSERT INTO workflows_app_target (position, kind, value, execution_uuid, status, status_details,
-    batch_id, run_id, outcome, outcome_details, upstream_outcome)
-SELECT p, 'device_name', 'PC-' || lpad(floor(power(random(), 1.5) * 50000)::int::text, 5, '0'),
-       'e', 'success', '', b.id, r.id,
-       CASE WHEN x < 0.88 THEN 'success' WHEN x < 0.95 THEN 'failure' WHEN x < 0.97 THEN 'unknown'
-            WHEN x < 0.98 THEN 'not_sent' ELSE 'pending' END, '', ''
-FROM workflows_app_run r JOIN workflows_app_batch b ON b.run_id = r.id
-CROSS JOIN LATERAL (SELECT p, random() AS x FROM generate_series(0, r.target_count - 1) p) t
-WHERE r.workflow_nql_id = '#bench';
-UPDATE workflows_app_run r SET outcome_counts = c.counts FROM (
-    SELECT run_id, jsonb_object_agg(outcome, n) AS counts
-    FROM (SELECT run_id, outcome, count(*) n FROM workflows_app_target GROUP BY 1, 2) x
-    GROUP BY run_id) c
-WHERE c.run_id = r.id;
-UPDATE workflows_app_batch b SET outcome_counts = r.outcome_counts
-FROM workflows_app_run r WHERE r.id = b.run_id;
-"""
 
 # The same figures straight from the runs and targets, for comparison (not used by the portal).
 RAW = {
@@ -109,6 +56,7 @@ RAW = {
 }
 
 
+# What the seeding added, by its names' prefix (a plain DELETE cascades nothing).
 CLEAN = """
 DELETE FROM workflows_app_dailydevicefailure;
 DELETE FROM workflows_app_dailyruncount;
@@ -116,9 +64,13 @@ DELETE FROM workflows_app_dashboardcounting;
 DELETE FROM workflows_app_target;
 DELETE FROM workflows_app_batch;
 DELETE FROM workflows_app_run;
-DELETE FROM workflows_app_workflow WHERE nql_id LIKE '#bench_wf_%';
+DELETE FROM workflows_app_workflowcuration WHERE workflow_id IN (
+    SELECT id FROM workflows_app_workflow WHERE starts_with(nql_id, %(nql_prefix)s));
+DELETE FROM workflows_app_workflow WHERE starts_with(nql_id, %(nql_prefix)s);
 DELETE FROM django_session;
-DELETE FROM auth_user WHERE username LIKE 'bench%';
+DELETE FROM auth_user_groups WHERE user_id IN (
+    SELECT id FROM auth_user WHERE starts_with(username, %(prefix)s) OR username = 'bench-admin');
+DELETE FROM auth_user WHERE starts_with(username, %(prefix)s) OR username = 'bench-admin';
 """
 
 
@@ -142,6 +94,7 @@ def line(name: str, samples: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--targets", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the rows it added")
     args = parser.parse_args()
@@ -150,23 +103,24 @@ def main() -> None:
     if Run.objects.exists():
         sys.exit("This database holds runs: give it an empty scratch database.")
     started = time.perf_counter()
+    history = None
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            # No parameters: several statements in one go (the run count is an int).
-            cursor.execute(FILL.replace("{runs}", str(int(args.runs))))
+        with transaction.atomic():
+            history = seed_history(HistoryShape(targets=args.targets, runs=args.runs))
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
-            cursor.execute("SELECT count(*) FROM workflows_app_target")
-            (targets,) = cursor.fetchone()
         print(
-            f"Filled {Run.objects.count():,} runs and {targets:,} targets "
+            f"Filled {history.runs_seeded:,} runs and {history.targets_seeded:,} targets "
             f"in {time.perf_counter() - started:.0f} s"
         )
         report(args.repeat)
     finally:
-        if not args.keep:
+        if history is not None and not args.keep:
+            names = {"prefix": history.prefix + "-", "nql_prefix": history.nql_prefix}
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(CLEAN)
+                for statement in CLEAN.split(";\n"):
+                    if statement.strip():
+                        cursor.execute(statement, names)
             print("Removed what it added.")
 
 

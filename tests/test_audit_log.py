@@ -20,7 +20,8 @@ from workflows_app.models import AuditAction, AuditEvent
 from workflows_app.selectors import audit as audit_selectors
 from workflows_app.selectors.audit import AuditFilters, audit_page, parse_filters
 from workflows_app.services import audit
-from workflows_app.views.audit import csv_lines, safe_cell
+from workflows_app.views.audit import CSV_HEADER, audit_rows
+from workflows_app.views.csv_files import csv_lines, safe_cell
 
 pytestmark = pytest.mark.django_db
 
@@ -217,7 +218,9 @@ def test_the_export_streams_in_chunks_whatever_the_size(admin, monkeypatch):
     for i in range(30):
         entry(who="bulk", summary=f"entry {i}")
     with CaptureQueriesContext(connection) as queries:
-        lines = csv_lines(audit_selectors.export_rows(AuditFilters(who="bulk")))
+        lines = csv_lines(
+            CSV_HEADER, audit_rows(audit_selectors.export_rows(AuditFilters(who="bulk")))
+        )
         assert next(lines) == "\ufeff" and next(lines).startswith("when_utc,who,action")
     assert queries.captured_queries == []  # nothing read before the first row is asked for
     entry(who="bulk", summary="written after the export began")

@@ -135,6 +135,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "runs:list": SIGNED_IN,  # employees see their own runs only
     "runs:detail": SIGNED_IN,
     "runs:progress": SIGNED_IN,
+    "runs:export": SIGNED_IN,  # employees export their own runs only
+    "runs:targets_export": SIGNED_IN,
     "runs:waiting": STAFF,
     "runs:resume": STAFF,
     "self_service:home": SIGNED_IN,
@@ -176,6 +178,9 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("runs:detail", "other's run"): STAFF,
     ("runs:progress", "own run"): SIGNED_IN,
     ("runs:progress", "other's run"): STAFF,
+    ("runs:export", ""): SIGNED_IN,
+    ("runs:targets_export", "own run"): SIGNED_IN,
+    ("runs:targets_export", "other's run"): STAFF,
     ("runs:waiting", ""): STAFF,
     ("self_service:home", ""): SIGNED_IN,
     ("self_service:confirm", "workflow"): SIGNED_IN,
@@ -627,7 +632,37 @@ QUERIES = [
     Query(
         "runs:list",
         ("employee", "helpdesk", "admin"),
-        {"before": ("1", "100000"), "status": tuple(RunStatus.values), "workflow": ("#fuzz_fix",)},
+        {
+            "before": ("1", "100000"),
+            "status": tuple(RunStatus.values),
+            "workflow": ("#fuzz_fix", "fuzz"),
+            "requester": ("admin", "adm"),
+            "role": ("employee", "helpdesk", "admin"),
+            "source": tuple(Run.Source.values),
+            "outcome": tuple(Outcome.values),
+            "target": ("LAPTOP-1", "%"),
+            "reason": ("INC", "_"),
+            "since": ("2026-01-01", "", "1969-12-31"),
+            "until": ("2026-12-31", "9999-12-31"),
+            "mine": ("1", "0"),
+        },
+    ),
+    Query(
+        "runs:export",
+        ("employee", "helpdesk", "admin"),
+        {
+            "status": tuple(RunStatus.values),
+            "workflow": ("fuzz",),
+            "outcome": tuple(Outcome.values),
+            "since": ("2026-01-01", ""),
+            "mine": ("1", "0"),
+        },
+    ),
+    Query(
+        "runs:targets_export",
+        ("employee", "helpdesk", "admin"),
+        {"outcome": (*Outcome.values, "failed")},
+        "own run",
     ),
     Query(
         "runs:detail",

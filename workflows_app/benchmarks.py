@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import Run, Target, Workflow
-from workflows_app.selectors.runs import RUNS_PER_PAGE, TARGETS_PER_PAGE, run_page, target_page
+from workflows_app.selectors.history import PAGE_SIZE, history_page, parse_filters
+from workflows_app.selectors.runs import TARGETS_PER_PAGE, target_page
 from workflows_app.services import runs as runs_service
 from workflows_app.services.target_insert import TargetRow, copy_supported, insert_targets
 
@@ -240,7 +241,11 @@ def _measure(report: Report, count: int, repeat: int, profile: bool) -> None:
             f"run page query: first {TARGETS_PER_PAGE} targets",
             partial(target_page, run),
         ),
-        ("runs_list", f"runs list query: first {RUNS_PER_PAGE} runs", partial(run_page, user)),
+        (
+            "runs_list",
+            f"runs list query: first {PAGE_SIZE} runs",
+            partial(history_page, user, parse_filters({}, user)[0]),
+        ),
     ):
         read()  # warm up: planned and cached, as on a server that is in use
         report.figures.append(Figure(key, name, timed(read, repeat)))

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from workflows_app.models import AuditAction, AuditEvent, RetentionSweep
+from workflows_app.selectors.query_values import date_value, echo, start_of, text_value
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2_000
-MAX_TEXT_LENGTH = 200
-MAX_ECHOED = 40
-# Dates outside these years are typing mistakes, and at the edges of what datetimes can hold.
-MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 @dataclass(frozen=True)
@@ -71,23 +67,23 @@ class AuditPage:
 def parse_filters(params: Mapping[str, str]) -> tuple[AuditFilters, list[str]]:
     """The filters in `params`, and a sentence for each value that was ignored."""
     ignored: list[str] = []
-    action = _text(params.get("action", ""))
+    action = text_value(params.get("action", ""))
     if action and action not in AuditAction.values:
-        ignored.append(f"Unknown action {_echo(action)}: ignored.")
+        ignored.append(f"Unknown action {echo(action)}: ignored.")
         action = ""
-    since = _date(params.get("since", ""), "since", ignored)
-    until = _date(params.get("until", ""), "until", ignored)
+    since = date_value(params.get("since", ""), "since", ignored)
+    until = date_value(params.get("until", ""), "until", ignored)
     if since and until and since > until:
         ignored.append(
             f"'since' ({since}) is after 'until' ({until}): both ignored, so nothing is hidden."
         )
         since = until = None
     filters = AuditFilters(
-        who=_text(params.get("who", "")),
+        who=text_value(params.get("who", "")),
         action=action,
         since=since,
         until=until,
-        q=_text(params.get("q", "")),
+        q=text_value(params.get("q", "")),
     )
     return filters, ignored
 
@@ -100,9 +96,9 @@ def events_matching(filters: AuditFilters) -> QuerySet[AuditEvent]:
     if filters.action:
         events = events.filter(action=filters.action)
     if filters.since:
-        events = events.filter(at__gte=_start_of(filters.since))
+        events = events.filter(at__gte=start_of(filters.since))
     if filters.until:
-        events = events.filter(at__lt=_start_of(filters.until + timedelta(days=1)))
+        events = events.filter(at__lt=start_of(filters.until + timedelta(days=1)))
     if filters.q:
         events = events.filter(summary__icontains=filters.q)
     return events
@@ -127,35 +123,6 @@ def audit_page(
 def export_rows(filters: AuditFilters) -> Iterator[AuditEvent]:
     """Every entry the filters select, newest first, read in chunks (constant memory)."""
     return events_matching(filters).order_by("-at", "-id").iterator(chunk_size=EXPORT_CHUNK)
-
-
-def _text(value: str) -> str:
-    """A text filter: NUL removed (PostgreSQL refuses it), trimmed, capped."""
-    return value.replace("\x00", "").strip()[:MAX_TEXT_LENGTH]
-
-
-def _echo(value: str) -> str:
-    """A value as messages quote it back: short, repr-quoted."""
-    return repr(value if len(value) <= MAX_ECHOED else value[: MAX_ECHOED - 1] + "…")
-
-
-def _date(raw: str, name: str, ignored: list[str]) -> date | None:
-    value = _text(raw)
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:
-        ignored.append(f"'{name}' {_echo(value)} is not a date like 2026-01-31: ignored.")
-        return None
-    return day
-
-
-def _start_of(day: date) -> datetime:
-    """Midnight at the start of `day` in the current time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 # --- retention ----------------------------------------------------------------------------------

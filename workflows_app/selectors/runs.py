@@ -9,7 +9,7 @@ each outcome is read from `Run.outcome_counts`, which the lifecycle keeps, never
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -62,75 +62,6 @@ def visible_runs(user: User | AnonymousUser) -> QuerySet[Run]:
     if sees_all_runs(user):
         return runs
     return runs.filter(created_by_id=user.pk)
-
-
-# --- lists of runs ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunFilters:
-    """What a list of runs is narrowed to; the view parses it, `runs_matching` applies it.
-
-    An empty value means "any". Values are trusted here: the view has already dropped what is
-    not a valid choice.
-    """
-
-    status: str = ""
-    workflow: str = ""
-
-    @property
-    def active(self) -> bool:
-        """Whether any filter narrows the list."""
-        return bool(self.as_query())
-
-    def as_query(self) -> dict[str, str]:
-        """The filters that are set, as query-string values (to link to another page)."""
-        values = ((f.name, getattr(self, f.name)) for f in fields(self))
-        return {name: str(value) for name, value in values if value}
-
-
-def runs_matching(user: User | AnonymousUser, filters: RunFilters) -> QuerySet[Run]:
-    """The runs this person may open that match the filters, newest first."""
-    runs = visible_runs(user)
-    if filters.status:
-        runs = runs.filter(status=filters.status)
-    if filters.workflow:
-        runs = runs.filter(workflow_nql_id=filters.workflow)
-    return runs.order_by("-id")
-
-
-@dataclass(frozen=True)
-class RunPage:
-    """One page of runs, newest first, and where the next (older) page starts."""
-
-    runs: list[Run]
-    filters: RunFilters
-    next_before: int | None = None
-
-    @property
-    def next_query(self) -> dict[str, str]:
-        """Query values of the next page, or an empty dict when this is the last page."""
-        if self.next_before is None:
-            return {}
-        return {**self.filters.as_query(), "before": str(self.next_before)}
-
-
-def run_page(
-    user: User | AnonymousUser,
-    *,
-    filters: RunFilters | None = None,
-    before: int | None = None,
-    size: int = RUNS_PER_PAGE,
-) -> RunPage:
-    """A page of the runs this person may open: those matching, with an id below `before`."""
-    filters = filters or RunFilters()
-    runs = runs_matching(user, filters)
-    if before is not None:
-        runs = runs.filter(pk__lt=before)
-    rows = list(runs[: size + 1])
-    page = rows[:size]
-    next_before = page[-1].pk if len(rows) > size else None
-    return RunPage(runs=page, filters=filters, next_before=next_before)
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -336,9 +267,14 @@ def details_of(target: Target) -> str:
     return target.outcome_details or target.status_details
 
 
-def targets_of(run: Run, *, chunk_size: int = 2_000) -> Iterator[Target]:
-    """Every target of the run in pasted order, streamed (a run may have 100,000 of them)."""
+def targets_of(
+    run: Run, *, outcomes: tuple[str, ...] | None = None, chunk_size: int = 2_000
+) -> Iterator[Target]:
+    """The run's targets (with one of `outcomes`, else all) in pasted order, streamed (a run
+    may have 100,000 of them)."""
     rows = Target.objects.filter(run=run).only(*TARGET_COLUMNS).order_by("position")
+    if outcomes is not None:
+        rows = rows.filter(outcome__in=outcomes)
     return rows.iterator(chunk_size=chunk_size)
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 from urllib.parse import urlencode
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
 from workflows_app.models import AuditAction, AuditEvent
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.audit import audit_page, export_rows, parse_filters
+from workflows_app.views.csv_files import csv_download
 from workflows_app.views.http import AuthenticatedHttpRequest
 
 CSV_HEADER = (
@@ -31,9 +29,6 @@ CSV_HEADER = (
     "address",
     "details",
 )
-# A spreadsheet runs a cell starting with one of these as a formula: such a cell is written
-# with a leading apostrophe, which spreadsheets show as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_CURSOR_DIGITS = 18
 
 
@@ -75,64 +70,26 @@ def audit_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    response = StreamingHttpResponse(
-        csv_lines(export_rows(filters)), content_type="text/csv; charset=utf-8"
+    return csv_download(
+        CSV_HEADER, audit_rows(export_rows(filters)), name="audit-log", slug=filters.slug()
     )
-    slug = filters.slug()
-    name = f"audit-log{'-' + slug if slug else ''}-{timezone.now():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
-    response["Cache-Control"] = "no-store"
-    return response
 
 
-def csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
-    """The CSV text, one line at a time (the header first)."""
-    line = _Line()
-    writer = csv.writer(line)
-    yield "\ufeff"  # so spreadsheets read the file as UTF-8
-    writer.writerow(CSV_HEADER)
-    yield line.take()
+def audit_rows(events: Iterable[AuditEvent]) -> Iterator[tuple[str, ...]]:
+    """One CSV row per entry, in CSV_HEADER's order."""
     labels = dict(AuditAction.choices)
     for event in events:
-        writer.writerow(
-            [
-                safe_cell(value)
-                for value in (
-                    event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    event.actor_name,
-                    event.action,
-                    str(labels.get(event.action, event.action)),
-                    event.object_type,
-                    event.object_id,
-                    event.summary,
-                    event.ip_address or "",
-                    json.dumps(event.details, ensure_ascii=False, sort_keys=True)
-                    if event.details
-                    else "",
-                )
-            ]
+        yield (
+            event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            event.actor_name,
+            event.action,
+            str(labels.get(event.action, event.action)),
+            event.object_type,
+            event.object_id,
+            event.summary,
+            event.ip_address or "",
+            json.dumps(event.details, ensure_ascii=False, sort_keys=True) if event.details else "",
         )
-        yield line.take()
-
-
-def safe_cell(value: str) -> str:
-    """The value as a cell no spreadsheet will run as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-class _Line:
-    """A file-like object keeping what csv.writer writes until it is taken."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def take(self) -> str:
-        text, self.text = self.text, ""
-        return text
 
 
 def _cursor(value: str) -> int | None:

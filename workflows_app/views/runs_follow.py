@@ -17,12 +17,11 @@ from django_htmx.http import trigger_client_event
 
 from workflows_app import permissions
 from workflows_app.forms.runs import KIND_LABELS
-from workflows_app.models import Run, RunStatus
+from workflows_app.models import Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import (
     TARGET_FILTERS,
     Progress,
-    RunFilters,
     TargetFilter,
     details_of,
     employee_title,
@@ -32,7 +31,6 @@ from workflows_app.selectors.runs import (
     one_run,
     progress_of,
     resumptions_of,
-    run_page,
     sees_all_runs,
     target_filters,
     target_page,
@@ -45,25 +43,6 @@ MAX_ECHOED = 40
 
 # Every role may follow runs (employees only their own); an account without a role may not.
 ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
-
-
-@require_safe
-@role_required(*ANY_ROLE)
-def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Recent runs visible to this person, newest first, 50 a page (keyset on id, no COUNT)."""
-    filters = run_filters(request.GET)
-    before = query_int(request.GET.get("before"))
-    page = run_page(request.user, filters=filters, before=before)
-    context = {
-        "runs": page.runs,
-        "statuses": RunStatus.choices,
-        "filters": filters,
-        "filter_query": urlencode(filters.as_query()),
-        "next_query": urlencode(page.next_query),
-        "paged": before is not None,
-        "mine_only": not sees_all_runs(request.user),
-    }
-    return render(request, "runs/list.html", context)
 
 
 @require_safe
@@ -120,14 +99,6 @@ def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 # --- parsing and helpers -------------------------------------------------------------------------
-
-
-def run_filters(query: QueryDict) -> RunFilters:
-    """The runs list's filters from the query string; a value that cannot match is dropped."""
-    status = query.get("status", "")
-    # No NQL id holds a NUL, and PostgreSQL text cannot: dropped, not a 500.
-    workflow = query.get("workflow", "").replace("\x00", "").strip()[:MAX_FILTER_LENGTH]
-    return RunFilters(status=status if status in RunStatus.values else "", workflow=workflow)
 
 
 @dataclass(frozen=True)

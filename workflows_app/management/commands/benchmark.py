@@ -1,4 +1,4 @@
-"""Print how long parsing, creating and reading back a large run take on this database."""
+"""Print how long the portal's heavy paths take on this database: a large run, the history."""
 
 from __future__ import annotations
 
@@ -8,21 +8,50 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workflows_app.benchmarks import render_table, run_benchmarks
+from workflows_app.history_benchmark import render_history_table, run_history_benchmark
 from workflows_app.models import Run
 from workflows_app.targets import MAX_TARGETS_PER_RUN
+
+SUITES = ("run", "history", "all")
+MAX_HISTORY_TARGETS = 5_000_000
 
 
 class Command(BaseCommand):
     help = (
-        "Measure parse_text, create_run and the run pages' queries on N targets (median, min, "
-        "max of the repeats). Everything is written in one transaction that is rolled back."
+        "Measure the portal on this database (median, min, max of the repeats). Suite 'run': "
+        "parse_text, create_run and the run pages' queries on N targets. Suite 'history': the "
+        "history pages through the real URLs at a small and a large seeded history, and their "
+        "ratio. Everything is written in transactions that are rolled back."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "--suite", choices=SUITES, default="run", help="what to measure (default: run)"
+        )
+        parser.add_argument(
             "--targets", type=int, default=MAX_TARGETS_PER_RUN, metavar="N", help="targets per run"
         )
-        parser.add_argument("--repeat", type=int, default=3, metavar="R", help="runs of each step")
+        parser.add_argument(
+            "--small",
+            type=int,
+            default=1_000,
+            metavar="N",
+            help="history suite: target rows of the small history (default 1,000)",
+        )
+        parser.add_argument(
+            "--large",
+            type=int,
+            default=1_000_000,
+            metavar="N",
+            help="history suite: target rows of the large history (default 1,000,000)",
+        )
+        parser.add_argument(
+            "--repeat",
+            type=int,
+            default=None,
+            metavar="R",
+            help="runs of each step (default 3; 5 for the history)",
+        )
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         parser.add_argument(
             "--profile", action="store_true", help="also profile one create_run (cProfile)"
@@ -34,10 +63,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        count, repeat = options["targets"], options["repeat"]
+        suite = options["suite"]
+        count = options["targets"]
+        small, large = options["small"], options["large"]
         if not 1 <= count <= MAX_TARGETS_PER_RUN:
             raise CommandError(f"--targets must be between 1 and {MAX_TARGETS_PER_RUN:,}.")
-        if repeat < 1:
+        for name, size in (("--small", small), ("--large", large)):
+            if not 1 <= size <= MAX_HISTORY_TARGETS:
+                raise CommandError(f"{name} must be between 1 and {MAX_HISTORY_TARGETS:,}.")
+        if options["repeat"] is not None and options["repeat"] < 1:
             raise CommandError("--repeat must be at least 1.")
         existing = Run.objects.count()
         if existing and not options["force"]:
@@ -47,8 +81,20 @@ class Command(BaseCommand):
                 "like a real portal. Benchmark "
                 "a copy or an empty database, or pass --force (everything is rolled back)."
             )
-        report = run_benchmarks(targets=count, repeat=repeat, profile=options["profile"])
+        reports: dict[str, dict[str, Any]] = {}
+        tables: list[str] = []
+        if suite in ("run", "all"):
+            report = run_benchmarks(
+                targets=count, repeat=options["repeat"] or 3, profile=options["profile"]
+            )
+            reports["run"] = report.as_dict()
+            tables.append(render_table(report))
+        if suite in ("history", "all"):
+            history = run_history_benchmark(small=small, large=large, repeat=options["repeat"] or 5)
+            reports["history"] = history.as_dict()
+            tables.append(render_history_table(history))
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            # One suite: its report as it always was; both: each under its name.
+            self.stdout.write(json.dumps(reports[suite] if suite != "all" else reports, indent=2))
         else:
-            self.stdout.write(render_table(report))
+            self.stdout.write("\n\n".join(tables))
