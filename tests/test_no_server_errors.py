@@ -131,6 +131,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "curation:settings": ADMIN,
     "runs:start": STAFF,
     "runs:confirm": STAFF,
+    "runs:change": STAFF,
     "runs:list": SIGNED_IN,  # employees see their own runs only
     "runs:detail": SIGNED_IN,
     "runs:progress": SIGNED_IN,
@@ -666,11 +667,16 @@ QUERIES = [
     Query(
         "runs:detail",
         ("employee", "helpdesk", "admin"),
-        {"after": ("0", "1"), "outcome": (*Outcome.values, "failed")},
+        {"after": ("0", "1"), "outcome": (*Outcome.values, "failed"), "events_after": ("1", "2")},
         "own run",
     ),
     Query("runs:progress", ("employee", "helpdesk", "admin"), {"outcome": ("failed",)}, "own run"),
-    Query("runs:start", ("helpdesk", "admin"), {"rerun": ("1", "2", "999999")}, "workflow"),
+    Query(
+        "runs:start",
+        ("helpdesk", "admin"),
+        {"rerun": ("1", "2", "999999"), "again": ("1", "2", "999999")},
+        "workflow",
+    ),
     Query("runs:waiting", ("helpdesk", "admin"), {"before": ("1", "100000")}),
     Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
     Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
@@ -767,6 +773,7 @@ RUN_FIELDS = {
     "param_restart": values("true", "false"),
     "param_days": values("3", "1e2", "-0"),
     "param_password": values("s3cret"),
+    "again": values("1", "2", "999999"),
 }
 # Devices only and valid parameters, so most examples reach the confirmation page.
 SHAPED_RUN = st.fixed_dictionaries(
@@ -827,7 +834,8 @@ def test_fuzzed_run_form_never_fails_and_writes_nothing(
     removed=st.booleans(),
     urlencoded=st.booleans(),
 )
-def test_fuzzed_run_confirmation_never_fails(world, role, token, extra, removed, urlencoded):
+@pytest.mark.parametrize("step", ["runs:confirm", "runs:change"])
+def test_fuzzed_run_confirmation_never_fails(world, step, role, token, extra, removed, urlencoded):
     client = client_as(world, role)
     workflow = world.removed if removed else world.workflow
     with rolled_back():
@@ -838,10 +846,11 @@ def test_fuzzed_run_confirmation_never_fails(world, role, token, extra, removed,
             )
             assert page.status_code == 200, page.content.decode()[:2000]
             token = page.content.decode().split('name="token" value="')[1].split('"')[0]
-        url = reverse("runs:confirm", args=[workflow.pk])
+        url = reverse(step, args=[workflow.pk])
         before = snapshot()
         response = post(client, url, {**extra, "token": [token]}, urlencoded=urlencoded)
-        check(response, f"POST {url} token={token[:40]!r} as {role}", before, {302, 400})
+        allowed = {302, 400} if step == "runs:confirm" else {200, 400}
+        check(response, f"POST {url} token={token[:40]!r} as {role}", before, allowed)
 
 
 @FUZZ

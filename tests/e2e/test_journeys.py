@@ -188,6 +188,15 @@ def test_helpdesk_fixes_a_bad_target_line_runs_and_watches_progress(
     expect(page.get_by_test_id("target-count")).to_have_text("6")
     shot("confirm")
 
+    # "Change something" goes back with everything typed, then on to the confirmation again.
+    page.get_by_role("button", name="Change something").click()
+    expect(page.get_by_label("Ticket reference or reason")).to_have_value(
+        "INC-4711 print queue stuck"
+    )
+    expect(targets).to_have_value(re.compile(r"^(?:[a-z-]+:[^\n]+\n?){6}$"))
+    page.get_by_role("button", name="Check and continue").click()
+    expect(page.get_by_test_id("target-count")).to_have_text("6")
+
     page.get_by_role("button", name="Run now").click()
     watch_run_until_it_ends(page, shot, start=r"^(Queued|In progress)$", end="Succeeded")
     # The targets table follows too: every row gets its execution id and outcome, no reload.
@@ -197,6 +206,10 @@ def test_helpdesk_fixes_a_bad_target_line_runs_and_watches_progress(
         expect(cell).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
     expect(page.get_by_test_id("rerun")).to_have_count(0)  # nothing failed
     shot("outcomes")
+    page.reload()  # the timeline is read with the page
+    timeline = page.get_by_test_id("timeline")
+    expect(timeline.locator("tr[data-event='created']")).to_contain_text("INC-4711")
+    expect(timeline.locator("tr[data-event='batch.submitted']")).to_have_count(1)
 
     sent = sent_targets(simulator, "#restart_print_spooler")
     assert sorted(sent) == sorted(fixed), sent  # each target exactly once, the fixed line too

@@ -80,6 +80,12 @@ class RunForm(forms.Form):
         help_text="Shown in the run's history, e.g. INC0012345: Outlook keeps crashing.",
     )
 
+    # "Run again" on a run's page: that run's id, carried to the confirmation (the view checks
+    # it is a run of this workflow the person may open); the double-click guard then steps aside.
+    again = forms.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput
+    )
+
     def __init__(self, workflow: Workflow, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.workflow = workflow

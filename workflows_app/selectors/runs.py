@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import (
@@ -23,6 +23,7 @@ from workflows_app.models import (
     PortalSettings,
     Resumption,
     Run,
+    RunEvent,
     RunStatus,
     Target,
     Workflow,
@@ -32,6 +33,7 @@ from workflows_app.roles import Role, has_role
 RUNS_PER_PAGE = 50
 TARGETS_PER_PAGE = 100
 RESUMPTIONS_SHOWN = 100
+TIMELINE_SHOWN = 200
 CONSOLE_BATCHES_SHOWN = 100
 # The columns a page of targets shows: a target row is read with these only (there can be
 # millions of rows; the run page needs no other column).
@@ -162,6 +164,30 @@ def resumptions_of(run: Run, *, limit: int = RESUMPTIONS_SHOWN) -> list[Resumpti
     return list(rows.order_by("-requested_at", "-id")[:limit])
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """A page of a run's timeline, oldest first, and the event the next page follows."""
+
+    events: list[RunEvent]
+    next_after: int | None = None
+
+
+def timeline_of(run: Run, *, after: int | None = None, limit: int = TIMELINE_SHOWN) -> Timeline:
+    """What happened to the run, oldest first: `limit` events following the event `after`.
+
+    One query whatever the run's size: a keyset page on (at, id) along the (run, at) index, one
+    more row than the page read to tell whether another follows, never a COUNT. An `after`
+    that is not an event of this run gives an empty page.
+    """
+    rows = RunEvent.objects.filter(run=run).select_related("actor").order_by("at", "id")
+    if after is not None:
+        at = Subquery(RunEvent.objects.filter(run=run, pk=after).values("at")[:1])
+        rows = rows.filter(Q(at__gt=at) | Q(at=at, pk__gt=after))
+    fetched = list(rows[: limit + 1])
+    events = fetched[:limit]
+    return Timeline(events, events[-1].pk if len(fetched) > limit else None)
+
+
 # --- its targets ---------------------------------------------------------------------------------
 
 
@@ -267,20 +293,37 @@ class RerunPrefill:
 def rerun_prefill(
     user: User | AnonymousUser, run_id: int, workflow: Workflow
 ) -> RerunPrefill | None:
-    """A run of `workflow` this person may open, with its failed targets as the form's lines.
+    """A run of `workflow` this person may open, with its failed targets as the form's lines."""
+    return run_prefill(user, run_id, workflow, outcomes=FAILED_OUTCOMES)
+
+
+def run_of_workflow(user: User | AnonymousUser, run_id: int, workflow: Workflow) -> Run | None:
+    """The run `run_id` if it is a run of `workflow` this person may open; else None."""
+    if not 0 < run_id < 2**63:
+        return None
+    return visible_runs(user).filter(pk=run_id, workflow=workflow).first()
+
+
+def run_prefill(
+    user: User | AnonymousUser,
+    run_id: int,
+    workflow: Workflow,
+    *,
+    outcomes: tuple[str, ...] | None = None,
+) -> RerunPrefill | None:
+    """A run of `workflow` this person may open, with its targets as the form's lines: all of
+    them ("run again"), or those with one of `outcomes` (the failed ones, to re-run them).
 
     None when there is no such run. The lines carry their kind as a prefix, so the form reads
     each back as the same target; the list is read here, never carried in a URL.
     """
-    run = visible_runs(user).filter(pk=run_id, workflow=workflow).first()
+    run = run_of_workflow(user, run_id, workflow)
     if run is None:
         return None
-    rows = (
-        Target.objects.filter(run=run, outcome__in=FAILED_OUTCOMES)
-        .order_by("position")
-        .values_list("kind", "value")
-        .iterator(chunk_size=5_000)
-    )
+    chosen = Target.objects.filter(run=run)
+    if outcomes is not None:
+        chosen = chosen.filter(outcome__in=outcomes)
+    rows = chosen.order_by("position").values_list("kind", "value").iterator(chunk_size=5_000)
     lines = [targets_mod.to_line(kind, value) for kind, value in rows]
     return RerunPrefill(
         run=run,

@@ -330,6 +330,13 @@ def resend(batch_id: int) -> bool:
         )
         if touched:
             dispatch.enqueue_batch_on_commit(batch_id)
+            run_id, number = Batch.objects.filter(pk=batch_id).values_list("run_id", "number").get()
+            timeline.note(
+                run_id,
+                RunEventKind.BATCH_REQUEUED,
+                f"Batch {number}: its message to the worker was lost; sent another.",
+                batch_number=number,
+            )
     return touched == 1
 
 

@@ -37,6 +37,8 @@ class PendingRun:
     params: dict[str, str]
     reason: str
     duplicates: int
+    # The run this one runs again ("Run again" on its page), as the form said; None otherwise.
+    again_of: int | None = None
 
 
 def stash(
@@ -47,6 +49,7 @@ def stash(
     duplicates: int,
     params: Mapping[str, str],
     reason: str,
+    again_of: int | None = None,
 ) -> str:
     """Keep a validated run in the session under a new token; returns the token."""
     public, hidden = split_secrets(workflow, params)
@@ -68,6 +71,7 @@ def stash(
         "params": public,
         "secrets": encrypt_dict(hidden),
         "reason": reason,
+        "again_of": again_of,
     }
     session[PENDING_KEY] = pending
     return token
@@ -93,6 +97,7 @@ def take(session: SessionBase, token: str, workflow: Workflow) -> PendingRun | N
         params={**stashed["params"], **hidden},
         reason=stashed["reason"],
         duplicates=stashed["duplicates"],
+        again_of=stashed.get("again_of"),
     )
 
 

@@ -86,14 +86,19 @@ def create_permitted_run(
     reason: str,
     duplicate_count: int = 0,
     allow_duplicate: bool = False,
+    again_of: Run | None = None,
     ip: str | None = None,
 ) -> Run:
     """Record the run a permit allows with its batches and targets; queue each batch on commit.
 
     Refuses (RunRefused) when the targets do not suit the workflow, the parameters are invalid,
-    or the same run was just asked for (unless `allow_duplicate`).
+    or the same run was just asked for (unless `allow_duplicate`, or unless the person asked to
+    run `again_of`, an earlier run of this workflow they may open, again: then the repeat is
+    meant, and the new run's timeline and audit entry say which run it repeats).
     """
     user, workflow = permit.user, permit.workflow
+    if again_of is not None and again_of.workflow_id != workflow.pk:
+        raise RunRefused(f"Run {again_of.pk} is not a run of {workflow.name}.")
     _check_targets(workflow, targets)
     clean, errors = validate_params(workflow, dict(params))
     if errors:
@@ -107,7 +112,7 @@ def create_permitted_run(
     with transaction.atomic():
         # One creation at a time per person: the double-click guard below must see the first run.
         get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
-        if not allow_duplicate:
+        if not allow_duplicate and again_of is None:
             _check_not_duplicate(user, workflow, fingerprint)
         run = Run.objects.create(
             created_by=user,
@@ -128,24 +133,29 @@ def create_permitted_run(
             target_fingerprint=fingerprint,
         )
         batch_ids = _write_batches_and_targets(run, targets, api_version)
-        _record_creation(run, user, ip, batches=len(batch_ids))
+        _record_creation(run, user, ip, batches=len(batch_ids), again_of=again_of)
         for batch_id in batch_ids:
             dispatch.enqueue_batch_on_commit(batch_id)
     return run
 
 
-def _record_creation(run: Run, user: User, ip: str | None, *, batches: int) -> None:
+def _record_creation(
+    run: Run, user: User, ip: str | None, *, batches: int, again_of: Run | None
+) -> None:
     """The new run on its own timeline and in the audit log (parameters as shown: masked)."""
     said = (
         f"{user.get_username()} ({run.role or 'no role'}, {run.get_source_display()}) started "
         f"{run.workflow_name} on {run.target_count:,} target(s) in {batches} batch(es)"
     )
+    if again_of is not None:
+        said += f", running run {again_of.pk} again"
+    again = {"again_of": again_of.pk} if again_of is not None else {}
     timeline.note(
         run.pk,
         RunEventKind.CREATED,
         said + (f": {run.reason}" if run.reason else "."),
         actor=user,
-        details={"params": run.params, "duplicates": run.duplicate_count},
+        details={"params": run.params, "duplicates": run.duplicate_count, **again},
     )
     audit.record(
         AuditAction.RUN_CREATED,
@@ -158,6 +168,7 @@ def _record_creation(run: Run, user: User, ip: str | None, *, batches: int) -> N
             "source": run.source,
             "reason": run.reason,
             "params": run.params,
+            **again,
         },
         ip=ip,
     )

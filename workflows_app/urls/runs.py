@@ -8,6 +8,7 @@ app_name = "runs"
 urlpatterns = [
     path("workflows/<int:workflow_id>/run/", runs.start, name="start"),
     path("workflows/<int:workflow_id>/run/confirm/", runs.confirm, name="confirm"),
+    path("workflows/<int:workflow_id>/run/change/", runs.change, name="change"),
     path("runs/", runs.run_list, name="list"),
     path("runs/export.csv", runs.runs_export, name="export"),
     path("runs/<int:pk>/targets.csv", runs.run_targets_export, name="targets_export"),

@@ -34,6 +34,7 @@ from workflows_app.selectors.runs import (
     sees_all_runs,
     target_filters,
     target_page,
+    timeline_of,
 )
 from workflows_app.views.http import AuthenticatedHttpRequest
 
@@ -47,7 +48,8 @@ ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 @require_safe
 @role_required(*ANY_ROLE)
 def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """One run: who, what, why, its live progress, its batches and a page of its targets."""
+    """One run: who, what, why, its live progress, its batches, its timeline and a page of its
+    targets (employees: their fix in plain words)."""
     run = _run_or_404(request, pk)
     if not sees_all_runs(request.user):
         return render(request, "runs/fix.html", _fix_context(run, progress_of(run)))
@@ -56,6 +58,8 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     page = target_page(run, after=after, target_filter=chosen.filter)
     progress = progress_of(run)
     filter_query = {"outcome": chosen.filter.value} if chosen.filter else {}
+    events_after = query_int(request.GET.get("events_after"))
+    may_run = _may_run(request, run)
     context = {
         "run": run,
         "progress": progress,
@@ -67,8 +71,11 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "shown_total": filtered_count(run, chosen.filter),
         "filter_query": urlencode(filter_query),
         "next_query": urlencode({**filter_query, "after": str(page.next_after)}),
-        "may_rerun": bool(progress.failed_targets) and _may_run(request, run),
+        "may_rerun": bool(progress.failed_targets) and may_run,
+        "may_run_again": may_run,
         "resumptions": resumptions_of(run),
+        "timeline": timeline_of(run, after=events_after),
+        "timeline_paged": events_after is not None,
     }
     return render(request, "runs/detail.html", context)
 

@@ -22,14 +22,16 @@ from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
 from workflows_app.nexthink.models import MAX_TARGETS
+from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.runs import run_of_workflow
 from workflows_app.services import pending_runs
 from workflows_app.services.audit import client_address
 from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
 from workflows_app.views.http import AuthenticatedHttpRequest
-from workflows_app.views.runs_rerun import rerun_initial
+from workflows_app.views.runs_rerun import pending_initial, prefill_initial
 
 SAMPLE_SIZE = 10
 EXPIRED = "This confirmation expired; please submit the form again."
@@ -41,16 +43,17 @@ EXPIRED = "This confirmation expired; please submit the form again."
 def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """The run form (GET), or its check and the confirmation page (POST)."""
     workflow = _workflow(workflow_id)
-    try:
-        permissions.permit(request.user, workflow, Run.Source.HELPDESK)
-    except permissions.Refusal as exc:
-        return _refused_page(request, workflow, exc)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
     if request.method == "GET":
-        # `?rerun=<run id>`: the form pre-filled with that run's failed targets (runs_rerun).
+        # `?rerun=` / `?again=<run id>`: pre-filled with that run's failed / all targets.
         return _form_page(
-            request, workflow, RunForm(workflow, initial=rerun_initial(request, workflow))
+            request, workflow, RunForm(workflow, initial=prefill_initial(request, workflow))
         )
     form = RunForm(workflow, request.POST, request.FILES)
+    if form.is_valid():
+        _check_again(request, workflow, form)
     if not form.is_valid():
         return _form_page(request, workflow, form, status=400)
     token = pending_runs.stash(
@@ -60,8 +63,25 @@ def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
         duplicates=form.duplicates,
         params=form.params,
         reason=form.cleaned_data.get("reason", ""),
+        again_of=form.cleaned_data.get("again"),
     )
     return render(request, "runs/confirm.html", _confirm_context(workflow, form, token))
+
+
+@sensitive_post_parameters()
+@require_POST
+@role_required(Role.HELPDESK, Role.ADMIN)
+def change(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
+    """ "Change something" on the confirmation page: the form again, with what waited there."""
+    workflow = _workflow(workflow_id)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
+    pending = pending_runs.take(request.session, request.POST.get("token", ""), workflow)
+    if pending is None:
+        return _expired(request, workflow)
+    initial = pending_initial(request, workflow, pending, why="Nothing was started.")
+    return _form_page(request, workflow, RunForm(workflow, initial=initial))
 
 
 @sensitive_post_parameters()
@@ -70,10 +90,9 @@ def start(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
 def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     """Start the run the confirmation page describes; a second click finds the first run."""
     workflow = _workflow(workflow_id)
-    try:
-        permit = permissions.permit(request.user, workflow, Run.Source.HELPDESK)
-    except permissions.Refusal as exc:
-        return _refused_page(request, workflow, exc)
+    permit = _permit(request, workflow)
+    if isinstance(permit, HttpResponse):
+        return permit
     token = request.POST.get("token", "")
     started = pending_runs.started_run_id(request.session, token)
     if started is not None:
@@ -81,8 +100,13 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
         return redirect("runs:detail", pk=started)
     pending = pending_runs.take(request.session, token, workflow)
     if pending is None:
-        messages.error(request, EXPIRED)
-        return _form_page(request, workflow, RunForm(workflow), status=400)
+        return _expired(request, workflow)
+    # An explicit "Run again" of a run this person may still open: the guard steps aside.
+    again_of = (
+        run_of_workflow(request.user, pending.again_of, workflow)
+        if pending.again_of is not None
+        else None
+    )
     try:
         run = create_permitted_run(
             permit,
@@ -90,11 +114,12 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
             params=pending.params,
             reason=pending.reason,
             duplicate_count=pending.duplicates,
+            again_of=again_of,
             ip=client_address(request),
         )
     except RunRefused as exc:
         _refused_message(request, exc)
-        initial = {"reason": pending.reason}
+        initial = pending_initial(request, workflow, pending, why="")
         return _form_page(request, workflow, RunForm(workflow, initial=initial), status=400)
     pending_runs.remember_started(request.session, token, run.pk)
     count = run.target_count
@@ -111,6 +136,19 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
 def _workflow(workflow_id: int) -> Workflow:
     """Any workflow of the catalogue (404 if unknown); the run rule decides what it shows."""
     return get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
+
+
+def _permit(request: AuthenticatedHttpRequest, workflow: Workflow) -> RunPermit | HttpResponse:
+    """The run rule's permit for this person and workflow, or the page saying why not."""
+    try:
+        return permissions.permit(request.user, workflow, Run.Source.HELPDESK)
+    except permissions.Refusal as exc:
+        return _refused_page(request, workflow, exc)
+
+
+def _expired(request: HttpRequest, workflow: Workflow) -> HttpResponse:
+    messages.error(request, EXPIRED)
+    return _form_page(request, workflow, RunForm(workflow), status=400)
 
 
 def _refused_page(
@@ -152,7 +190,20 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "batch_limit": f"{MAX_TARGETS:,}",
         "api_version": targets_mod.api_version(chosen),
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
+        "again_of": form.cleaned_data.get("again"),
+        "has_secrets": any(d.secret for d in form.param_definitions.values()),
     }
+
+
+def _check_again(request: AuthenticatedHttpRequest, workflow: Workflow, form: RunForm) -> None:
+    """Refuse a "Run again" of a run that is not one of this workflow this person may open."""
+    run_id = form.cleaned_data.get("again")
+    if run_id is not None and run_of_workflow(request.user, run_id, workflow) is None:
+        form.add_error(
+            None,
+            f"Run {run_id} is not a run of {workflow.name} you may open, so it cannot be run "
+            "again from here. Open the run and use its Run again button.",
+        )
 
 
 def _labelled(form: RunForm, values: dict[str, str]) -> list[tuple[str, str, str]]:
