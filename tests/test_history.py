@@ -474,3 +474,18 @@ def test_exports_stream_in_chunks_in_constant_memory(
     assert next(lines).startswith(b"run,created_utc,requester")
     assert next(lines).split(b",")[0].isdigit()
     assert len(list(lines)) == 14
+
+
+def test_counts_are_shown_with_thousands_separators_and_the_run_page_links_its_export(
+    client_for, admin_user, helpdesk, flush
+):
+    many = tuple((f"PC-{i}", Outcome.SUCCESS if i % 2 else Outcome.FAILURE) for i in range(1234))
+    run = make_run(helpdesk, flush, targets=many)
+    client = client_for(admin_user)
+    listed = client.get(LIST).content.decode()
+    assert "<strong>1,234</strong>" in listed and "Succeeded 617" in listed
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "of 1,234" in page and "All 1,234" in page
+    assert f'href="/runs/{run.pk}/targets.csv"' in page
+    failed = client.get(f"/runs/{run.pk}/", {"outcome": "failure"}).content.decode()
+    assert f'href="/runs/{run.pk}/targets.csv?outcome=failure"' in failed

@@ -274,7 +274,7 @@ def test_change_something_brings_back_targets_parameters_and_reason_but_not_secr
     upload = SimpleUploadedFile("many.txt", "\n".join(uuids(5_000)[3:]).encode())
     confirm = client.post(start_url(workflow), good_post(targets_file=upload))
     page = confirm.content.decode()
-    assert 'data-testid="target-count">5000<' in page
+    assert 'data-testid="target-count">5,000<' in page
     # A form posting the token: the 5,000 targets wait in the session, not in a URL.
     change = re.search(
         r'<form method="post" action="([^"]+)">((?:(?!</form>).)*)data-testid="change-something"',
