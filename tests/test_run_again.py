@@ -25,9 +25,11 @@ from workflows_app import permissions
 from workflows_app.models import (
     AuditAction,
     AuditEvent,
+    Outcome,
     Run,
     RunEvent,
     RunEventKind,
+    Target,
     Workflow,
     WorkflowCuration,
 )
@@ -217,6 +219,24 @@ def test_run_again_starts_a_new_run_even_within_the_double_click_window(
     audited = AuditEvent.objects.get(action=AuditAction.RUN_CREATED, object_id=str(again.pk))
     assert audited.details["again_of"] == run.pk
     assert f"running run {run.pk} again" in audited.summary
+
+
+def test_a_rerun_on_the_failed_targets_is_not_blocked_by_the_guard_either(
+    client_for, helpdesk, workflow, enqueued
+):
+    run = first_run(helpdesk, workflow)
+    Target.objects.filter(run=run).update(outcome=Outcome.FAILURE)  # every target failed
+    client = client_for(helpdesk)
+
+    html = client.get(f"{start_url(workflow)}?rerun={run.pk}").content.decode()
+    assert again_value(html) == str(run.pk)
+    data = good_post(targets_text="\n".join(textarea_lines(html)), again=str(run.pk), reason=REASON)
+    confirm = client.post(start_url(workflow), {**data, "param_restart": "true", "param_days": "7"})
+    started = client.post(confirm_url(workflow), {"token": token_of(confirm.content.decode())})
+
+    assert started.status_code == 302
+    rerun = Run.objects.exclude(pk=run.pk).get()
+    assert rerun.target_fingerprint == run.target_fingerprint and rerun.target_count == 3
 
 
 def test_the_guard_still_refuses_a_plain_double_submit(client_for, helpdesk, workflow, enqueued):

@@ -66,7 +66,8 @@ def prefill_initial(request: AuthenticatedHttpRequest, workflow: Workflow) -> di
         params=prefill.params,
         reason=prefill.reason,
         targets_text=prefill.targets_text,
-        again=prefill.run.pk if again else None,
+        # Both are explicit: the double-click guard steps aside for either.
+        again=prefill.run.pk,
     )
 
 
@@ -118,8 +119,7 @@ def _prefilled_note(workflow: Workflow, prefill: RerunPrefill, *, again: bool) -
         f"Pre-filled from run {prefill.run.pk}: {which}, its parameters and its reason. Check "
         "them, then continue: nothing runs before you confirm."
     )
-    if again:
-        note += " It runs again even if the same run was started a moment ago."
+    note += " It runs even if the same run was started a moment ago."
     if secret_names(workflow):
         note += TYPE_SECRETS_AGAIN
     return note
