@@ -23,7 +23,7 @@ from workflows_app.models import (
 )
 from workflows_app.nexthink.models import Dependency, TriggerMethod
 from workflows_app.permissions import NotAllowed, NotRunnable, permit
-from workflows_app.selectors.catalogue import glob_to_regex, visible_workflows
+from workflows_app.selectors.catalogue import glob_to_like, name_matches, visible_workflows
 from workflows_app.services import dispatch
 from workflows_app.services.catalogue_sync import sync_catalogue
 
@@ -130,7 +130,32 @@ def test_search_treats_regex_characters_literally(db, client_for, helpdesk):
         assert listed(client, f"q={q.replace('+', '%2B')}")[0] == ["#odd"], q
     for q in ["(", "[", "*.*[", "\\", "+", "^*$"]:
         listed(client, f"q={q.replace('+', '%2B')}")  # no 500 whatever the input
-    assert glob_to_regex("a.b*") == r"^a\.b.*$"
+    assert glob_to_like("a.b*") == "a.b%"
+
+
+def test_like_wildcards_in_the_search_are_literal(db, client_for, helpdesk):
+    make_row("#percent", "Fix 100% of_it")
+    make_row("#other", "Fix 1000 offit")
+    client = client_for(helpdesk)
+    for q in ["fix 100%*", "*0% of_*", "*0?% of_it", "100%", "of_"]:
+        assert listed(client, f"q={q.replace('%', '%25')}")[0] == ["#percent"], q
+    assert glob_to_like("a%b_c\\*") == "a\\%b\\_c\\\\%"
+
+
+def test_hostile_glob_collapses_to_a_pattern_without_wildcard_runs(db, client_for, helpdesk):
+    """`*?*?…!` held a server for seconds as a backtracking regex; it is now one short LIKE."""
+    hostile = "*?" * 12 + "!"
+    assert glob_to_like(hostile) == "_" * 12 + "%!"
+    assert glob_to_like("**a***?**b?*?") == "%a_%b__%"
+    for pattern in [hostile, "*?" * 100, "?*" * 100 + "x", "a" + "*" * 199]:
+        like = glob_to_like(pattern)
+        assert "%%" not in like and "%_" not in like, like  # one `%` per run, `_`s before it
+    sql = str(Workflow.objects.filter(name_matches(hostile)).query)
+    assert " LIKE " in sql and "REGEXP" not in sql and "~" not in sql, sql
+    make_row("#long", "x" * 12 + "!")
+    make_row("#short", "x" * 11 + "!")
+    make_row("#no_bang", "x" * 40)
+    assert listed(client_for(helpdesk), f"q={hostile}")[0] == ["#long"]
 
 
 def test_sorts_by_name_and_by_update_time_with_unknown_times_last(db, client_for, helpdesk):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Lookup, Q, QuerySet, Value
+from django.db.models.functions import Upper
+from django.db.models.sql.compiler import SQLCompiler
 
 from workflows_app.models import Workflow
 from workflows_app.models.catalogue import TRIGGER_FIELDS
@@ -71,18 +74,45 @@ def name_matches(query: str) -> Q:
     query = query.strip()[:MAX_QUERY_LENGTH]
     if "*" not in query and "?" not in query:
         return Q(name__icontains=query)
-    return Q(name__iregex=glob_to_regex(query))
+    return Q(UpperLike(Upper("name"), Upper(Value(glob_to_like(query)))))
 
 
-def glob_to_regex(pattern: str) -> str:
-    """Translate `*` (any run) and `?` (one character); every other character is literal."""
-    parts = []
-    for char in re.sub(r"\*+", "*", pattern):
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            # Escapes only non-alphanumerics: literal in Python's re and in PostgreSQL's AREs.
-            parts.append(re.escape(char))
-    return "^" + "".join(parts) + "$"
+class UpperLike(Lookup):
+    """`lhs LIKE rhs ESCAPE '\\'`, both sides already upper-cased by the caller.
+
+    LIKE, unlike a regular expression, matches in time bounded by the name's and the pattern's
+    lengths on PostgreSQL and SQLite alike (neither backtracks over `%` exponentially).
+    """
+
+    lookup_name = "upper_like"
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} LIKE {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
+
+
+def glob_to_like(pattern: str) -> str:
+    """Translate a glob to a LIKE pattern: `*` any run, `?` one character, the rest literal.
+
+    A run of wildcards collapses to its `?` count as `_` plus one `%` if it holds a `*`
+    (`*?*?` -> `__%`): never two `%` in a row, so no pattern asks for repeated rescans.
+    """
+    parts: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            parts.append("_" * run.count("?") + ("%" if "*" in run else ""))
+            run.clear()
+
+    for char in pattern:
+        if char in "*?":
+            run.append(char)
+            continue
+        flush()
+        parts.append("\\" + char if char in "%_\\" else char)
+    flush()
+    return "".join(parts)
