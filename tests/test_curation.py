@@ -25,6 +25,7 @@ from workflows_app.services.curation import (
     export_curation,
     import_curation,
 )
+from workflows_app.services.curation_rules import MAX_PARAMETERS
 
 pytestmark = pytest.mark.django_db
 
@@ -295,6 +296,11 @@ def test_invalid_import_changes_nothing_and_lists_every_error_with_its_path(cura
 
 RULES: list[tuple[str, dict[str, Any], str]] = [
     (
+        "nested repetition",
+        param("P", pattern=r"(a+)+$"),
+        "parameters[0].pattern: This pattern repeats a part that itself repeats",
+    ),
+    (
         "choice without choices",
         param("P", type="choice"),
         "parameters[0].choices: A choice parameter needs at least one choice.",
@@ -477,6 +483,37 @@ def test_unknown_and_duplicate_nql_ids_are_refused():
 def test_unreadable_documents_are_refused_with_a_clear_message(raw, expected):
     errors = import_errors(raw)
     assert errors[0].startswith(expected), errors
+
+
+def test_a_number_past_pythons_digit_limit_is_refused_not_a_crash(client_for, admin_user):
+    raw = '{"format": "nexthink-portal-curation", "version": 1%s, "workflows": []}' % ("0" * 5000)
+    expected = "document: a number has more than 4,300 digits; no curation field takes a number"
+    assert import_errors(raw)[0].startswith(expected)
+    response = client_for(admin_user).post(reverse("curation:import"), {"text": raw})
+    assert response.status_code == 400
+    assert response.context["errors"][0].startswith(expected)
+
+
+def test_more_parameters_than_the_editor_takes_are_refused_by_import_and_editor(
+    client_for, admin_user
+):
+    workflow = make_workflow("#wf")
+    many = [param(f"P{n}") for n in range(MAX_PARAMETERS + 1)]
+    message = "A workflow takes at most 100 parameters; this one has 101: remove 1."
+    assert import_errors(document(entry("#wf", parameters=many))) == [
+        f"workflows[0].parameters: {message}"
+    ]
+    import_curation(document(entry("#wf", parameters=many[:MAX_PARAMETERS])), user=None)
+    assert workflow.parameters.count() == MAX_PARAMETERS  # the most the editor shows and saves
+
+    rows = [{"name": f"P{n}", "type": "text"} for n in range(MAX_PARAMETERS + 1)]
+    url = reverse("curation:edit", args=[workflow.pk])
+    response = client_for(admin_user).post(url, _edit_data(rows[:MAX_PARAMETERS], initial=100))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    response = client_for(admin_user).post(url, _edit_data(rows, initial=100))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert workflow.parameters.count() == MAX_PARAMETERS
 
 
 def test_a_byte_order_mark_is_accepted():

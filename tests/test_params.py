@@ -7,6 +7,12 @@ from typing import Any
 import pytest
 
 from workflows_app.models import ParameterDefinition
+from workflows_app.services.param_patterns import (
+    NESTED_MESSAGE,
+    PatternTimeout,
+    fullmatch,
+    pattern_problem,
+)
 from workflows_app.services.params import MASK, mask_params, split_secrets, validate_params
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict, encrypt_dict
 
@@ -164,3 +170,68 @@ def test_tampered_or_foreign_secrets_are_refused(settings: Any) -> None:
     settings.SECRET_KEY = "another-key"
     with pytest.raises(SecretsUnreadable, match="SECRET_KEY"):
         decrypt_dict(token)
+
+
+# A pattern that backtracks for ever on a value that almost matches (stored before the save rule
+# refused such patterns): the match is cut off by the time limit, whatever the machine's speed.
+EXPONENTIAL = r"(a|aa)+"
+ALMOST = "a" * 60 + "!"
+
+
+def test_a_stored_pattern_too_slow_to_match_is_a_clear_error_not_a_hang(workflow: Any) -> None:
+    define(workflow, "Code", label="Code", pattern=EXPONENTIAL)
+    clean, errors = validate_params(workflow, {"Code": ALMOST})
+    assert clean == {}
+    assert errors == {
+        "Code": f"Code could not be checked in time: its pattern ({EXPONENTIAL}) is too complex. "
+        "Ask an admin to simplify the parameter definition."
+    }
+    assert validate_params(workflow, {"Code": "aaaa"}) == ({"Code": "aaaa"}, {})
+
+
+def test_the_matcher_gives_up_after_its_time_limit() -> None:
+    with pytest.raises(PatternTimeout):
+        fullmatch(EXPONENTIAL, ALMOST)
+    assert fullmatch(r"(a+)+$", "a" * 31 + "!") is False  # the review's pattern, answered
+    assert fullmatch(r"INC\d{7}", "INC0012345") is True
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a+)+$", r"(a*)*", r"(\w+\s?)+", r"(?:x(?:y+))*", r"(a{1,3}){1,50}", r"(?=(a+)+)b"],
+)
+def test_patterns_with_nested_repetition_are_refused(pattern: str) -> None:
+    assert pattern_problem(pattern) == NESTED_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"INC\d{7}", r"(\d{1,3}\.){3}\d{1,3}", r"(ab)+", r"[A-Z]{2}-\d+", r"(a|b)*c"]
+)
+def test_ordinary_patterns_are_accepted(pattern: str) -> None:
+    assert pattern_problem(pattern) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad", "message"),
+    [
+        ({"type": Type.NUMBER}, "12ab-secret-34", "Pin must be a number."),
+        ({"type": Type.BOOLEAN}, "maybe-secret", "Pin must be true or false."),
+        (
+            {"pattern": r"\d{4}"},
+            "12ab-secret-34",
+            r"Pin does not have the expected format (\d{4}).",
+        ),
+    ],
+    ids=["number", "boolean", "pattern"],
+)
+def test_a_secret_value_never_appears_in_an_error(
+    workflow: Any, fields: dict[str, Any], bad: str, message: str
+) -> None:
+    define(workflow, "Pin", label="Pin", secret=True, **fields)
+    _, errors = validate_params(workflow, {"Pin": bad})
+    assert errors == {"Pin": message}
+    define(workflow, "Open", label="Open", **fields)
+    _, errors = validate_params(workflow, {"Open": bad, "Pin": bad})
+    if "pattern" not in fields:  # a value that is not secret is still quoted back
+        assert f"'{bad}'" in errors["Open"]
+    assert bad not in errors["Pin"]

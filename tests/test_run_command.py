@@ -174,6 +174,31 @@ def test_parameter_errors_are_printed(helpdesk: Any, sim_workflow: Any, no_broke
 
 
 @pytest.mark.django_db
+def test_parameter_errors_never_quote_a_secret_and_slow_patterns_time_out(
+    helpdesk: Any, sim_workflow: Any, no_broker: None
+) -> None:
+    workflow = sim_workflow("#unlock_ad_account")
+    ParameterDefinition.objects.create(workflow=workflow, name="Pin", type="number", secret=True)
+    ParameterDefinition.objects.create(workflow=workflow, name="Code", pattern=r"(a|aa)+")
+    error, stderr = refused(
+        "#unlock_ad_account",
+        "--targets",
+        "-",
+        "--user",
+        "helpdesk",
+        "--param",
+        "Pin=12ab-s3cret",
+        "--param",
+        "Code=" + "a" * 60 + "!",
+        stdin="S-1-5-21-1-2-3\n",
+    )
+    assert "--param Pin: Pin must be a number.\n" in stderr
+    assert "12ab-s3cret" not in stderr + str(error)
+    assert "--param Code: Code could not be checked in time" in stderr
+    assert error.returncode == 1 and not Run.objects.exists()
+
+
+@pytest.mark.django_db
 def test_malformed_param_option_is_refused(helpdesk: Any, sim_workflow: Any) -> None:
     sim_workflow("#unlock_ad_account")
     error, _ = refused(

@@ -312,6 +312,22 @@ def test_a_rerendered_form_keeps_the_text_but_never_the_secret(client_for, helpd
     assert SECRET not in html
 
 
+def test_a_secret_value_is_never_quoted_in_a_parameter_error(client_for, helpdesk, workflow):
+    add_param(workflow, "pin", label="PIN", type="number", secret=True)
+    response = client_for(helpdesk).post(start_url(workflow), good_post(param_pin="12ab-s3cret"))
+    html = assert_refused(response, "PIN must be a number.")
+    assert "12ab-s3cret" not in html
+
+
+def test_a_stored_pattern_too_slow_to_match_refuses_the_run_with_a_clear_message(
+    client_for, helpdesk, workflow
+):
+    """A pattern saved before the nested-repetition rule cannot hold the server (66 s before)."""
+    add_param(workflow, "code", label="Code", pattern=r"(a|aa)+")
+    response = client_for(helpdesk).post(start_url(workflow), good_post(param_code="a" * 60 + "!"))
+    assert_refused(response, "Code could not be checked in time", "Ask an admin to simplify")
+
+
 def test_unknown_parameters_are_refused_by_name(client_for, helpdesk, workflow):
     response = client_for(helpdesk).post(start_url(workflow), good_post(param_evil="x"))
     assert response.status_code == 400

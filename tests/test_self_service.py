@@ -462,6 +462,23 @@ def test_request_parameters_are_ignored_and_defaults_used(
     assert Run.objects.get().params == {"scope": "cache-only"}
 
 
+def test_a_default_that_a_stored_pattern_takes_too_long_to_check_is_refused_not_hung(
+    employee, signed_in, make_workflow, nexthink_settings, simulator
+):
+    workflow = make_workflow()
+    ParameterDefinition.objects.create(
+        workflow=workflow, name="code", pattern=r"(a|aa)+", default="a" * 60 + "!"
+    )
+
+    response = signed_in(employee).post(
+        run_url(workflow), {"device": employee_devices(simulator)[0].collector_uid}
+    )
+
+    assert response.status_code == 400
+    assert "could not be checked in time" in response.content.decode()
+    assert not Run.objects.exists()
+
+
 def test_helpdesk_runs_act_on_their_own_identity(
     helpdesk, signed_in, make_workflow, nexthink_settings, simulator
 ):

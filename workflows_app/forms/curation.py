@@ -13,16 +13,17 @@ from workflows_app.models import ParameterDefinition, PortalSettings, WorkflowCu
 from workflows_app.roles import Role
 from workflows_app.services.curation import MAX_DOCUMENT_BYTES, CurationFields
 from workflows_app.services.curation_rules import (
+    MAX_PARAMETERS,
     ROLE_NAMES,
     ParameterSpec,
     curation_problems,
+    parameter_count_problems,
     parameter_problems,
     parameter_set_problems,
     resume_role_problems,
 )
 from workflows_app.services.portal_settings import MAX_URL_LENGTH, helpdesk_url_problem
 
-MAX_PARAMETERS = 100
 BLANK_ROWS = 2
 # Employees never resume: the form does not even offer it (the rule refuses it anyway).
 RESUME_ROLE_NAMES = tuple(name for name in ROLE_NAMES if name != Role.EMPLOYEE.value)
@@ -182,9 +183,11 @@ class BaseParameterFormSet(forms.BaseFormSet):
         ]
 
     def clean(self) -> None:
-        """Refuse a name given to two parameters (the same check as the import's)."""
+        """Refuse too many parameters, or a name given to two (the same checks as the import's)."""
         super().clean()
         forms_ = self.kept_forms()
+        for problem in parameter_count_problems(len(forms_)):
+            raise forms.ValidationError(problem.message)
         names = [str(form.cleaned_data.get("name") or "") for form in forms_]
         for index, problem in parameter_set_problems(names):
             forms_[index].add_error(problem.field, problem.message)
@@ -208,8 +211,7 @@ ParameterFormSet = cast(
         formset=BaseParameterFormSet,
         extra=BLANK_ROWS,
         can_delete=True,
-        max_num=MAX_PARAMETERS,
-        validate_max=True,
+        max_num=MAX_PARAMETERS,  # rows shown; parameter_count_problems refuses more
     ),
 )
 

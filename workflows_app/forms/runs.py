@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import RegexValidator
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import ParameterDefinition, Workflow
@@ -231,39 +229,20 @@ def parameter_field(definition: ParameterDefinition) -> forms.Field:
             widget=forms.NumberInput(attrs={"step": "any"}),
             **common,
         )
-    validators: list[RegexValidator] = []
-    pattern_validator = fullmatch_validator(definition.pattern, label)
-    if pattern_validator is not None:
-        validators.append(pattern_validator)
+    # The pattern is checked by validate_params (under a time limit), not by a field validator.
     if definition.secret:
         # Never echoed back: not on a re-rendered form, not as a default.
         return forms.CharField(
             max_length=MAX_VALUE_LENGTH,
             strip=False,
-            validators=validators,
             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
             **common,
         )
     return forms.CharField(
         max_length=MAX_VALUE_LENGTH,
         initial=definition.default or None,
-        validators=validators,
         **common,
     )
-
-
-def fullmatch_validator(pattern: str, label: str) -> RegexValidator | None:
-    """A RegexValidator matching the whole value, or None when the pattern cannot compile.
-
-    An invalid pattern is left to validate_params, which explains that an admin must fix it.
-    """
-    if not pattern:
-        return None
-    try:
-        regex = re.compile(rf"\A(?:{pattern})\Z")
-    except re.error:
-        return None
-    return RegexValidator(regex, message=f"{label} does not have the expected format ({pattern}).")
 
 
 def choice_options(choices: object) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ and the curation rules' (`services.curation_rules`, the same ones the edit form 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from workflows_app.models import ParameterDefinition, WorkflowCuration
 from workflows_app.services.curation_rules import (
     Problem,
     curation_problems,
+    parameter_count_problems,
     parameter_problems,
     parameter_set_problems,
     resume_role_problems,
@@ -136,6 +138,13 @@ def parse_document(doc: dict[str, Any] | str | bytes) -> tuple[Any, list[str]]:
         ) from None
     except RecursionError:
         raise CurationImportError(["document: nested too deeply to be a curation."]) from None
+    except ValueError:  # a number past Python's int-string limit (4,300 digits)
+        raise CurationImportError(
+            [
+                f"document: a number has more than {sys.get_int_max_str_digits():,} digits; no "
+                "curation field takes a number, so remove it (or write it as a string)."
+            ]
+        ) from None
     _refuse_nul(data)
     return data, duplicates
 
@@ -244,7 +253,8 @@ def _parameter_errors(raw: dict[str, Any], index: int) -> list[tuple[int, str]]:
     parameters = raw.get("parameters")
     if not isinstance(parameters, list):
         return []
-    errors: list[tuple[int, str]] = []
+    at = f"workflows[{index}]"
+    errors = [(-1, _message(at, problem)) for problem in parameter_count_problems(len(parameters))]
     names: list[str] = []
     for position, item in enumerate(parameters):
         name = item.get("name") if isinstance(item, dict) else None

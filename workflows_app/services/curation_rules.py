@@ -15,11 +15,14 @@ from typing import Protocol
 
 from workflows_app.models import ParameterDefinition
 from workflows_app.roles import ROLE_ORDER, Role
+from workflows_app.services.param_patterns import PatternTimeout, fullmatch, pattern_problem
 from workflows_app.services.params import is_number
 
 PARAMETER_TYPES = tuple(ParameterDefinition.Type.values)
 ROLE_NAMES = tuple(role.value for role in ROLE_ORDER)
 BOOLEAN_DEFAULTS = ("true", "false")
+# What the editor shows and saves at most; the import refuses more (one limit for both doors).
+MAX_PARAMETERS = 100
 MAX_CHOICE_LENGTH = ParameterDefinition._meta.get_field("default").max_length or 500
 # Nexthink matches parameter names exactly; blanks and control characters are always typos.
 _BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -86,20 +89,17 @@ def parameter_problems(parameter: ParameterLike) -> list[Problem]:
             )
         )
     problems += _choice_problems(parameter)
-    compiled = None
+    pattern = ""
     if parameter.pattern:
         if parameter.type == ParameterDefinition.Type.BOOLEAN:
             problems.append(Problem("pattern", "Yes / no parameters take no pattern."))
+        elif (problem := pattern_problem(parameter.pattern)) is not None:
+            problems.append(Problem("pattern", problem))
         else:
-            try:
-                compiled = re.compile(parameter.pattern)
-            except re.error as exc:
-                problems.append(Problem("pattern", f"Not a valid regular expression: {exc}."))
-            except (OverflowError, RecursionError):  # a{99999999999}; groups nested too deep
-                problems.append(Problem("pattern", "Not a usable regular expression: too large."))
-    if compiled is not None and parameter.type == ParameterDefinition.Type.CHOICE:
+            pattern = parameter.pattern
+    if pattern and parameter.type == ParameterDefinition.Type.CHOICE:
         for index, choice in enumerate(parameter.choices):
-            if choice and compiled.fullmatch(choice) is None:
+            if choice and not _matches(pattern, choice):
                 problems.append(
                     Problem(
                         "choices",
@@ -108,7 +108,7 @@ def parameter_problems(parameter: ParameterLike) -> list[Problem]:
                         index,
                     )
                 )
-    problems += _default_problems(parameter, compiled)
+    problems += _default_problems(parameter, pattern)
     return problems
 
 
@@ -140,8 +140,16 @@ def _choice_problems(parameter: ParameterLike) -> list[Problem]:
     return problems
 
 
-def _default_problems(parameter: ParameterLike, compiled: re.Pattern[str] | None) -> list[Problem]:
-    """A default must be a value the run form itself would accept."""
+def _matches(pattern: str, value: str) -> bool:
+    """Whether a value matches a pattern that passed `pattern_problem`; too slow counts as no."""
+    try:
+        return fullmatch(pattern, value)
+    except PatternTimeout:
+        return False
+
+
+def _default_problems(parameter: ParameterLike, pattern: str) -> list[Problem]:
+    """A default must be a value the run form itself would accept (`pattern`: usable, or "")."""
     default = parameter.default
     if not default:
         return []
@@ -161,7 +169,7 @@ def _default_problems(parameter: ParameterLike, compiled: re.Pattern[str] | None
     if kind == ParameterDefinition.Type.CHOICE and default not in parameter.choices:
         listed = ", ".join(parameter.choices) or "none"
         return [Problem("default", f"Default '{default}' is not one of the choices ({listed}).")]
-    if compiled is not None and compiled.fullmatch(default) is None:
+    if pattern and not _matches(pattern, default):
         return [
             Problem(
                 "default", f"Default '{default}' does not match the pattern {parameter.pattern}."
@@ -183,6 +191,19 @@ def parameter_set_problems(names: Sequence[str]) -> list[tuple[int, Problem]]:
         else:
             first_seen[name] = index
     return problems
+
+
+def parameter_count_problems(count: int) -> list[Problem]:
+    """More parameters than one workflow may have (what the editor could not show or save)."""
+    if count <= MAX_PARAMETERS:
+        return []
+    return [
+        Problem(
+            "parameters",
+            f"A workflow takes at most {MAX_PARAMETERS} parameters; this one has {count:,}: "
+            f"remove {count - MAX_PARAMETERS:,}.",
+        )
+    ]
 
 
 def curation_problems(*, self_service: bool, allowed_roles: Sequence[str]) -> list[Problem]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
+import regex
+
 from workflows_app.models import ParameterDefinition, Workflow
+from workflows_app.services.param_patterns import PatternTimeout, fullmatch
 
 MASK = "••••••"
 MAX_VALUE_LENGTH = 4_000
@@ -60,39 +62,53 @@ def _check_one(definition: ParameterDefinition, raw: str | None) -> str | _Error
         value = value.strip()
     if len(value) > MAX_VALUE_LENGTH:
         return _Error(f"{label}: at most {MAX_VALUE_LENGTH:,} characters.")
+    # A secret's value never appears in a message: not in a form, nor the CLI, nor the API.
+    shown = "" if definition.secret else f", not '{value}'"
     if definition.type == ParameterDefinition.Type.BOOLEAN:
-        return _check_boolean(label, value or definition.default)
+        return _check_boolean(label, value or definition.default, secret=definition.secret)
     if not value.strip():
         value = definition.default
         if not value:
             return _Error(f"{label} is required.") if definition.required else None
     if definition.type == ParameterDefinition.Type.NUMBER and not is_number(value):
-        return _Error(f"{label} must be a number, not '{value}'.")
+        return _Error(f"{label} must be a number{shown}.")
     if definition.type == ParameterDefinition.Type.CHOICE:
         options = _choice_values(definition.choices)
         if value not in options:
             return _Error(f"{label} must be one of: {', '.join(options)}.")
     if definition.pattern:
-        try:
-            matched = re.fullmatch(definition.pattern, value) is not None
-        except re.error:
-            return _Error(
-                f"{label} cannot be checked: its pattern is invalid. Ask an admin to fix the "
-                "parameter definition."
-            )
-        if not matched:
-            return _Error(f"{label} does not have the expected format ({definition.pattern}).")
+        return _check_pattern(label, definition.pattern, value)
     return value
 
 
-def _check_boolean(label: str, value: str) -> str | _Error:
+def _check_pattern(label: str, pattern: str, value: str) -> str | _Error:
+    """The value if it matches the admin's pattern in time; else why not (never the value)."""
+    try:
+        matched = fullmatch(pattern, value)
+    except (regex.error, OverflowError, RecursionError):
+        return _Error(
+            f"{label} cannot be checked: its pattern is invalid. Ask an admin to fix the "
+            "parameter definition."
+        )
+    except PatternTimeout:
+        return _Error(
+            f"{label} could not be checked in time: its pattern ({pattern}) is too complex. "
+            "Ask an admin to simplify the parameter definition."
+        )
+    if not matched:
+        return _Error(f"{label} does not have the expected format ({pattern}).")
+    return value
+
+
+def _check_boolean(label: str, value: str, *, secret: bool = False) -> str | _Error:
     """A yes/no value as Nexthink takes it; an unticked box (empty) means "false"."""
     lowered = value.strip().lower()
     if is_true(lowered):
         return "true"
     if lowered in _FALSE or not lowered:
         return "false"
-    return _Error(f"{label} must be true or false, not '{value}'.")
+    shown = "" if secret else f", not '{value}'"
+    return _Error(f"{label} must be true or false{shown}.")
 
 
 def is_true(value: str) -> bool:

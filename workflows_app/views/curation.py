@@ -11,7 +11,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from workflows_app.forms.curation import (
     BLANK_ROWS,
-    MAX_PARAMETERS,
     CurationImportForm,
     ParameterFormSet,
     SelfServiceSettingsForm,
@@ -29,6 +28,7 @@ from workflows_app.services.curation import (
     import_curation,
     save_curation,
 )
+from workflows_app.services.curation_rules import MAX_PARAMETERS
 from workflows_app.services.portal_settings import set_helpdesk_url
 from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
