@@ -242,10 +242,12 @@ NEXTHINK_CLIENT_SECRET = env_secret(
 NEXTHINK_SOURCE = env_str("NEXTHINK_SOURCE", "nexthink-workflows-portal")
 NEXTHINK_CONNECT_TIMEOUT = env_float("NEXTHINK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 NEXTHINK_READ_TIMEOUT = env_float("NEXTHINK_READ_TIMEOUT", 30.0, minimum=0.1)
-# Submitting batches: retries of temporary failures (unavailable) with exponential backoff.
-NEXTHINK_SUBMIT_MAX_ATTEMPTS = env_int("NEXTHINK_SUBMIT_MAX_ATTEMPTS", 5, minimum=1)
+# Submitting batches: a batch Nexthink was unavailable for (nothing sent) is tried again, waits
+# doubling from BACKOFF_BASE up to BACKOFF_MAX seconds, until the waits add up to RETRY_MINUTES
+# (services/submission.py retry_schedule): a tenant outage that long is ridden out.
+NEXTHINK_SUBMIT_RETRY_MINUTES = env_float("NEXTHINK_SUBMIT_RETRY_MINUTES", 15.0, minimum=0)
 NEXTHINK_SUBMIT_BACKOFF_BASE = env_float("NEXTHINK_SUBMIT_BACKOFF_BASE", 2.0, minimum=0.01)
-NEXTHINK_SUBMIT_BACKOFF_MAX = env_float("NEXTHINK_SUBMIT_BACKOFF_MAX", 300.0, minimum=0.01)
+NEXTHINK_SUBMIT_BACKOFF_MAX = env_float("NEXTHINK_SUBMIT_BACKOFF_MAX", 120.0, minimum=0.01)
 BATCH_SWEEP_GRACE_SECONDS = env_float("BATCH_SWEEP_GRACE_SECONDS", 120.0, minimum=0)
 # The NQL API queries an admin saves in Nexthink for the follow-up (README: "Saved NQL queries").
 NEXTHINK_EXECUTIONS_QUERY_ID = env_str(

@@ -33,7 +33,8 @@ CACHE_DB = 1
 WORKER_SETTINGS = {
     "NEXTHINK_SUBMIT_BACKOFF_BASE": "0.5",
     "NEXTHINK_SUBMIT_BACKOFF_MAX": "2",
-    "NEXTHINK_SUBMIT_MAX_ATTEMPTS": "4",
+    # Tries of an unavailable batch span 6 s: waits 0.5, 1, 2, 2, 2 (submission.retry_schedule).
+    "NEXTHINK_SUBMIT_RETRY_MINUTES": "0.1",
     "NEXTHINK_READ_TIMEOUT": "3",
     "NEXTHINK_CONNECT_TIMEOUT": "2",
     "CELERY_TASK_TIME_LIMIT": "60",

@@ -356,25 +356,75 @@ def test_5xx_storm_is_retried_with_backoff_then_submitted(
 def test_5xx_storm_fails_the_batch_after_the_last_attempt(
     celery_worker: WorkerProcess, simulator: Any, helpdesk_agent: Any, sim_workflow: Any
 ) -> None:
+    # The worker's schedule (celery_fixtures: 0.1 min, base 0.5 s, at most 2 s).
+    schedule = submission.unavailable_schedule(budget_seconds=6, base=0.5, ceiling=2)
+    assert schedule == [0.5, 1, 2, 2, 2]
     simulator.faults.configure(error_rate=1.0, paths=EXECUTE_PATHS)
     run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
     wait_until(
         lambda: all_final(run),
-        timeout=30,
+        timeout=40,
         what="the batch to give up",
         explain=describe(celery_worker, run),
     )
 
     batch = Batch.objects.get(run=run)
-    assert (batch.state, batch.error_code, batch.attempts) == (BatchState.FAILED, "UNAVAILABLE", 4)
+    tries = len(schedule) + 1
+    assert (batch.state, batch.error_code, batch.attempts) == (
+        BatchState.FAILED,
+        "UNAVAILABLE",
+        tries,
+    )
+    assert f"Gave up after {tries} attempts over 0.1 minutes; nothing was sent." in (
+        batch.error_details
+    )
     assert simulator.state.executions == []
     times = [r.received_at for r in simulator.state.requests if r.path in EXECUTE_PATHS]
-    assert len(times) == 4
+    assert len(times) == tries
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-    # Base 0.5 s doubling, at least half of each step: 0.25, 0.5, 1.0 s.
-    assert all(gap >= least for gap, least in zip(gaps, (0.25, 0.5, 1.0), strict=True)), gaps
+    # Jitter only lengthens a wait: each gap is at least its step of the schedule.
+    assert all(gap >= least for gap, least in zip(gaps, schedule, strict=True)), gaps
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
+
+
+def test_a_tenant_outage_longer_than_the_old_five_tries_is_ridden_out_and_sent_once(
+    celery_worker: WorkerProcess, simulator: Any, helpdesk_agent: Any, sim_workflow: Any
+) -> None:
+    """Nexthink answers 503 for longer than the old limit; the batch waits and then goes once."""
+    simulator.faults.configure(error_rate=1.0, paths=EXECUTE_PATHS)
+    run = start_run(helpdesk_agent, sim_workflow("#clear_teams_cache"), devices(3))
+    wait_until(
+        lambda: Batch.objects.get(run=run).attempts >= 5,  # the old limit: 5 tries, then failed
+        timeout=30,
+        what="a fifth refused try",
+        explain=describe(celery_worker, run),
+    )
+    assert Batch.objects.get(run=run).state in (BatchState.QUEUED, BatchState.SENDING)
+    simulator.faults.clear()  # the tenant is back
+    wait_until(
+        lambda: all_final(run), timeout=20, what="the batch", explain=describe(celery_worker, run)
+    )
+
+    batch = Batch.objects.get(run=run)
+    assert batch.state == BatchState.SUBMITTED and batch.attempts >= 6
+    assert len(simulator.state.executions) == 1
+    statuses = [r.status for r in simulator.state.requests if r.path in EXECUTE_PATHS]
+    assert statuses == [503] * (batch.attempts - 1) + [200]
+
+
+def test_the_production_retry_schedule_spans_the_configured_minutes(settings: Any) -> None:
+    """Defaults: 15 minutes of tries, waits doubling from 2 s to at most 2 minutes."""
+    settings.NEXTHINK_SUBMIT_RETRY_MINUTES = 15
+    settings.NEXTHINK_SUBMIT_BACKOFF_BASE = 2
+    settings.NEXTHINK_SUBMIT_BACKOFF_MAX = 120
+    schedule = submission.retry_schedule()
+    assert schedule == [2, 4, 8, 16, 32, 64] + [120] * 7
+    assert sum(schedule[:-1]) < 15 * 60 <= sum(schedule)  # no more tries than the budget needs
+    settings.NEXTHINK_SUBMIT_RETRY_MINUTES = 60
+    assert len(submission.retry_schedule()) == 6 + 29  # 126 + 28 × 120 < 3,600 <= 126 + 29 × 120
+    settings.NEXTHINK_SUBMIT_RETRY_MINUTES = 0
+    assert submission.retry_schedule() == []  # a single try
 
 
 def test_429_storm_waits_for_retry_after_and_submits_once(
@@ -687,8 +737,9 @@ def test_unavailable_backs_off_then_fails_after_the_last_attempt(
     settings: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    settings.NEXTHINK_SUBMIT_MAX_ATTEMPTS = 3
+    settings.NEXTHINK_SUBMIT_RETRY_MINUTES = 0.5  # waits 10, 20 s: then 30 s are covered
     settings.NEXTHINK_SUBMIT_BACKOFF_BASE = 10
+    settings.NEXTHINK_SUBMIT_BACKOFF_MAX = 120
     fake_client.outcome = Unavailable("Nexthink answered HTTP 503", status=503)
     for attempt in (1, 2, 3):
         Batch.objects.filter(pk=one_batch.pk).update(next_attempt_at=None)
@@ -700,10 +751,10 @@ def test_unavailable_backs_off_then_fails_after_the_last_attempt(
         "UNAVAILABLE",
         3,
     )
-    assert "Gave up after 3 attempts" in one_batch.error_details
+    assert "Gave up after 3 attempts over 0.5 minutes" in one_batch.error_details
     countdowns = [countdown for _, countdown in requeued]
     assert len(countdowns) == 2
-    assert 5 <= countdowns[0] <= 10 and 10 <= countdowns[1] <= 20  # half-jittered doubling
+    assert 10 <= countdowns[0] <= 11 and 20 <= countdowns[1] <= 22  # doubling, jittered upwards
 
 
 @pytest.mark.django_db

@@ -4,7 +4,8 @@ A batch is claimed (queued -> sending) before the call out and its outcome recor
 each through the batch lifecycle (services/lifecycle.py). Nexthink has no idempotency key, so
 a batch that may have reached it (a redelivered message, a read timeout, a 5xx other than 503,
 a worker that died mid-call) ends `unknown` and is never sent again automatically. Only what
-proves nothing ran (a 429, a 503, no connection) is queued again, with backoff.
+proves nothing ran (a 429, a 503, no connection) is queued again, with backoff: for an
+unavailable tenant over `NEXTHINK_SUBMIT_RETRY_MINUTES` (an outage, not a blip).
 """
 
 from __future__ import annotations
@@ -210,15 +211,44 @@ def _retry_rate_limited(batch: Batch, claim_id: str, exc: nx.RateLimited) -> Non
 
 
 def _retry_unavailable(batch: Batch, claim_id: str, exc: nx.Unavailable) -> None:
-    """Queue the batch again with exponential backoff, or fail it after the last attempt."""
-    max_attempts = getattr(settings, "NEXTHINK_SUBMIT_MAX_ATTEMPTS", 5)
+    """Queue the batch again on the retry schedule, or fail it once the schedule is spent."""
+    schedule = retry_schedule()
     attempts = _attempts(batch)
-    if attempts >= max_attempts:
-        details = f"{exc.message} Gave up after {attempts} attempts."
+    if attempts > len(schedule):
+        minutes = sum(schedule) / 60
+        details = (
+            f"{exc.message} Gave up after {attempts} attempts over {minutes:.1f} minutes; "
+            "nothing was sent. Start the run again once Nexthink answers."
+        )
         lifecycle.finish(batch, claim_id, BatchState.FAILED, "UNAVAILABLE", details)
         return
-    delay = backoff_delay(attempts)
+    # Jitter only lengthens a wait, so the tries still span at least the whole budget.
+    delay = schedule[max(attempts, 1) - 1] * random.uniform(1.0, 1.1)
     lifecycle.requeue(batch, claim_id, delay=delay, code="UNAVAILABLE", details=exc.message)
+
+
+def retry_schedule() -> list[float]:
+    """The waits between tries of a batch Nexthink is unavailable for, from the settings."""
+    return unavailable_schedule(
+        budget_seconds=float(settings.NEXTHINK_SUBMIT_RETRY_MINUTES) * 60,
+        base=float(settings.NEXTHINK_SUBMIT_BACKOFF_BASE),
+        ceiling=float(settings.NEXTHINK_SUBMIT_BACKOFF_MAX),
+    )
+
+
+def unavailable_schedule(*, budget_seconds: float, base: float, ceiling: float) -> list[float]:
+    """Waits doubling from `base`, each at most `ceiling`, until they add up to the budget.
+
+    The n-th wait follows the n-th try; once they are spent the batch fails. Every try counts,
+    rate-limited ones too (`Batch.attempts`): a batch throttled first has fewer tries left.
+    """
+    delays: list[float] = []
+    total = 0.0
+    while total < budget_seconds:
+        delay = min(ceiling, base * 2.0 ** min(len(delays), 60))
+        delays.append(delay)
+        total += delay
+    return delays
 
 
 def _attempts(batch: Batch) -> int:
@@ -229,6 +259,6 @@ def _attempts(batch: Batch) -> int:
 def backoff_delay(attempts: int) -> float:
     """Seconds before the next try after `attempts` tries: exponential, capped, half jittered."""
     base = float(getattr(settings, "NEXTHINK_SUBMIT_BACKOFF_BASE", 2.0))
-    ceiling = float(getattr(settings, "NEXTHINK_SUBMIT_BACKOFF_MAX", 300.0))
+    ceiling = float(getattr(settings, "NEXTHINK_SUBMIT_BACKOFF_MAX", 120.0))
     step = min(ceiling, base * 2 ** max(0, attempts - 1))
     return step / 2 + random.uniform(0, step / 2)
