@@ -154,20 +154,18 @@ def test_helpdesk_left_out_by_curation_is_refused(
     assert not Run.objects.exists()
 
 
+def refused_params(*pairs: str) -> tuple[CommandError, str]:
+    """Run #unlock_ad_account on one SID as helpdesk with these --param options (it must fail)."""
+    options = [item for pair in pairs for item in ("--param", pair)]
+    args = ("#unlock_ad_account", "--targets", "-", "--user", "helpdesk", *options)
+    return refused(*args, stdin="S-1-5-21-1-2-3\n")
+
+
 @pytest.mark.django_db
 def test_parameter_errors_are_printed(helpdesk: Any, sim_workflow: Any, no_broker: None) -> None:
     workflow = sim_workflow("#unlock_ad_account")
     ParameterDefinition.objects.create(workflow=workflow, name="Reason", required=True)
-    error, stderr = refused(
-        "#unlock_ad_account",
-        "--targets",
-        "-",
-        "--user",
-        "helpdesk",
-        "--param",
-        "Colour=red",
-        stdin="S-1-5-21-1-2-3\n",
-    )
+    error, stderr = refused_params("Colour=red")
     assert "--param Reason: Reason is required." in stderr
     assert "--param Colour: Unknown parameter 'Colour'" in stderr
     assert error.returncode == 1 and not Run.objects.exists()
@@ -180,18 +178,7 @@ def test_parameter_errors_never_quote_a_secret_and_slow_patterns_time_out(
     workflow = sim_workflow("#unlock_ad_account")
     ParameterDefinition.objects.create(workflow=workflow, name="Pin", type="number", secret=True)
     ParameterDefinition.objects.create(workflow=workflow, name="Code", pattern=r"(a|aa)+")
-    error, stderr = refused(
-        "#unlock_ad_account",
-        "--targets",
-        "-",
-        "--user",
-        "helpdesk",
-        "--param",
-        "Pin=12ab-s3cret",
-        "--param",
-        "Code=" + "a" * 60 + "!",
-        stdin="S-1-5-21-1-2-3\n",
-    )
+    error, stderr = refused_params("Pin=12ab-s3cret", "Code=" + "a" * 60 + "!")
     assert "--param Pin: Pin must be a number.\n" in stderr
     assert "12ab-s3cret" not in stderr + str(error)
     assert "--param Code: Code could not be checked in time" in stderr
