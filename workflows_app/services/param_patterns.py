@@ -36,6 +36,10 @@ class PatternTimeout(Exception):
     """The value could not be checked against the pattern within the time limit."""
 
 
+class PatternUnusable(Exception):
+    """A stored pattern the matcher cannot compile (saved before the rules refused it)."""
+
+
 def pattern_problem(pattern: str) -> str | None:
     """Why an admin's pattern cannot be saved (invalid, too large, nested repetition), or None."""
     try:
@@ -52,14 +56,17 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def fullmatch(pattern: str, value: str) -> bool:
-    """Whether the whole value matches; `PatternTimeout` when it takes too long to tell.
+    """Whether the whole value matches.
 
-    `regex.error` (an invalid stored pattern) is the caller's to report.
+    Raises `PatternTimeout` when it takes too long to tell, `PatternUnusable` when the pattern
+    does not compile.
     """
     try:
         return regex.fullmatch(pattern, value, timeout=MATCH_TIMEOUT_SECONDS) is not None
     except TimeoutError:
         raise PatternTimeout(pattern) from None
+    except (regex.error, OverflowError, RecursionError):
+        raise PatternUnusable(pattern) from None
 
 
 def _nested_repetition(items: Any, *, inside: bool) -> bool:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import regex
-
 from workflows_app.models import ParameterDefinition, Workflow
-from workflows_app.services.param_patterns import PatternTimeout, fullmatch
+from workflows_app.services.param_patterns import PatternTimeout, PatternUnusable, fullmatch
 
 MASK = "••••••"
 MAX_VALUE_LENGTH = 4_000
@@ -85,7 +83,7 @@ def _check_pattern(label: str, pattern: str, value: str) -> str | _Error:
     """The value if it matches the admin's pattern in time; else why not (never the value)."""
     try:
         matched = fullmatch(pattern, value)
-    except (regex.error, OverflowError, RecursionError):
+    except PatternUnusable:
         return _Error(
             f"{label} cannot be checked: its pattern is invalid. Ask an admin to fix the "
             "parameter definition."
