@@ -296,6 +296,11 @@ def test_invalid_import_changes_nothing_and_lists_every_error_with_its_path(cura
 
 RULES: list[tuple[str, dict[str, Any], str]] = [
     (
+        "pattern too slow for its default",
+        param("P", pattern=r"(a|aa)+", default="a" * 60 + "!"),
+        "parameters[0].pattern: This pattern takes too long to check against the default",
+    ),
+    (
         "nested repetition",
         param("P", pattern=r"(a+)+$"),
         "parameters[0].pattern: This pattern repeats a part that itself repeats",

@@ -24,6 +24,10 @@ BOOLEAN_DEFAULTS = ("true", "false")
 # What the editor shows and saves at most; the import refuses more (one limit for both doors).
 MAX_PARAMETERS = 100
 MAX_CHOICE_LENGTH = ParameterDefinition._meta.get_field("default").max_length or 500
+TOO_SLOW_MESSAGE = (
+    "This pattern takes too long to check against the default or a choice: simplify it "
+    "(alternatives that overlap, as in (a|aa)+, can backtrack for ever)."
+)
 # Nexthink matches parameter names exactly; blanks and control characters are always typos.
 _BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
 
@@ -95,6 +99,8 @@ def parameter_problems(parameter: ParameterLike) -> list[Problem]:
             problems.append(Problem("pattern", "Yes / no parameters take no pattern."))
         elif (problem := pattern_problem(parameter.pattern)) is not None:
             problems.append(Problem("pattern", problem))
+        elif any(_too_slow(parameter.pattern, v) for v in [*parameter.choices, parameter.default]):
+            problems.append(Problem("pattern", TOO_SLOW_MESSAGE))
         else:
             pattern = parameter.pattern
     if pattern and parameter.type == ParameterDefinition.Type.CHOICE:
@@ -138,6 +144,17 @@ def _choice_problems(parameter: ParameterLike) -> list[Problem]:
             problems.append(Problem("choices", f"'{choice}' is listed twice.", index))
         seen.add(choice)
     return problems
+
+
+def _too_slow(pattern: str, value: str) -> bool:
+    """Whether matching this value against the pattern runs past the matcher's time limit."""
+    if not value:
+        return False
+    try:
+        fullmatch(pattern, value)
+    except PatternTimeout:
+        return True
+    return False
 
 
 def _matches(pattern: str, value: str) -> bool:
