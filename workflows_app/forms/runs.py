@@ -212,6 +212,8 @@ def parameter_field(definition: ParameterDefinition) -> forms.Field:
         "help_text": definition.help_text,
         "required": required,
     }
+    if definition.secret:  # Django's own message quotes the value: "Select a valid choice. x is…"
+        common["error_messages"] = {"invalid_choice": f"{label}: pick one of the values offered."}
     kind = definition.type
     if kind == ParameterDefinition.Type.BOOLEAN:
         initial = "true" if is_true(definition.default) else "false"
