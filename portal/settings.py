@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -17,6 +18,7 @@ from portal.env import (
     env_str,
 )
 from workflows_app.nexthink.models import NQL_QUERY_ID_PATTERN
+from workflows_app.sso.claims import ClaimsConfigError, parse_role_groups
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "workflows_app",
 ]
 
@@ -61,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workflows_app.time_zones.ViewerTimeZoneMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with views/sign_in.locked_out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -268,6 +273,63 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes): after SIGN_IN_FAILURE_LIMIT failures for one username, or
+# from one address, further sign-ins there are refused for SIGN_IN_COOLOFF_MINUTES. The answer
+# is the same for every username, known or not (views/sign_in.locked_out). Addresses are
+# REMOTE_ADDR, as in the audit log (services/audit.client_address): never a client's header.
+AXES_ENABLED = env_bool("SIGN_IN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("SIGN_IN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("SIGN_IN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out are refused unchecked and do not push the end of the lockout back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "workflows_app.views.sign_in.locked_out"
+AXES_CLIENT_IP_CALLABLE = "workflows_app.services.audit.client_address"
+AXES_VERBOSE = False
+
+# Company sign-in (OpenID Connect, mozilla-django-oidc): on when OIDC_RP_CLIENT_ID is set.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", required=OIDC_ENABLED)
+# The issuer (the `iss` of its ID tokens); its endpoints come from
+# <issuer>/.well-known/openid-configuration unless all three OIDC_OP_* endpoints are given.
+OIDC_ISSUER = env_str("OIDC_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+if OIDC_ENABLED and not OIDC_ISSUER:
+    raise ConfigError(
+        "OIDC_ISSUER is required with OIDC_RP_CLIENT_ID (e.g. https://login.acme.com)"
+    )
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid profile email")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_TOKEN_USE_BASIC_AUTH = env_bool("OIDC_TOKEN_USE_BASIC_AUTH", True)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.5)
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+OIDC_COMPANY_NAME = env_str("OIDC_COMPANY_NAME", "your company account")
+OIDC_UPN_CLAIMS = env_list("OIDC_UPN_CLAIMS", ["upn", "preferred_username", "email"])
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+try:
+    OIDC_ROLE_GROUPS = parse_role_groups(env_str("OIDC_ROLE_GROUPS", "") or "")
+except ClaimsConfigError as exc:
+    raise ConfigError(f"OIDC_ROLE_GROUPS: {exc}") from None
+# Whom someone without a portal role should ask (the no-role page).
+PORTAL_ACCESS_CONTACT = env_str("PORTAL_ACCESS_CONTACT", "your IT service desk")
+
+# Axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    *(["workflows_app.sso.backend.PortalOIDCBackend"] if OIDC_ENABLED else []),
+]
+
 SESSION_COOKIE_HTTPONLY = True
 # Demo mode serves plain HTTP on 127.0.0.1: Secure-only cookies would never come back.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not (DEBUG or DEMO_MODE))

@@ -36,16 +36,22 @@ def sign_in_failed(
     request: HttpRequest | None = None,
     **kwargs: Any,
 ) -> None:
-    """Record a refused sign-in with the username that was tried."""
+    """Record a refused sign-in with the username that was tried.
+
+    One entry per attempt, throttled ones included (django-axes marks the request
+    `axes_locked_out` when it refused without checking the password).
+    """
     tried = (credentials or {}).get("username")
     username = str(tried if tried is not None else "").replace("\x00", "").strip()
     username = username[:MAX_USERNAME]
+    throttled = bool(getattr(request, "axes_locked_out", False))
+    summary = f"Sign-in refused for {username!r}" if username else "Sign-in refused"
     audit.record(
         AuditAction.SIGN_IN_FAILED,
         actor=None,
         actor_name=username,
-        summary=f"Sign-in refused for {username!r}" if username else "Sign-in refused",
-        details={"username": username},
+        summary=summary + (" (too many attempts)" if throttled else ""),
+        details={"username": username, **({"throttled": True} if throttled else {})},
         ip=audit.client_address(request),
     )
 

@@ -19,6 +19,7 @@ from workflows_app.models.dashboard import (
     DailyRunCount,
     DashboardCounting,
 )
+from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
     Batch,
@@ -45,6 +46,7 @@ __all__ = [
     "DeviceAssignment",
     "Outcome",
     "ParameterDefinition",
+    "PersonProfile",
     "PortalSettings",
     "Resumption",
     "RetentionSweep",

@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     SIGNED_IN = "auth.signed_in", "Signed in"
     SIGN_IN_FAILED = "auth.sign_in_failed", "Sign-in failed"
     SIGNED_OUT = "auth.signed_out", "Signed out"
+    UPN_CHANGED = "person.upn_changed", "UPN changed"
     RETENTION = "retention.purged", "Old history removed"
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("console/", include("workflows_app.urls.console")),
     path("console/curation/", include("workflows_app.urls.curation")),
     path("people/", include("workflows_app.urls.people")),
+    path("sso/", include("workflows_app.urls.sso")),
     # Runs own both /workflows/<id>/run/ (start) and /runs/... (follow-up).
     path("", include("workflows_app.urls.runs")),
 ]
