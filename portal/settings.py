@@ -281,11 +281,12 @@ AUTH_PASSWORD_VALIDATORS = [
 AXES_ENABLED = env_bool("SIGN_IN_THROTTLING", True)
 AXES_FAILURE_LIMIT = env_int("SIGN_IN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("SIGN_IN_COOLOFF_MINUTES", 15.0, minimum=0.1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = "workflows_app.receivers.lockout_parameters"
 AXES_RESET_ON_SUCCESS = True
 # Attempts while locked out are refused unchecked and do not push the end of the lockout back.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "workflows_app.views.sign_in.locked_out"
+AXES_USERNAME_CALLABLE = "workflows_app.receivers.throttling_username"
 AXES_CLIENT_IP_CALLABLE = "workflows_app.services.audit.client_address"
 AXES_VERBOSE = False
 

@@ -148,6 +148,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "people:role": ADMIN,
     "people:assign": STAFF,
     "people:unassign": STAFF,
+    # Company sign-in: 404 while SSO is off (as here); tests/test_sso.py signs in through them.
+    "sso:login": EVERYONE,
+    "sso:callback": EVERYONE,
 }
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
@@ -415,7 +418,13 @@ def test_access_table_keeps_the_role_rules():
             assert "employee" not in roles, route
         if route.route.startswith("console/"):
             assert "helpdesk" not in roles, route
-        assert ANONYMOUS not in roles or route.name in {"healthz", "login", "logout"}, route
+        assert ANONYMOUS not in roles or route.name in {
+            "healthz",
+            "login",
+            "logout",
+            "sso:login",
+            "sso:callback",
+        }, route
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)

@@ -281,3 +281,19 @@ def test_secrets_and_tokens_are_never_logged(provider, client, caplog):
         assert token not in caplog.text
     assert CLIENT_SECRET not in caplog.text
     assert "eyJ" not in caplog.text  # no JWT (ID token) anywhere
+
+
+def test_failed_callbacks_lock_out_their_address_only(provider):
+    from django.test import Client as TestClient
+
+    attacker, colleague = TestClient(REMOTE_ADDR="192.0.2.66"), TestClient(REMOTE_ADDR="192.0.2.67")
+    for _ in range(5):
+        to_provider(attacker)
+        forged = attacker.get(reverse("sso:callback"), {"code": "guess", "state": "forged"})
+        assert forged.status_code in (400, 429)
+    failures = AuditEvent.objects.filter(action=AuditAction.SIGN_IN_FAILED, ip_address="192.0.2.66")
+    assert failures.count() == 5
+    response = sign_in(colleague, provider, upn="olga@corp.example", groups=["grp-staff"])
+    assert response.status_code == 302 and signed_in_user(colleague) is not None
+    refused = sign_in(attacker, provider, sub="subject-9", upn="pat@corp.example")
+    assert refused.status_code == 429 and signed_in_user(attacker) is None

@@ -14,6 +14,7 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -103,6 +104,8 @@ class SsoCallback(OIDCAuthenticationCallbackView):
         except IDP_ERRORS as exc:
             # The type only: messages may quote the provider's answer, tokens included.
             logger.warning("Single sign-on refused: %s", type(exc).__name__)
+            # A failed sign-in like any other: audited, and counted against the address.
+            user_login_failed.send(sender=type(self), credentials={}, request=request)
             return self.login_failure()
 
     def login_failure(self) -> HttpResponse:
