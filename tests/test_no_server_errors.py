@@ -146,6 +146,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "people:list": STAFF,
     "people:detail": STAFF,
     "people:role": ADMIN,
+    "people:upn": ADMIN,
     "people:assign": STAFF,
     "people:unassign": STAFF,
     # Company sign-in: 404 while SSO is off (as here); tests/test_sso.py signs in through them.

@@ -138,6 +138,11 @@ def stored_upn(person: User) -> str:
     return found or ""
 
 
+def signs_in_with_sso(person: User) -> bool:
+    """Whether the person's account was created by (and takes its UPN from) company sign-in."""
+    return PersonProfile.objects.filter(user=person, oidc_subject__isnull=False).exists()
+
+
 def set_upn(*, person: User, upn: str, by: AbstractBaseUser, ip: str | None = None) -> bool:
     """Set a local account's UPN ("" = none: the email stands in); audited. True if changed.
 
