@@ -8,6 +8,7 @@ username, known or not.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -68,6 +69,19 @@ def _contact() -> str:
     return str(settings.PORTAL_ACCESS_CONTACT)
 
 
+def _while_available(
+    request: HttpRequest, view: Callable[[HttpRequest], HttpResponse]
+) -> HttpResponse:
+    """Both SSO views: 404 while SSO is off, a page when the provider cannot be reached."""
+    if not settings.OIDC_ENABLED:
+        raise Http404("Single sign-on is not configured.")
+    try:
+        return view(request)
+    except ProviderUnavailable as exc:
+        logger.warning("Single sign-on unavailable: %s", exc)
+        return _sso_page(request, SSO_UNAVAILABLE.format(contact=_contact()), 503)
+
+
 class SsoStart(OIDCAuthenticationRequestView):
     """Sends the browser to the provider with state, nonce and a PKCE challenge."""
 
@@ -81,26 +95,21 @@ class SsoStart(OIDCAuthenticationRequestView):
         return endpoints().authorization
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if not settings.OIDC_ENABLED:
-            raise Http404("Single sign-on is not configured.")
-        try:
-            return super().get(request)
-        except ProviderUnavailable as exc:
-            logger.warning("Single sign-on unavailable: %s", exc)
-            return _sso_page(request, SSO_UNAVAILABLE.format(contact=_contact()), 503)
+        return _while_available(request, super().get)
 
 
 class SsoCallback(OIDCAuthenticationCallbackView):
     """Where the provider sends the browser back; every refusal is a page saying what to do."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if not settings.OIDC_ENABLED:
-            raise Http404("Single sign-on is not configured.")
+        return _while_available(request, self._callback)
+
+    def _callback(self, request: HttpRequest) -> HttpResponse:
         try:
-            return super().get(request)
-        except ProviderUnavailable as exc:
-            logger.warning("Single sign-on unavailable: %s", exc)
-            return _sso_page(request, SSO_UNAVAILABLE.format(contact=_contact()), 503)
+            response: HttpResponse = super().get(request)
+            return response
+        except ProviderUnavailable:
+            raise
         except IDP_ERRORS as exc:
             # The type only: messages may quote the provider's answer, tokens included.
             logger.warning("Single sign-on refused: %s", type(exc).__name__)
