@@ -297,3 +297,88 @@ def test_failed_callbacks_lock_out_their_address_only(provider):
     assert response.status_code == 302 and signed_in_user(colleague) is not None
     refused = sign_in(attacker, provider, sub="subject-9", upn="pat@corp.example")
     assert refused.status_code == 429 and signed_in_user(attacker) is None
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_role_groups_read_strongest_first_with_several_groups_and_star():
+    mapping = parse_role_groups("Employee=*, Helpdesk=grp-a|grp-b ,Admin=grp-admins,Helpdesk=c")
+    assert mapping == (
+        ("Admin", ("grp-admins",)),
+        ("Helpdesk", ("grp-a", "grp-b", "c")),
+        ("Employee", ("*",)),
+    )
+    assert parse_role_groups("") == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OIDC_ROLE_GROUPS": "Boss=grp-x"}, "OIDC_ROLE_GROUPS: 'Boss' is not one of"),
+        ({"OIDC_ROLE_GROUPS": "Admin"}, "OIDC_ROLE_GROUPS: 'Admin' is not Role=group"),
+        ({"OIDC_ISSUER": ""}, "OIDC_ISSUER is required"),
+        ({"OIDC_RP_CLIENT_SECRET_FILE": ""}, "OIDC_RP_CLIENT_SECRET is required"),
+    ],
+)
+def test_a_bad_sso_setting_stops_start_up_naming_it(tmp_path, env, message):
+    import os
+    import subprocess
+    import sys
+
+    secret = tmp_path / "oidc_secret"
+    secret.write_text("s3cret\n")
+    variables = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        "OIDC_RP_CLIENT_ID": "portal",
+        "OIDC_RP_CLIENT_SECRET_FILE": str(secret),
+        "OIDC_ISSUER": "https://login.example.com",
+        **env,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=variables, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_sso_settings_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    secret = tmp_path / "oidc_secret"
+    secret.write_text("s3cret\n")
+    variables = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        "OIDC_RP_CLIENT_ID": "portal",
+        "OIDC_RP_CLIENT_SECRET_FILE": str(secret),
+        "OIDC_ISSUER": "https://login.example.com",
+        "OIDC_ROLE_GROUPS": "Admin=grp-portal-admins,Helpdesk=grp-servicedesk,Employee=*",
+    }
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.OIDC_ENABLED, s.OIDC_USE_PKCE, s.OIDC_RP_CLIENT_SECRET, s.OIDC_UPN_CLAIMS, "
+        "s.AUTHENTICATION_BACKENDS[0], s.AUTHENTICATION_BACKENDS[-1], dict(s.OIDC_ROLE_GROUPS))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        env=variables,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.strip().splitlines()[-1]
+    assert printed.split(" ", 5)[:5] == [
+        "True",
+        "True",
+        "s3cret",
+        "['upn',",
+        "'preferred_username',",
+    ]
+    assert "axes.backends.AxesStandaloneBackend workflows_app.sso.backend.PortalOIDCBackend" in (
+        printed
+    )
+    assert "'Employee': ('*',)" in printed
