@@ -245,7 +245,7 @@ def test_a_local_account_is_never_taken_over_by_a_provider_name(provider, client
     local = make_user("admin@corp.example", Role.ADMIN)
     response = sign_in(client, provider, upn="admin@corp.example", groups=["grp-staff"])
     assert response.status_code == 403
-    assert "already has a local account" in response.content.decode()
+    assert "already has an account named admin@corp.example" in response.content.decode()
     assert signed_in_user(client) is None
     assert user_role(User.objects.get(pk=local.pk)) is Role.ADMIN
     assert not PersonProfile.objects.filter(oidc_subject__isnull=False).exists()
@@ -382,3 +382,14 @@ def test_sso_settings_from_the_environment(tmp_path):
         printed
     )
     assert "'Employee': ('*',)" in printed
+
+
+def test_a_password_sign_in_never_reaches_the_provider(provider, make_user):
+    make_user("local-admin", Role.ADMIN)
+    client = Client(REMOTE_ADDR="192.0.2.80")
+    response = client.post(
+        reverse("login") + "?code=stolen&state=stolen",
+        {"username": "local-admin", "password": "pw-12345-test"},
+    )
+    assert response.status_code == 302 and signed_in_user(client) is not None
+    assert provider.state.token_requests == []

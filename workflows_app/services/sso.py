@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from workflows_app.models import PersonProfile
 from workflows_app.roles import Role
@@ -30,9 +30,10 @@ NO_UPN = (
     "to check the portal's single sign-on set-up."
 )
 NAME_TAKEN = (
-    "The portal already has a local account named {name}, so your company account cannot use "
-    "that name. Ask {contact} to remove or rename the local account."
+    "The portal already has an account named {name} that is not yours, so your company account "
+    "cannot use that name. Ask {contact} to remove or rename that account."
 )
+RACE = "Your first sign-in was being set up twice at once. Sign in again; it will work now."
 
 
 class SignInRefused(Exception):
@@ -83,12 +84,16 @@ def create_person(claims: Mapping[str, Any], *, ip: str | None) -> User:
     """A new account for a first sign-in, named by its UPN; refused when a local one has it."""
     subject, upn = subject_of(claims), upn_from(claims)
     username = upn[:150]
-    with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise SignInRefused(NAME_TAKEN.format(name=username, contact=_contact()))
-        person = User.objects.create_user(username)
-        PersonProfile.objects.create(user=person, upn=upn, oidc_subject=subject)
-        return update_person(person, claims, ip=ip)
+    if User.objects.filter(username__iexact=username).exists():
+        raise SignInRefused(NAME_TAKEN.format(name=username, contact=_contact()))
+    try:
+        with transaction.atomic():
+            person = User.objects.create_user(username)
+            PersonProfile.objects.create(user=person, upn=upn, oidc_subject=subject)
+    except IntegrityError:
+        # The same subject or name created meanwhile (two tabs): nothing of this one is kept.
+        raise SignInRefused(RACE) from None
+    return update_person(person, claims, ip=ip)
 
 
 def update_person(person: User, claims: Mapping[str, Any], *, ip: str | None) -> User:
