@@ -15,6 +15,7 @@ from portal.env import (
     env_list,
     env_secret,
     env_str,
+    stored_secret,
 )
 from workflows_app.nexthink.models import NQL_QUERY_ID_PATTERN
 
@@ -31,10 +32,10 @@ DEMO_PASSWORD = "demo-portal-2026"
 DEBUG = env_bool("DEBUG", False)
 # Served without collectstatic: DEBUG (runserver) and demo mode (WhiteNoise reads the finders).
 SERVE_STATIC_FROM_SOURCE = DEBUG or DEMO_MODE
-SECRET_KEY = env_secret(
-    "SECRET_KEY",
-    required=not DEMO_MODE,
-    default="demo-only-insecure-secret-key-never-use-in-production",
+# Demo mode without SECRET_KEY keeps a random one in .demo/ (never a key published here): the
+# secret parameters' encryption key derives from it (workflows_app/services/secrets.py).
+SECRET_KEY = env_secret("SECRET_KEY", required=not DEMO_MODE) or stored_secret(
+    DEMO_DIR / "secret_key"
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEMO_MODE or DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "workflows_app",
 ]
 
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workflows_app.time_zones.ViewerTimeZoneMiddleware",
 ]
@@ -269,13 +272,47 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 SESSION_COOKIE_HTTPONLY = True
-# Demo mode serves plain HTTP on 127.0.0.1: Secure-only cookies would never come back.
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
+
+# Transport and browser security (README "Security settings") ------------------------------------
+# Production defaults assume HTTPS; demo mode and DEBUG serve plain HTTP on 127.0.0.1, where
+# Secure-only cookies would never come back and an HTTPS redirect would lead nowhere.
+_PLAIN_HTTP = DEBUG or DEMO_MODE
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not _PLAIN_HTTP)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not _PLAIN_HTTP)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not _PLAIN_HTTP)
+# Container health checks ask over plain HTTP from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a TLS-terminating proxy, gunicorn sees plain HTTP: trust the proxy's X-Forwarded-Proto
+# (only then: a client could send that header itself).
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 )
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 0 if _PLAIN_HTTP else 365 * 24 * 3600, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading commits the whole domain to HTTPS in browsers for months: the operator's choice,
+# so it is off by default and Django's reminder about it (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (tests/test_security_headers.py scans the templates): the
+# portal's JavaScript and htmx are static files, and htmx is told not to eval or inject styles
+# (the htmx-config meta in templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # I18n / static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
