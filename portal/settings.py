@@ -340,7 +340,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refusal_without_traceback": {"()": "portal.log_filters.RefusalWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # Everything reaches the root's one handler: Django's own console handler (DEBUG) would
+        # print each record a second time.
+        "django": {"handlers": [], "propagate": True},
+        # A 403 is one line, never a traceback: a refusal is not an error of the portal.
+        "django.request": {"filters": ["refusal_without_traceback"]},
+        "django.security": {"filters": ["refusal_without_traceback"]},
+    },
 }
