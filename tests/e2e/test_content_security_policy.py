@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from workflows_app.models import Batch, BatchState, Run, Workflow, WorkflowCuration
+from tests.e2e.test_small_things import runs_with_long_values
+from workflows_app.models import Run, Workflow, WorkflowCuration
 from workflows_app.roles import Role
 
 pytestmark = pytest.mark.e2e
@@ -21,29 +22,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def a_polling_run(user, workflow: Workflow) -> Run:
-    """A run still in progress: its page polls the progress partial every 2 seconds."""
-    run = Run.objects.create(
-        created_by=user,
-        role="Admin",
-        source=Run.Source.HELPDESK,
-        workflow=workflow,
-        workflow_nql_id=workflow.nql_id,
-        workflow_uuid=workflow.uuid,
-        workflow_name=workflow.name,
-        dependency=workflow.dependency,
-        api_version="v2",
-        target_count=4,
-        reason="INC0000001 CSP check",
-        status="in_progress",
-        outcome_counts={"success": 1, "failure": 1, "pending": 2},
-    )
-    Batch.objects.create(
-        run=run, number=1, state=BatchState.SUBMITTED, api_version="v2", target_count=4
-    )
-    return run
-
-
 def test_key_pages_run_without_a_content_security_policy_violation(
     page, make_user, sign_in, synced_catalogue, shot
 ):
@@ -54,7 +32,8 @@ def test_key_pages_run_without_a_content_security_policy_violation(
     admin = make_user("admin", Role.ADMIN)
     fix = Workflow.objects.get(nql_id="#clear_teams_cache")
     WorkflowCuration.objects.create(workflow=fix, self_service=True, category="Collaboration")
-    run = a_polling_run(admin, Workflow.objects.get(nql_id="#restart_print_spooler"))
+    runs_with_long_values(admin, count=1)
+    run = Run.objects.get()  # queued, so its page polls the progress partial every 2 seconds
 
     sign_in("admin")
     assert any(c["name"] == "portal_tz" for c in page.context.cookies()), (
