@@ -33,13 +33,17 @@ class IdempotencyKey(models.Model):
     """An `Idempotency-Key` a person sent with a create: the run it made and the body's hash.
 
     Unique per person and key, so two concurrent creates with one key make one run: the second
-    insert waits for the first transaction and then fails on the constraint.
+    insert waits for the first transaction and then fails on the constraint. The key is inserted
+    before the run, in the run's transaction.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     body_hash = models.CharField(max_length=64)
-    run = models.ForeignKey("workflows_app.Run", on_delete=models.CASCADE, related_name="+")
+    # Null only inside the creating transaction: the key is claimed before the run is written.
+    run = models.ForeignKey(
+        "workflows_app.Run", null=True, on_delete=models.CASCADE, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -47,3 +51,6 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> run {self.run_id}"
