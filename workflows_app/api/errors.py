@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -80,6 +81,10 @@ def install(api: NinjaAPI) -> None:
             return answer(request, ApiError(400, "bad_request", message))
         return answer(request, ApiError(exc.status_code, "error", str(exc)))
 
+    def too_big(request: HttpRequest, exc: Any) -> HttpResponse:
+        message = "The request body is too large: send at most 20 MB of JSON."
+        return answer(request, ApiError(400, "bad_request", message))
+
     def not_found(request: HttpRequest, exc: Any) -> HttpResponse:
         return answer(request, ApiError(404, "not_found", "No such thing, or not yours to see."))
 
@@ -88,6 +93,7 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(NinjaValidationError, invalid)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, not_found)
+    api.add_exception_handler(RequestDataTooBig, too_big)
 
 
 def _item(error: dict[str, Any]) -> dict[str, Any]:
