@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from io import StringIO
 from types import SimpleNamespace
 from typing import Any
@@ -15,16 +16,19 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from tests.api_support import OPENAPI_URL, ApiClient
+from tests.test_resume import waiting as waiting_execution  # noqa: F401  (a fixture)
 from workflows_app.models import (
     ApiToken,
     AuditAction,
     AuditEvent,
     IdempotencyKey,
     ParameterDefinition,
+    Resumption,
     Run,
     Workflow,
     WorkflowCuration,
@@ -420,3 +424,104 @@ def test_rate_limit_answers_429_with_retry_after(
     assert answer.status_code == 429
     assert answer["Retry-After"] == "50"
     assert error(answer)["code"] == "rate_limited"
+
+
+# --- resuming -------------------------------------------------------------------------------------
+
+
+def test_resume_through_the_api_uses_the_inboxs_rules(
+    api: ApiClient,
+    waiting_execution: Any,  # noqa: F811  (the fixture imported above)
+    simulator: Any,
+) -> None:
+    url = f"/api/v1/executions/{waiting_execution.execution_uuid}/resume"
+    answer = api.post(url, {"parameters": {"Approved": "yes"}})
+    assert answer.status_code == 200, answer.content
+    resumption = Resumption.objects.get()
+    assert error(answer)["request_uuid"] == resumption.request_uuid
+    assert resumption.source == Run.Source.API
+    upstream = simulator.state.find_execution(waiting_execution.execution_uuid)
+    assert upstream.trigger_params == {"Approved": "yes"}
+    again = api.post(url, {"parameters": {}})
+    assert again.status_code == 409 and error(again)["code"] == "not_waiting"
+    used = AuditEvent.objects.filter(action=AuditAction.API_USED).order_by("id")
+    assert [e.details["status"] for e in used] == [200, 409]
+
+
+def test_resume_refusals(
+    api: ApiClient,
+    waiting_execution: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    unknown = api.post(f"/api/v1/executions/{DEVICE_1}/resume", {"parameters": {}})
+    assert unknown.status_code == 404 and error(unknown)["code"] == "not_found"
+    url = f"/api/v1/executions/{waiting_execution.execution_uuid}/resume"
+    for payload in ({"parameters": {"": "x"}}, {"parameters": {"a": 1}}, {"other": 1}):
+        assert api.post(url, payload).status_code == 422, payload
+    WorkflowCuration.objects.update_or_create(
+        workflow=waiting_execution.run.workflow, defaults={"resume_roles": [Role.ADMIN.value]}
+    )
+    refused = api.post(url, {"parameters": {}})
+    assert refused.status_code == 403 and error(refused)["code"] == "forbidden"
+    assert Resumption.objects.count() == 0
+
+
+# --- two creates at once with one key -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_with_one_key_make_one_run(
+    helpdesk: Any, workflow: Workflow, enqueued: list[int]
+) -> None:
+    """Both requests' transactions run at once: the second waits on the key, then finds the run."""
+    from workflows_app.services import idempotency
+
+    entered, release = threading.Event(), threading.Event()
+    made: list[int] = []
+
+    def slow_create() -> Run:
+        entered.set()
+        assert release.wait(10)
+        run = Run.objects.create(
+            created_by=helpdesk,
+            role="Helpdesk",
+            source=Run.Source.API,
+            workflow=workflow,
+            workflow_nql_id=workflow.nql_id,
+            workflow_uuid=workflow.uuid,
+            workflow_name=workflow.name,
+            dependency=workflow.dependency,
+            api_version="v1",
+        )
+        made.append(run.pk)
+        return run
+
+    results: list[tuple[int, bool]] = []
+
+    def first_request() -> None:
+        run, created = idempotency.create_once(
+            user=helpdesk, key="k", body={"a": 1}, create=slow_create
+        )
+        results.append((run.pk, created))
+        connection.close()
+
+    thread = threading.Thread(target=first_request)
+    thread.start()
+    assert entered.wait(10)
+    # The first transaction holds the key row, uncommitted; the second blocks on it until then.
+    second: list[tuple[int, bool]] = []
+
+    def second_request() -> None:
+        run, created = idempotency.create_once(
+            user=helpdesk, key="k", body={"a": 1}, create=slow_create
+        )
+        second.append((run.pk, created))
+        connection.close()
+
+    other = threading.Thread(target=second_request)
+    other.start()
+    release.set()
+    thread.join(20)
+    other.join(20)
+    assert results == [(made[0], True)]
+    assert second == [(made[0], False)]
+    assert Run.objects.count() == 1 and IdempotencyKey.objects.count() == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from ninja import Status
 from ninja.security import HttpBearer
 
 from workflows_app.api.errors import ApiError
@@ -62,7 +63,7 @@ def audited(view: Callable[..., Any]) -> Callable[..., Any]:
         status = 500
         try:
             result = view(request, *args, **kwargs)
-            status = result[0] if isinstance(result, tuple) else 200
+            status = result.status_code if isinstance(result, Status) else 200
             return result
         except ApiError as exc:
             status = exc.status

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
-from ninja import Header, Router
+from ninja import Header, Router, Status
 
 from workflows_app import permissions
 from workflows_app import targets as targets_mod
@@ -43,7 +43,7 @@ def create_run(
     request: HttpRequest,
     payload: RunIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
-) -> tuple[int, RunCreated]:
+) -> Status[RunCreated]:
     """Start a run: 202 with its id and URL; 422 lists every problem (targets by index)."""
     user = caller(request)
     if idempotency_key is not None and not _usable_key(idempotency_key):
@@ -89,14 +89,17 @@ def create_run(
             )
         except idempotency.KeyConflict as exc:
             raise ApiError(409, "idempotency_conflict", str(exc)) from None
-    return 202, RunCreated(
-        id=run.pk,
-        url=request.build_absolute_uri(reverse("api:run", args=[run.pk])),
-        page_url=request.build_absolute_uri(reverse("runs:detail", args=[run.pk])),
-        status=run.status,
-        target_count=run.target_count,
-        duplicates=run.duplicate_count,
-        created=created,
+    return Status(
+        202,
+        RunCreated(
+            id=run.pk,
+            url=request.build_absolute_uri(reverse("api:run", args=[run.pk])),
+            page_url=request.build_absolute_uri(reverse("runs:detail", args=[run.pk])),
+            status=run.status,
+            target_count=run.target_count,
+            duplicates=run.duplicate_count,
+            created=created,
+        ),
     )
 
 
