@@ -12,13 +12,18 @@ import threading
 from io import StringIO
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.api_support import OPENAPI_URL, ApiClient
 from tests.test_resume import waiting as waiting_execution  # noqa: F401  (a fixture)
@@ -525,3 +530,77 @@ def test_two_concurrent_creates_with_one_key_make_one_run(
     assert results == [(made[0], True)]
     assert second == [(made[0], False)]
     assert Run.objects.count() == 1 and IdempotencyKey.objects.count() == 1
+
+
+def test_token_page_is_in_the_navigation_of_staff_only(
+    client_for: Any, helpdesk: Any, employee: Any
+) -> None:
+    assert 'data-testid="nav-tokens"' in client_for(helpdesk).get("/runs/").content.decode()
+    other = Client()
+    other.force_login(employee)
+    assert 'data-testid="nav-tokens"' not in other.get("/runs/").content.decode()
+
+
+# --- fuzzing: never a 500, refusals write nothing -------------------------------------------------
+
+LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["\x00", "#clear_cache", DEVICE_1, "name:PC-1", "S-1-5-21-1-2-3-500", "9" * 5000]
+    ),
+)
+ANY_JSON = st.recursive(
+    LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=15,
+)
+SHAPED = st.fixed_dictionaries(
+    {"workflow": st.one_of(st.just("#clear_cache"), LEAF), "targets": st.lists(LEAF, max_size=4)},
+    optional={
+        "params": st.dictionaries(st.sampled_from(["ticket", "pin", "x", "\x00"]), LEAF),
+        "reason": LEAF,
+    },
+)
+FUZZ = hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@FUZZ
+@given(payload=st.one_of(SHAPED, ANY_JSON), key=st.one_of(st.none(), st.text(max_size=300)))
+def test_fuzzed_run_creation_never_fails(
+    api: ApiClient, workflow: Workflow, enqueued: list[int], payload: Any, key: str | None
+) -> None:
+    headers = {"Idempotency-Key": key} if key is not None and key.isprintable() else {}
+    with transaction.atomic():
+        before = Run.objects.count()
+        answer = api.post(RUNS, payload, headers=headers)  # validated against the document
+        assert answer.status_code in (202, 400, 409, 422), answer.content
+        if answer.status_code != 202:
+            assert Run.objects.count() == before
+        transaction.set_rollback(True)
+
+
+@FUZZ
+@given(payload=ANY_JSON, uuid=st.one_of(st.just(DEVICE_1), st.text(max_size=40)))
+def test_fuzzed_resume_never_fails(api: ApiClient, payload: Any, uuid: str) -> None:
+    path = f"/api/v1/executions/{quote(uuid, safe='')}/resume"
+    with transaction.atomic():
+        answer = api.client.post(
+            path,
+            json.dumps(payload),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api.token}"},
+        )
+        assert answer.status_code in (404, 405, 422), answer.content
+        assert Resumption.objects.count() == 0
+        transaction.set_rollback(True)
