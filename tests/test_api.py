@@ -578,8 +578,14 @@ FUZZ = hypothesis_settings(
 @FUZZ
 @given(payload=st.one_of(SHAPED, ANY_JSON), key=st.one_of(st.none(), st.text(max_size=300)))
 def test_fuzzed_run_creation_never_fails(
-    api: ApiClient, workflow: Workflow, enqueued: list[int], payload: Any, key: str | None
+    api: ApiClient,
+    workflow: Workflow,
+    enqueued: list[int],
+    settings: Any,
+    payload: Any,
+    key: str | None,
 ) -> None:
+    settings.API_RATE_LIMIT_PER_MINUTE = 10_000  # many examples, one token
     headers = {"Idempotency-Key": key} if key is not None and key.isprintable() else {}
     with transaction.atomic():
         before = Run.objects.count()
@@ -592,7 +598,8 @@ def test_fuzzed_run_creation_never_fails(
 
 @FUZZ
 @given(payload=ANY_JSON, uuid=st.one_of(st.just(DEVICE_1), st.text(max_size=40)))
-def test_fuzzed_resume_never_fails(api: ApiClient, payload: Any, uuid: str) -> None:
+def test_fuzzed_resume_never_fails(api: ApiClient, settings: Any, payload: Any, uuid: str) -> None:
+    settings.API_RATE_LIMIT_PER_MINUTE = 10_000  # many examples, one token
     path = f"/api/v1/executions/{quote(uuid, safe='')}/resume"
     with transaction.atomic():
         answer = api.client.post(
