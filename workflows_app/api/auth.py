@@ -12,6 +12,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from ninja import Status
 from ninja.security import HttpBearer
 
@@ -24,6 +26,7 @@ from workflows_app.services.audit import client_address
 class TokenAuth(HttpBearer):
     """A bearer token of an active helpdesk agent or admin; 403 once they lost the role."""
 
+    @method_decorator(sensitive_variables("token"))
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         try:
             found = api_tokens.identify(token.strip())

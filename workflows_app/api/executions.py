@@ -1,6 +1,7 @@
 """POST /api/v1/executions/<uuid>/resume: services/resume.py's rules, answered as JSON."""
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 from ninja import Router
 
 from workflows_app.api.auth import audited, caller
@@ -28,6 +29,7 @@ CODES = {
     url_name="resume",
 )
 @audited
+@sensitive_variables()  # parameter values stay out of error reports
 def resume(request: HttpRequest, execution_uuid: str, payload: ResumeIn) -> ResumeOut:
     """Resume an execution waiting for an event, with `parameters` sent as given."""
     problems = parameter_problems(payload.parameters)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 from ninja import Header, Router, Status
 
 from workflows_app import permissions
@@ -39,6 +40,7 @@ MAX_TARGET_PAGE = 1_000
 
 @router.post("/runs", response={202: RunCreated, **CREATE_ERRORS}, url_name="runs")
 @audited
+@sensitive_variables()  # parameter values (secrets) stay out of error reports
 def create_run(
     request: HttpRequest,
     payload: RunIn,
@@ -215,6 +217,7 @@ def _workflow(nql_id: str) -> Workflow:
     return found
 
 
+@sensitive_variables()
 def _checked(
     workflow: Workflow, payload: RunIn
 ) -> tuple[targets_mod.ParsedTargets, dict[str, str]]:

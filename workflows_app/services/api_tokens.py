@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from workflows_app.models import ApiToken, AuditAction
 from workflows_app.roles import Role, has_role
@@ -66,6 +67,7 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@sensitive_variables("secret")
 def create_token(
     *,
     user: User,
@@ -136,6 +138,7 @@ def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
 
 
+@sensitive_variables("secret")
 def identify(secret: str) -> ApiToken | None:
     """The usable token `secret` is, with its user; None when unknown, revoked or expired.
 
