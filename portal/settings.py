@@ -157,6 +157,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CATALOGUE_SYNC_MINUTES = env_float("CATALOGUE_SYNC_MINUTES", 10.0, minimum=0.5)
+# JSON API (/api/v1/): requests per token per minute (a fixed window in the cache), and how long
+# an Idempotency-Key is kept.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24, minimum=1)
 BATCH_SWEEP_SECONDS = env_float("BATCH_SWEEP_SECONDS", 60.0, minimum=5)
 # Following executions up through NQL (services/follow_up.py): the first interval after a batch
 # is sent (then doubling as executions age, up to 30 times it), the horizon after which an
