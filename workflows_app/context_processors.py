@@ -15,6 +15,7 @@ NAV_SECTIONS = {
     "console": "admin",
     "curation": "curation",
     "people": "people",
+    "account": "account",
 }
 NAV_PAGES = {
     ("runs", "start"): "workflows",

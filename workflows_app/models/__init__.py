@@ -1,5 +1,6 @@
 """Database models, split by concern."""
 
+from workflows_app.models.api import ApiToken, IdempotencyKey
 from workflows_app.models.audit import (
     AuditAction,
     AuditEvent,
@@ -33,6 +34,8 @@ from workflows_app.models.runs import (
 from workflows_app.models.self_service import DeviceAssignment, PortalSettings
 
 __all__ = [
+    "ApiToken",
+    "IdempotencyKey",
     "OPEN_OUTCOMES",
     "AuditAction",
     "AuditEvent",

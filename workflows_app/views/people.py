@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from workflows_app.forms.people import NO_ROLE, DeviceForm, RemoveDeviceForm, RoleForm, UpnForm
@@ -56,6 +57,7 @@ def people_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "people/list.html", context)
 
 
+@never_cache  # a person's devices and role: no copy kept by browsers or proxies
 @require_safe
 @role_required(*STAFF)
 def person_detail(request: AuthenticatedHttpRequest, person_id: int) -> HttpResponse:
