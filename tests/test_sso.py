@@ -233,6 +233,24 @@ def test_the_provider_saying_no_and_a_callback_without_code_give_a_page(provider
     assert "ask the Acme service desk" in denied.content.decode()
 
 
+def test_odd_claim_values_are_read_or_refused_never_an_error(provider, client):
+    response = sign_in(
+        client,
+        provider,
+        sub="subject-\x00odd",
+        upn=["not", "a", "string"],
+        preferred_username="quinn\x00@corp.example",
+        email="q" * 300,
+        given_name={"nested": True},
+        groups=[1, None, "grp-staff"],
+    )
+    assert response.status_code == 302
+    person = signed_in_user(client)
+    assert person is not None and user_upn(person) == "quinn@corp.example"
+    assert user_role(person) is Role.EMPLOYEE and person.first_name == ""
+    assert PersonProfile.objects.get(user=person).oidc_subject == "subject-odd"
+
+
 def test_missing_upn_claims_give_a_page_naming_them(provider, client):
     response = sign_in(client, provider, groups=["grp-staff"])
     assert response.status_code == 403

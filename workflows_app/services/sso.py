@@ -50,7 +50,7 @@ def _contact() -> str:
 
 def upn_from(claims: Mapping[str, Any]) -> str:
     """The person's UPN: the first of OIDC_UPN_CLAIMS that holds one."""
-    upn = first_claim(claims, settings.OIDC_UPN_CLAIMS)
+    upn = first_claim(_without_nul(claims), settings.OIDC_UPN_CLAIMS)
     if upn is None:
         names = ", ".join(settings.OIDC_UPN_CLAIMS)
         raise SignInRefused(NO_UPN.format(claims=names, contact=_contact()))
@@ -66,7 +66,7 @@ def role_from(claims: Mapping[str, Any]) -> Role | None:
 
 def subject_of(claims: Mapping[str, Any]) -> str:
     """The provider's `sub`, or a refusal."""
-    subject = claims.get("sub")
+    subject = _without_nul(claims).get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise SignInRefused(NO_SUBJECT.format(contact=_contact()))
     return subject.strip()[:255]
@@ -114,4 +114,9 @@ def update_person(person: User, claims: Mapping[str, Any], *, ip: str | None) ->
 
 
 def _text(value: object, limit: int) -> str:
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
+
+
+def _without_nul(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The claims with NUL taken out of string values: PostgreSQL text refuses it."""
+    return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in claims.items()}
