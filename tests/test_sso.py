@@ -8,6 +8,9 @@ portal's callback with it, as a browser would.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -330,20 +333,8 @@ def test_role_groups_read_strongest_first_with_several_groups_and_star():
     assert parse_role_groups("") == ()
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"OIDC_ROLE_GROUPS": "Boss=grp-x"}, "OIDC_ROLE_GROUPS: 'Boss' is not one of"),
-        ({"OIDC_ROLE_GROUPS": "Admin"}, "OIDC_ROLE_GROUPS: 'Admin' is not Role=group"),
-        ({"OIDC_ISSUER": ""}, "OIDC_ISSUER is required"),
-        ({"OIDC_RP_CLIENT_SECRET_FILE": ""}, "OIDC_RP_CLIENT_SECRET is required"),
-    ],
-)
-def test_a_bad_sso_setting_stops_start_up_naming_it(tmp_path, env, message):
-    import os
-    import subprocess
-    import sys
-
+def manage_with_sso(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process with SSO configured (a secret file), plus `env`."""
     secret = tmp_path / "oidc_secret"
     secret.write_text("s3cret\n")
     variables = {
@@ -354,39 +345,34 @@ def test_a_bad_sso_setting_stops_start_up_naming_it(tmp_path, env, message):
         "OIDC_ISSUER": "https://login.example.com",
         **env,
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], env=variables, capture_output=True, text=True
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], env=variables, capture_output=True, text=True
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OIDC_ROLE_GROUPS": "Boss=grp-x"}, "OIDC_ROLE_GROUPS: 'Boss' is not one of"),
+        ({"OIDC_ROLE_GROUPS": "Admin"}, "OIDC_ROLE_GROUPS: 'Admin' is not Role=group"),
+        ({"OIDC_ISSUER": ""}, "OIDC_ISSUER is required"),
+        ({"OIDC_RP_CLIENT_SECRET_FILE": ""}, "OIDC_RP_CLIENT_SECRET is required"),
+    ],
+)
+def test_a_bad_sso_setting_stops_start_up_naming_it(tmp_path, env, message):
+    result = manage_with_sso(tmp_path, env, "check")
     assert result.returncode != 0
     assert message in result.stderr
 
 
 def test_sso_settings_from_the_environment(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    secret = tmp_path / "oidc_secret"
-    secret.write_text("s3cret\n")
-    variables = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
-        "OIDC_RP_CLIENT_ID": "portal",
-        "OIDC_RP_CLIENT_SECRET_FILE": str(secret),
-        "OIDC_ISSUER": "https://login.example.com",
-        "OIDC_ROLE_GROUPS": "Admin=grp-portal-admins,Helpdesk=grp-servicedesk,Employee=*",
-    }
     code = (
         "from django.conf import settings as s; "
         "print(s.OIDC_ENABLED, s.OIDC_USE_PKCE, s.OIDC_RP_CLIENT_SECRET, s.OIDC_UPN_CLAIMS, "
         "s.AUTHENTICATION_BACKENDS[0], s.AUTHENTICATION_BACKENDS[-1], dict(s.OIDC_ROLE_GROUPS))"
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        env=variables,
-        capture_output=True,
-        text=True,
-    )
+    groups = "Admin=grp-portal-admins,Helpdesk=grp-servicedesk,Employee=*"
+    result = manage_with_sso(tmp_path, {"OIDC_ROLE_GROUPS": groups}, "shell", "-c", code)
     assert result.returncode == 0, result.stderr
     printed = result.stdout.strip().splitlines()[-1]
     assert printed.split(" ", 5)[:5] == [
