@@ -397,3 +397,10 @@ def test_a_password_sign_in_never_reaches_the_provider(provider, make_user):
     )
     assert response.status_code == 302 and signed_in_user(client) is not None
     assert provider.state.token_requests == []
+
+
+def test_a_failed_local_sign_in_keeps_the_local_form_open(provider, client):
+    closed = client.get(reverse("login")).content.decode()
+    failed = client.post(reverse("login"), {"username": "x", "password": "y"}).content.decode()
+    assert "<details>" in closed and "<details open>" in failed
+    assert "didn't match" in failed and "Sign in with Acme" in failed
