@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -88,3 +89,32 @@ def env_secret(name: str, *, required: bool, default: str | None = None) -> str 
             raise ConfigError(f"{name} is required (set {name} or {name}_FILE)")
         return default
     return value
+
+
+def stored_secret(path: Path) -> str:
+    """Return the secret kept in `path`, creating it (random, owner-only) the first time.
+
+    Demo mode's SECRET_KEY: a key published in the source would let anyone who reads it forge
+    sessions and decrypt stored secret parameters, so each demo install gets its own. Processes
+    starting together (web, worker, beat) agree on one: the file appears whole or not at all.
+    """
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    try:
+        os.link(draft, path)  # fails if another process won the race: then read its key
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text(encoding="utf-8").strip()

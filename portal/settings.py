@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,8 +16,10 @@ from portal.env import (
     env_list,
     env_secret,
     env_str,
+    stored_secret,
 )
 from workflows_app.nexthink.models import NQL_QUERY_ID_PATTERN
+from workflows_app.sso.claims import ClaimsConfigError, parse_role_groups
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,10 +34,10 @@ DEMO_PASSWORD = "demo-portal-2026"
 DEBUG = env_bool("DEBUG", False)
 # Served without collectstatic: DEBUG (runserver) and demo mode (WhiteNoise reads the finders).
 SERVE_STATIC_FROM_SOURCE = DEBUG or DEMO_MODE
-SECRET_KEY = env_secret(
-    "SECRET_KEY",
-    required=not DEMO_MODE,
-    default="demo-only-insecure-secret-key-never-use-in-production",
+# Demo mode without SECRET_KEY keeps a random one in .demo/ (never a key published here): the
+# secret parameters' encryption key derives from it (workflows_app/services/secrets.py).
+SECRET_KEY = env_secret("SECRET_KEY", required=not DEMO_MODE) or stored_secret(
+    DEMO_DIR / "secret_key"
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEMO_MODE or DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -47,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
+    "axes",
     "workflows_app",
 ]
 
@@ -59,8 +64,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workflows_app.time_zones.ViewerTimeZoneMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with views/sign_in.locked_out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -154,6 +162,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CATALOGUE_SYNC_MINUTES = env_float("CATALOGUE_SYNC_MINUTES", 10.0, minimum=0.5)
+# JSON API (/api/v1/): requests per token per minute (a fixed window in the cache), and how long
+# an Idempotency-Key is kept.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24, minimum=1)
 BATCH_SWEEP_SECONDS = env_float("BATCH_SWEEP_SECONDS", 60.0, minimum=5)
 # Following executions up through NQL (services/follow_up.py): the first interval after a batch
 # is sent (then doubling as executions age, up to 30 times it), the horizon after which an
@@ -270,14 +282,106 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes): after SIGN_IN_FAILURE_LIMIT failures for one username, or
+# from one address, further sign-ins there are refused for SIGN_IN_COOLOFF_MINUTES. The answer
+# is the same for every username, known or not (views/sign_in.locked_out). Addresses are
+# REMOTE_ADDR, as in the audit log (services/audit.client_address): never a client's header.
+AXES_ENABLED = env_bool("SIGN_IN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("SIGN_IN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("SIGN_IN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = "workflows_app.receivers.lockout_parameters"
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out are refused unchecked and do not push the end of the lockout back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "workflows_app.views.sign_in.locked_out"
+AXES_USERNAME_CALLABLE = "workflows_app.receivers.throttling_username"
+AXES_CLIENT_IP_CALLABLE = "workflows_app.services.audit.client_address"
+AXES_VERBOSE = False
+
+# Company sign-in (OpenID Connect, mozilla-django-oidc): on when OIDC_RP_CLIENT_ID is set.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", required=OIDC_ENABLED)
+# The issuer (the `iss` of its ID tokens); its endpoints come from
+# <issuer>/.well-known/openid-configuration unless all three OIDC_OP_* endpoints are given.
+OIDC_ISSUER = env_str("OIDC_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+if OIDC_ENABLED and not OIDC_ISSUER:
+    raise ConfigError(
+        "OIDC_ISSUER is required with OIDC_RP_CLIENT_ID (e.g. https://login.acme.com)"
+    )
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid profile email")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_TOKEN_USE_BASIC_AUTH = env_bool("OIDC_TOKEN_USE_BASIC_AUTH", True)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.5)
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+OIDC_COMPANY_NAME = env_str("OIDC_COMPANY_NAME", "your company account")
+OIDC_UPN_CLAIMS = env_list("OIDC_UPN_CLAIMS", ["upn", "preferred_username", "email"])
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+try:
+    OIDC_ROLE_GROUPS = parse_role_groups(env_str("OIDC_ROLE_GROUPS", "") or "")
+except ClaimsConfigError as exc:
+    raise ConfigError(f"OIDC_ROLE_GROUPS: {exc}") from None
+# Whom someone without a portal role should ask (the no-role page).
+PORTAL_ACCESS_CONTACT = env_str("PORTAL_ACCESS_CONTACT", "your IT service desk")
+
+# Axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    *(["workflows_app.sso.backend.PortalOIDCBackend"] if OIDC_ENABLED else []),
+]
+
 SESSION_COOKIE_HTTPONLY = True
-# Demo mode serves plain HTTP on 127.0.0.1: Secure-only cookies would never come back.
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not (DEBUG or DEMO_MODE))
+
+# Transport and browser security (README "Security settings") ------------------------------------
+# Production defaults assume HTTPS; demo mode and DEBUG serve plain HTTP on 127.0.0.1, where
+# Secure-only cookies would never come back and an HTTPS redirect would lead nowhere.
+_PLAIN_HTTP = DEBUG or DEMO_MODE
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not _PLAIN_HTTP)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not _PLAIN_HTTP)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not _PLAIN_HTTP)
+# Container health checks ask over plain HTTP from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a TLS-terminating proxy, gunicorn sees plain HTTP: trust the proxy's X-Forwarded-Proto
+# (only then: a client could send that header itself).
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 )
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 0 if _PLAIN_HTTP else 365 * 24 * 3600, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading commits the whole domain to HTTPS in browsers for months: the operator's choice,
+# so it is off by default and Django's reminder about it (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (tests/test_security_headers.py scans the templates): the
+# portal's JavaScript and htmx are static files, and htmx is told not to eval or inject styles
+# (the htmx-config meta in templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # I18n / static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -305,7 +409,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refusal_without_traceback": {"()": "portal.log_filters.RefusalWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # django-axes notes every sign-in at INFO; the audit log keeps them (auth.*).
+        "axes": {"level": "WARNING"},
+        # Everything reaches the root's one handler: Django's own console handler (DEBUG) would
+        # print each record a second time.
+        "django": {"handlers": [], "propagate": True},
+        # A 403 is one line, never a traceback: a refusal is not an error of the portal.
+        "django.request": {"filters": ["refusal_without_traceback"]},
+        "django.security": {"filters": ["refusal_without_traceback"]},
+    },
 }

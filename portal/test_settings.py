@@ -11,6 +11,8 @@ os.environ.setdefault("NEXTHINK_CLIENT_ID", "portal-test")
 os.environ.setdefault("NEXTHINK_CLIENT_SECRET", "test-client-secret")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# The test client and the browser tests' live server speak plain HTTP.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 from portal.settings import *  # noqa: E402,F403
 

@@ -9,11 +9,15 @@ import pytest
 
 from workflows_app.simulator import Simulator
 
+# The session's simulator requires its control token, as one reachable from elsewhere would.
+CONTROL_TOKEN = "test-simulator-control-token"
+CONTROL_HEADERS = {"X-Simulator-Token": CONTROL_TOKEN}
+
 
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[Simulator]:
     """The session's simulator, started once."""
-    sim = Simulator().start()
+    sim = Simulator(control_token=CONTROL_TOKEN).start()
     yield sim
     sim.stop()
 

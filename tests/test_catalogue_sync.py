@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from tests.nexthink_fixtures import CONTROL_HEADERS
 from workflows_app.models import CatalogueSync, Workflow
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.permissions import Blocker, blockers
@@ -136,7 +137,8 @@ def test_a_changed_workflow_is_counted_and_updated(nexthink_settings, simulator)
 def test_a_workflow_removed_upstream_is_marked_removed_and_kept(nexthink_settings, simulator):
     sync_catalogue(trigger="test")
     control = f"{simulator.base_url}/_simulator/workflows/%23reset_mfa/remove"
-    with urllib.request.urlopen(urllib.request.Request(control, method="POST"), timeout=5) as r:
+    request = urllib.request.Request(control, method="POST", headers=CONTROL_HEADERS)
+    with urllib.request.urlopen(request, timeout=5) as r:
         assert json.load(r) == {"removed": "#reset_mfa"}
 
     sync = sync_catalogue(trigger="test")

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from workflows_app.models import (
+    ApiToken,
     AuditAction,
     Batch,
     BatchState,
@@ -47,6 +48,7 @@ from workflows_app.roles import Role
 from workflows_app.selectors.catalogue import SORTS
 from workflows_app.selectors.people import ROLE_FILTERS
 from workflows_app.services import dispatch, lifecycle
+from workflows_app.services.api_tokens import hash_token
 from workflows_app.services.curation_rules import ROLE_NAMES
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
@@ -104,6 +106,10 @@ EVERYONE = frozenset(ROLES)
 SIGNED_IN = frozenset({"employee", "helpdesk", "admin"})
 STAFF = frozenset({"helpdesk", "admin"})
 ADMIN = frozenset({"admin"})
+# The JSON API authenticates by token only: a browser session, whatever its role, gets 401 JSON
+# (never a login redirect). Who may call each API URL with a token: API_TOKEN_ACCESS below.
+TOKEN_ONLY: frozenset[str] = frozenset()
+API_PREFIX = "api/"
 
 # Who may use each URL (by name). Anyone else is refused: anonymous people are sent to the login
 # page, signed-in people get 403 (405 for a method the URL does not take).
@@ -146,8 +152,31 @@ ACCESS: dict[str, frozenset[str]] = {
     "people:list": STAFF,
     "people:detail": STAFF,
     "people:role": ADMIN,
+    "people:upn": ADMIN,
     "people:assign": STAFF,
     "people:unassign": STAFF,
+    # Company sign-in: 404 while SSO is off (as here); tests/test_sso.py signs in through them.
+    "sso:login": EVERYONE,
+    "sso:callback": EVERYONE,
+    "account:tokens": STAFF,  # employees hold no API tokens
+    "account:revoke": STAFF,
+    "api:openapi-json": EVERYONE,  # the document describes the API; it opens nothing
+    "api:api-root": EVERYONE,  # django-ninja's anchor for reversing /api/v1/: a 404 for all
+    "api:workflows": TOKEN_ONLY,
+    "api:runs": TOKEN_ONLY,
+    "api:run": TOKEN_ONLY,
+    "api:resume": TOKEN_ONLY,
+}
+
+# Who may call each API URL with a personal token (tests below). An employee's token (held
+# before a demotion) is refused with 403; no token at all is 401.
+API_TOKEN_ACCESS: dict[str, frozenset[str]] = {
+    "api:openapi-json": EVERYONE,
+    "api:api-root": EVERYONE,
+    "api:workflows": STAFF,
+    "api:runs": STAFF,
+    "api:run": STAFF,
+    "api:resume": STAFF,
 }
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
@@ -185,6 +214,8 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("self_service:home", ""): SIGNED_IN,
     ("self_service:confirm", "workflow"): SIGNED_IN,
     ("self_service:recent", ""): SIGNED_IN,
+    ("account:tokens", ""): STAFF,
+    ("api:openapi-json", ""): EVERYONE,
 }
 
 
@@ -198,6 +229,10 @@ def argument_kind(route: Route, kwarg: str) -> str:
         return "batch"
     if kwarg == "person_id":
         return "person"
+    if kwarg == "token_id":
+        return "token"
+    if kwarg == "run_id":
+        return "run"
     if kwarg == "pk":
         return "run" if route.name.startswith("runs:") else "workflow"
     raise AssertionError(f"{route.name}: no rule for the path argument {kwarg!r}; add one here")
@@ -312,8 +347,8 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
         elif kind == "batch":
             values = [("batch", world.others_run.batches.get().pk)]
-        elif kind == "execution":
-            values = []  # tests/test_waiting.py resumes real ones
+        elif kind in ("execution", "token"):
+            values = []  # tests/test_waiting.py, test_api.py resume and revoke real ones
         elif kind == "person":
             values = [("person", world.users["employee"].pk)]
         else:
@@ -415,7 +450,16 @@ def test_access_table_keeps_the_role_rules():
             assert "employee" not in roles, route
         if route.route.startswith("console/"):
             assert "helpdesk" not in roles, route
-        assert ANONYMOUS not in roles or route.name in {"healthz", "login", "logout"}, route
+        public = {
+            "healthz",
+            "login",
+            "logout",
+            "api:openapi-json",
+            "api:api-root",
+            "sso:login",
+            "sso:callback",
+        }
+        assert ANONYMOUS not in roles or route.name in public, route
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
@@ -441,7 +485,11 @@ def test_every_url_answers_every_role_without_a_server_error(route, world):
                     if route.route.startswith("console/"):
                         assert role != "helpdesk", what
                 if role not in ACCESS[route.name]:
-                    if role == ANONYMOUS:
+                    if route.route.startswith(API_PREFIX):
+                        assert status in (401, 405), f"{what}: {status}"
+                        if status == 401:
+                            assert json.loads(response.content)["code"] == "unauthenticated"
+                    elif role == ANONYMOUS:
                         sent_to_login = status == 302 and response["Location"].startswith(
                             f"{login_url}?next="
                         )
@@ -475,9 +523,56 @@ def test_post_without_csrf_token_is_refused_with_403(world):
                 response = client.post(url, {"reason": "x", "device": "y", "token": "z"})
                 what = f"POST {url} as {role} (cookie: {has_cookie})"
                 assert_no_server_error(response, what)
+                if ACCESS[route.name] == TOKEN_ONLY:
+                    # Cookies open nothing there, so there is nothing to forge: 401 (405).
+                    assert response.status_code in (401, 405), f"{what}: {response.status_code}"
+                    assert snapshot() == before, what
+                    continue
                 assert response.status_code == 403, f"{what}: {response.status_code}"
                 assert b"CSRF" in response.content, what
                 assert snapshot() == before, what
+
+
+API_ROUTES = [route for route in ROUTES if route.route.startswith(API_PREFIX)]
+
+
+def test_every_api_url_has_a_token_rule():
+    assert {route.name for route in API_ROUTES} == set(API_TOKEN_ACCESS)
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=lambda route: route.name)
+def test_every_api_url_answers_each_roles_token(route, world):
+    """With a token: staff get through (200, or 404 for the unknown id; 405/422 as the body
+    says), an employee's token is 403 JSON, and nothing answers 500 or writes on refusal."""
+    for role in SIGNED_IN:
+        user = world.users[role]
+        ApiToken.objects.create(user=user, name=role, token_hash=hash_token(f"nxp_{role}"))
+    allowed = API_TOKEN_ACCESS[route.name]
+    for role in sorted(SIGNED_IN):
+        for label, kwargs in arguments(route, world, role):
+            url = reverse(route.name, kwargs=kwargs)
+            client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer nxp_{role}")
+            for method in ("get", "post"):
+                what = f"{method.upper()} {url} with {role}'s token ({label or 'no argument'})"
+                before = snapshot()
+                response = getattr(client, method)(url, content_type="application/json")
+                status = response.status_code
+                assert_no_server_error(response, what)
+                if route.name == "api:api-root":
+                    assert status == 404, what
+                    continue
+                if status != 405:
+                    assert response["Content-Type"].startswith("application/json"), what
+                if role not in allowed:
+                    assert status in (403, 405), f"{what}: {status}"  # 405: wrong method first
+                    if status == 403:
+                        assert json.loads(response.content)["code"] == "forbidden", what
+                elif label == "unknown" or (label == "other's run" and role == "employee"):
+                    assert status in (404, 405, 422), f"{what}: {status}"
+                else:
+                    assert status in (200, 405, 422), f"{what}: {status}"
+                if status >= 400:
+                    assert snapshot() == before, f"{what}: {status}, yet wrote rows"
 
 
 def test_post_with_the_csrf_token_gets_through(world):

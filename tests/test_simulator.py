@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.nexthink_fixtures import CONTROL_HEADERS
 from workflows_app.simulator import (
     SAVED_QUERIES,
     Simulator,
@@ -102,7 +103,9 @@ def api(simulator: Simulator) -> Api:
 
 
 def control(sim: Simulator, name: str, body: Any = None) -> requests.Response:
-    return requests.post(f"{sim.base_url}/_simulator/{name}", json=body, timeout=5)
+    return requests.post(
+        f"{sim.base_url}/_simulator/{name}", json=body, headers=CONTROL_HEADERS, timeout=5
+    )
 
 
 # --- OAuth ------------------------------------------------------------------------------------
@@ -766,13 +769,16 @@ def test_fault_endpoint_validates_and_clears(simulator: Simulator) -> None:
 # --- control endpoints and lifecycle ----------------------------------------------------------
 def test_state_and_executions_endpoints(api: Api, simulator: Simulator) -> None:
     answer = api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}])
-    state = requests.get(simulator.base_url + "/_simulator/state", timeout=5).json()
+    state = requests.get(
+        simulator.base_url + "/_simulator/state", headers=CONTROL_HEADERS, timeout=5
+    ).json()
     assert state["counts"]["executions"] == 1 and state["counts"]["token_requests"] == 1
     assert state["counts"]["by_status"] == {"pending": 1}
     assert state["executions"][0]["targets"][0]["device.name"] == "EMP-LT-0142"
     assert state["settings"]["trigger_shape"] == "flags"
     executions = requests.get(
         simulator.base_url + "/_simulator/executions",
+        headers=CONTROL_HEADERS,
         timeout=5,
         params={"request_uuid": answer.json()["requestUuid"]},
     ).json()

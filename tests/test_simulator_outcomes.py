@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from tests.nexthink_fixtures import CONTROL_HEADERS
 from tests.test_simulator import EMPLOYEE, EMPLOYEE_DEVICES, Api, control
 from workflows_app.simulator import (
     EXECUTIONS_QUERY,
@@ -296,7 +297,9 @@ def test_export_rows_are_taken_when_it_completes(api: Api, simulator: Simulator)
     assert control(simulator, "advance").status_code == 200  # executions first, then exports
     file = requests.get(export_status(api, export_id)["resultsFileUrl"], timeout=5)
     assert [r["status"] for r in csv_rows(file.content)] == ["success"]
-    state = requests.get(simulator.base_url + "/_simulator/state", timeout=5).json()
+    state = requests.get(
+        simulator.base_url + "/_simulator/state", headers=CONTROL_HEADERS, timeout=5
+    ).json()
     assert state["exports"] == [
         {
             "export_id": export_id,

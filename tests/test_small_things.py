@@ -170,9 +170,12 @@ def test_an_unknown_zone_falls_back_to_the_portals(a_sync, client_for, admin_use
 
 
 def test_every_page_asks_the_browser_for_its_zone(db, client):
+    """Through a static script: the Content-Security-Policy allows no inline one."""
     page = client.get("/login/").content.decode()
-    assert "Intl.DateTimeFormat().resolvedOptions().timeZone" in page
-    assert '"portal_tz=" + zone' in page and "samesite=lax" in page
+    assert '<script src="/static/portal/time_zone.js"></script>' in page
+    script = (ROOT / "static" / "portal" / "time_zone.js").read_text(encoding="utf-8")
+    assert "Intl.DateTimeFormat().resolvedOptions().timeZone" in script
+    assert '"portal_tz=" + zone' in script and "samesite=lax" in script
 
 
 def test_a_url_encoded_zone_is_read_too(a_sync, client_for, admin_user):

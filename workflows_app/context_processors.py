@@ -15,6 +15,7 @@ NAV_SECTIONS = {
     "console": "admin",
     "curation": "curation",
     "people": "people",
+    "account": "account",
 }
 NAV_PAGES = {
     ("runs", "start"): "workflows",
@@ -35,6 +36,8 @@ def portal(request: HttpRequest) -> dict[str, object]:
         "is_admin": role == Role.ADMIN,
         "is_helpdesk": role in (Role.HELPDESK, Role.ADMIN),
         "demo_mode": settings.DEMO_MODE,
+        "sso_company": settings.OIDC_COMPANY_NAME if settings.OIDC_ENABLED else None,
+        "access_contact": settings.PORTAL_ACCESS_CONTACT,
     }
 
 

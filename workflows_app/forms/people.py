@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
-from workflows_app.models import DeviceAssignment
+from workflows_app.models import DeviceAssignment, PersonProfile
 from workflows_app.roles import ROLE_ORDER, Role
 from workflows_app.services.people import (
     NOTE_LENGTH,
@@ -12,11 +14,14 @@ from workflows_app.services.people import (
     clean_device_name,
     role_label,
 )
+from workflows_app.targets import UPN_PATTERN
 
 NO_ROLE = "none"
 ROLE_CHOICES = [(role.value, role.value) for role in reversed(ROLE_ORDER)] + [
     (NO_ROLE, role_label(None))
 ]
+UPN_LENGTH = PersonProfile._meta.get_field("upn").max_length or 255
+UPN = re.compile(UPN_PATTERN, re.ASCII)
 NAME_LENGTH = DeviceAssignment._meta.get_field("device_name").max_length or 255
 
 
@@ -34,6 +39,25 @@ class RoleForm(forms.Form):
     def chosen(self) -> Role | None:
         value = self.cleaned_data["role"]
         return None if value == NO_ROLE else Role(value)
+
+
+class UpnForm(forms.Form):
+    """A local account's UPN, as Nexthink knows the person (empty: their email stands in)."""
+
+    upn = forms.CharField(
+        label="UPN",
+        max_length=UPN_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. alice.smith@corp.example"}),
+    )
+
+    def clean_upn(self) -> str:
+        value = self.cleaned_data["upn"].replace("\x00", "").strip()
+        if value and not UPN.fullmatch(value):
+            raise forms.ValidationError(
+                "A UPN looks like name@domain (as Nexthink shows it in user.upn)."
+            )
+        return value
 
 
 class DeviceForm(forms.Form):

@@ -1,5 +1,6 @@
 """Database models, split by concern."""
 
+from workflows_app.models.api import ApiToken, IdempotencyKey
 from workflows_app.models.audit import (
     AuditAction,
     AuditEvent,
@@ -19,6 +20,7 @@ from workflows_app.models.dashboard import (
     DailyRunCount,
     DashboardCounting,
 )
+from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
     Batch,
@@ -32,6 +34,8 @@ from workflows_app.models.runs import (
 from workflows_app.models.self_service import DeviceAssignment, PortalSettings
 
 __all__ = [
+    "ApiToken",
+    "IdempotencyKey",
     "OPEN_OUTCOMES",
     "AuditAction",
     "AuditEvent",
@@ -45,6 +49,7 @@ __all__ = [
     "DeviceAssignment",
     "Outcome",
     "ParameterDefinition",
+    "PersonProfile",
     "PortalSettings",
     "Resumption",
     "RetentionSweep",

@@ -21,9 +21,11 @@ class AuditAction(models.TextChoices):
     DEVICE_UNASSIGNED = "device.unassigned", "Device assignment removed"
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
+    API_USED = "api.used", "API call that changes something"
     SIGNED_IN = "auth.signed_in", "Signed in"
     SIGN_IN_FAILED = "auth.sign_in_failed", "Sign-in failed"
     SIGNED_OUT = "auth.signed_out", "Signed out"
+    UPN_CHANGED = "person.upn_changed", "UPN changed"
     RETENTION = "retention.purged", "Old history removed"
 
 

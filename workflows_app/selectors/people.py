@@ -24,6 +24,7 @@ ROLE_FILTERS = (*[role.value for role in ROLE_ORDER], NO_ROLE)
 RECENT_CHANGES = 10
 PERSON_ACTIONS = (
     AuditAction.ROLE_CHANGED,
+    AuditAction.UPN_CHANGED,
     AuditAction.DEVICE_ASSIGNED,
     AuditAction.DEVICE_UNASSIGNED,
 )

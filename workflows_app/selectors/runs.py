@@ -111,6 +111,8 @@ class Segment:
     percent: float = 0.0
     # The targets table's filter showing these targets ("" when there is none).
     filter: str = ""
+    # Where the segment starts on the bar, in percent (the bar is an SVG: no inline style).
+    offset: float = 0.0
 
 
 @dataclass
@@ -149,10 +151,15 @@ def progress_of(run: Run) -> Progress:
     counts = outcome_counts(run)
     total = sum(counts.values())
     progress = Progress(batches=batches, total_targets=total, failed_targets=failed_count(run))
+    before = 0
     for key, label, outcomes, target_filter in PROGRESS_GROUPS:
         targets = sum(counts.get(outcome, 0) for outcome in outcomes)
         share = 100 * targets / total if total else 0.0
-        progress.segments.append(Segment(key, label, targets, round(share, 1), target_filter))
+        offset = 100 * before / total if total else 0.0
+        progress.segments.append(
+            Segment(key, label, targets, round(share, 1), target_filter, round(offset, 1))
+        )
+        before += targets
     followed = any(b.next_check_at is not None for b in batches)
     progress.polling = followed or not run.is_final
     return progress

@@ -20,7 +20,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.utils.dateparse import parse_datetime
 
-from workflows_app.models import DeviceAssignment, PortalSettings
+from workflows_app.models import DeviceAssignment, PersonProfile, PortalSettings
 from workflows_app.nexthink.errors import NexthinkError
 from workflows_app.nexthink.models import NqlResponse
 from workflows_app.nexthink_factory import get_client
@@ -59,12 +59,13 @@ NOTICES = {
         f"{ASK_FOR_DEVICE}"
     ),
     ("no_upn", True): (
-        "Your account has no email address, so Nexthink cannot find your devices; the portal "
-        "shows the devices assigned to you instead."
+        "Your account has no UPN (nor email address), so Nexthink cannot find your devices; "
+        "the portal shows the devices assigned to you instead."
     ),
     ("no_upn", False): (
-        "Your account has no email address, so Nexthink cannot find your devices. Ask the "
-        "helpdesk to add it, or to assign your device to you in the portal (People → your name)."
+        "Your account has no UPN (nor email address), so Nexthink cannot find your devices. Ask "
+        "the helpdesk to add it, or to assign your device to you in the portal "
+        "(People → your name)."
     ),
 }
 
@@ -72,12 +73,14 @@ NOTICES = {
 def user_upn(user: User | AnonymousUser) -> str | None:
     """The person's UPN as Nexthink knows it, or None when the account has no usable one.
 
-    Today this is the account's email address; with SSO it becomes the UPN claim, here only.
+    The UPN kept on their profile (the provider's claim for SSO accounts, an admin's entry for
+    local ones); a local account without one falls back on its email address.
     """
     if not user.is_authenticated:
         return None
-    email = (getattr(user, "email", "") or "").strip()
-    return email if email and _UPN.fullmatch(email) else None
+    stored = PersonProfile.objects.filter(user_id=user.pk).values_list("upn", flat=True).first()
+    upn = (stored or getattr(user, "email", "") or "").strip()
+    return upn if upn and _UPN.fullmatch(upn) else None
 
 
 @dataclass(frozen=True, slots=True)

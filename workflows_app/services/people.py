@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, U
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from workflows_app.models import AuditAction, DeviceAssignment
+from workflows_app.models import AuditAction, DeviceAssignment, PersonProfile
 from workflows_app.roles import Role
 from workflows_app.selectors.people import strongest_role
 from workflows_app.services import audit
@@ -32,6 +32,11 @@ LAST_ADMIN = (
 SUPERUSER = (
     "{name} is a superuser, and superusers are admins whatever their role here. Remove the "
     "superuser status in Django's admin first if they should have another role."
+)
+
+SSO_UPN = (
+    "{name} signs in with the company account, which gives the portal their UPN at each "
+    "sign-in: change it in the identity provider."
 )
 
 
@@ -75,9 +80,18 @@ def active_admins() -> Q:
 
 
 def set_role(
-    *, person: User, role: Role | None, by: AbstractBaseUser, ip: str | None = None
+    *,
+    person: User,
+    role: Role | None,
+    by: AbstractBaseUser | None,
+    ip: str | None = None,
+    by_name: str = "",
 ) -> RoleChange:
-    """Give `person` exactly this portal role (or none); audited with before and after."""
+    """Give `person` exactly this portal role (or none); audited with before and after.
+
+    `by` is the admin; without one (a sign-in applying the provider's groups) `by_name` says
+    what changed it.
+    """
     name = person.get_username()
     if person.is_superuser:
         raise PeopleRefused(SUPERUSER.format(name=name))
@@ -98,6 +112,7 @@ def set_role(
         audit.record(
             AuditAction.ROLE_CHANGED,
             actor=by,
+            actor_name=by_name,
             summary=f"Role of {name} changed from {role_label(before)} to {role_label(role)}",
             obj=person,
             details={
@@ -112,6 +127,46 @@ def set_role(
 
 def _other_admin_exists(person: User) -> bool:
     return User.objects.filter(active_admins()).exclude(pk=person.pk).exists()
+
+
+# --- UPN ----------------------------------------------------------------------------------------
+
+
+def stored_upn(person: User) -> str:
+    """The UPN kept for the person ("" when none)."""
+    found = PersonProfile.objects.filter(user=person).values_list("upn", flat=True).first()
+    return found or ""
+
+
+def signs_in_with_sso(person: User) -> bool:
+    """Whether the person's account was created by (and takes its UPN from) company sign-in."""
+    return PersonProfile.objects.filter(user=person, oidc_subject__isnull=False).exists()
+
+
+def set_upn(*, person: User, upn: str, by: AbstractBaseUser, ip: str | None = None) -> bool:
+    """Set a local account's UPN ("" = none: the email stands in); audited. True if changed.
+
+    SSO accounts take theirs from the provider at each sign-in, so it is not edited here.
+    """
+    name = person.get_username()
+    with transaction.atomic():
+        profile, _ = PersonProfile.objects.select_for_update().get_or_create(user=person)
+        if profile.oidc_subject:
+            raise PeopleRefused(SSO_UPN.format(name=name))
+        before = profile.upn
+        if before == upn:
+            return False
+        profile.upn = upn
+        profile.save(update_fields=["upn"])
+        audit.record(
+            AuditAction.UPN_CHANGED,
+            actor=by,
+            summary=f"UPN of {name} changed from {before or 'none'} to {upn or 'none'}",
+            obj=person,
+            details={"person": name, "before": before, "after": upn},
+            ip=ip,
+        )
+    return True
 
 
 # --- devices ------------------------------------------------------------------------------------

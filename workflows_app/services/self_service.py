@@ -26,8 +26,8 @@ NOT_YOUR_DEVICE = (
     "one of your devices."
 )
 NO_UPN = (
-    "Your account has no email address, so Nexthink cannot tell who you are. Ask the helpdesk "
-    "to add it to your account."
+    "Your account has no UPN (nor email address), so Nexthink cannot tell who you are. Ask the "
+    "helpdesk to add it to your account."
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from .server import Simulator, serve_forever
 
@@ -21,6 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--export-seconds", type=float, default=1.0)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get("SIMULATOR_CONTROL_TOKEN") or None,
+        help="Required as X-Simulator-Token by /_simulator/ (default: $SIMULATOR_CONTROL_TOKEN); "
+        "without one, those endpoints answer only on a loopback address.",
+    )
     args = parser.parse_args(argv)
 
     def ready(sim: Simulator) -> None:
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         nql_column_shape=args.nql_column_shape,
         export_seconds=args.export_seconds,
         verbose=args.verbose,
+        control_token=args.control_token,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -13,6 +14,8 @@ from .state import SimState
 from .tenant import Tenant
 
 PREFIX = "/_simulator/"
+# The header carrying the control token (`--control-token`, SIMULATOR_CONTROL_TOKEN).
+TOKEN_HEADER = "X-Simulator-Token"
 _WORKFLOW_ACTION = re.compile(r"^workflows/(?P<nql_id>[^/]+)/(?P<action>remove|restore)$")
 
 
@@ -99,8 +102,31 @@ def _workflow_action(catalogue: Catalogue, nql_id: str, action: str) -> Reply:
     return json_reply(200, {action + "d": nql_id})
 
 
+def refusal(request: Incoming, *, token: str | None, loopback: bool) -> Reply | None:
+    """Why a control request is refused, or None when it may steer the tenant.
+
+    With a token, every control request must carry it. Without one, only a simulator bound to
+    loopback answers them: anyone who reaches the port could otherwise reset or fault it.
+    """
+    if token is None:
+        if loopback:
+            return None
+        return error_reply(
+            403,
+            "CONTROL_DISABLED",
+            "The control endpoints are off on a simulator reachable from other machines: start "
+            f"it with --control-token (or SIMULATOR_CONTROL_TOKEN) and send it as {TOKEN_HEADER}.",
+        )
+    given = request.header(TOKEN_HEADER) or ""
+    if hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        return None
+    return error_reply(
+        401, "CONTROL_TOKEN_REQUIRED", f"Send the simulator's control token as {TOKEN_HEADER}."
+    )
+
+
 def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
-    """Answer one /_simulator/ request (never faulted, never recorded, no auth).
+    """Answer one /_simulator/ request allowed by `refusal` (never faulted, never recorded).
 
     base_url is where the tenant is served, as the settings report it.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,16 @@ def http_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class SimHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that serves one Tenant and never blocks on close."""
 
@@ -29,9 +40,18 @@ class SimHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], tenant: Tenant, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        tenant: Tenant,
+        *,
+        verbose: bool = False,
+        control_token: str | None = None,
+    ) -> None:
         self.tenant = tenant
         self.verbose = verbose
+        self.control_token = control_token
+        self.loopback = is_loopback(address[0])
         super().__init__(address, SimRequestHandler)
         self.base_url = http_url(address[0], self.server_address[1])
 
@@ -107,7 +127,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             return
         request = self._incoming(raw)
         if request.path.startswith(control.PREFIX):
-            reply = control.handle(request, tenant, self.server.base_url)
+            refused = control.refusal(
+                request, token=self.server.control_token, loopback=self.server.loopback
+            )
+            reply = refused or control.handle(request, tenant, self.server.base_url)
         else:
             reply = routes.handle(request, tenant)
         if reply.hang:

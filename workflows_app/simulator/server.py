@@ -42,10 +42,14 @@ class Simulator:
         export_seconds: float = 1.0,
         export_url_seconds: float = 900,
         verbose: bool = False,
+        control_token: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.verbose = verbose
+        # Required by the /_simulator/ control endpoints when set; without it they answer only
+        # on a loopback address (control.refusal).
+        self.control_token = control_token
         self.tenant = Tenant(
             catalogue,
             inventory,
@@ -67,7 +71,12 @@ class Simulator:
         """Bind the port and serve from a daemon thread; returns self."""
         if self._server is not None:
             return self
-        self._server = SimHTTPServer((self.host, self.port), self.tenant, verbose=self.verbose)
+        self._server = SimHTTPServer(
+            (self.host, self.port),
+            self.tenant,
+            verbose=self.verbose,
+            control_token=self.control_token,
+        )
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"nexthink-simulator-{self.port}", daemon=True

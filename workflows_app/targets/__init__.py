@@ -29,7 +29,7 @@ from .model import (
     TargetKind,
     too_many_targets,
 )
-from .parse import COLUMNS, parse_csv, parse_text, parse_upload
+from .parse import COLUMNS, parse_csv, parse_items, parse_text, parse_upload
 from .payloads import (
     ApiVersion,
     api_version,
@@ -62,6 +62,7 @@ __all__ = [
     "from_session_text",
     "normalise",
     "parse_csv",
+    "parse_items",
     "parse_text",
     "parse_upload",
     "to_line",

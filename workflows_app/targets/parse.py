@@ -2,7 +2,7 @@
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from .classify import TargetError, classify, normalise
@@ -95,6 +95,24 @@ def parse_text(text: str) -> ParsedTargets:
     collector = _Collector()
     _take_lines(collector, enumerate(lines, start=1), kind=None)
     return collector.result(total_lines=len(lines))
+
+
+def parse_items(items: Sequence[str]) -> ParsedTargets:
+    """Read a list of targets, one per item (the API's): errors carry the item's number (1-based).
+
+    The same values as a pasted line, except that an item is never a comment or blank line: an
+    empty item, or one holding a line break, is an error of its own.
+    """
+    collector = _Collector()
+    for number, raw in enumerate(items, start=1):
+        text = _clean(raw)
+        if not text:
+            collector.error(number, "", "empty: give one device or user per item")
+        elif "\n" in raw or "\r" in raw:
+            collector.error(number, text, "one target per item: no line breaks")
+        else:
+            collector.take(number, text)
+    return collector.result(total_lines=len(items))
 
 
 def parse_csv(data: bytes) -> ParsedTargets:

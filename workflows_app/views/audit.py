@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from workflows_app.models import AuditAction, AuditEvent
@@ -32,6 +33,7 @@ CSV_HEADER = (
 MAX_CURSOR_DIGITS = 18
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(Role.ADMIN)
 def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:

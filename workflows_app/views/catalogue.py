@@ -12,6 +12,7 @@ from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from workflows_app import permissions
@@ -172,6 +173,7 @@ def _detail_queryset(request: HttpRequest) -> Any:
     return visible_workflows(request.user, include_inactive=True, include_removed=True)
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(Role.HELPDESK, Role.ADMIN)
 def workflow_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:

@@ -8,6 +8,7 @@ import logging
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 from kombu.exceptions import KombuError
 
@@ -32,6 +33,7 @@ from workflows_app.views.http import AuthenticatedHttpRequest
 logger = logging.getLogger(__name__)
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(Role.ADMIN)
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from workflows_app import charts
@@ -42,6 +43,7 @@ WORKFLOWS_CHARTED = 15
 DECISIONS_SHOWN = 10
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(Role.ADMIN)
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:

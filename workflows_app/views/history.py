@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from workflows_app.models import Outcome, Run, RunStatus, Target
@@ -54,6 +55,7 @@ RUNS_HEADER = (
 TARGETS_HEADER = ("position", "kind", "value", "outcome", "status", "execution_id", "details")
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*ANY_ROLE)
 def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:

@@ -10,9 +10,10 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from workflows_app.forms.people import NO_ROLE, DeviceForm, RemoveDeviceForm, RoleForm
+from workflows_app.forms.people import NO_ROLE, DeviceForm, RemoveDeviceForm, RoleForm, UpnForm
 from workflows_app.roles import Role, has_role, role_required
 from workflows_app.selectors.people import (
     MAX_SEARCH_LENGTH,
@@ -56,6 +57,7 @@ def people_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "people/list.html", context)
 
 
+@never_cache  # a person's devices and role: no copy kept by browsers or proxies
 @require_safe
 @role_required(*STAFF)
 def person_detail(request: AuthenticatedHttpRequest, person_id: int) -> HttpResponse:
@@ -87,6 +89,28 @@ def change_role(request: AuthenticatedHttpRequest, person_id: int) -> HttpRespon
         messages.success(request, f"{name} changed from {before} to {after}.")
     if person.pk == request.user.pk and change.after is not Role.ADMIN:
         return redirect("home")  # this page may no longer be theirs to see
+    return redirect("people:detail", person_id=person.pk)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def change_upn(request: AuthenticatedHttpRequest, person_id: int) -> HttpResponse:
+    """Set a local account's UPN (self-service finds their devices and runs user fixes by it)."""
+    person = _person_or_404(person_id)
+    form = UpnForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The UPN was not changed: correct it below.")
+        return _detail_page(request, person, upn_form=form, status=400)
+    upn = form.cleaned_data["upn"]
+    try:
+        changed = people.set_upn(
+            person=person, upn=upn, by=request.user, ip=client_address(request)
+        )
+    except people.PeopleRefused as exc:
+        messages.error(request, f"The UPN was not changed. {exc.message}")
+        return _detail_page(request, person, upn_form=form, status=exc.status)
+    if changed:
+        messages.success(request, f"UPN of {person.get_username()} is now {upn or 'none'}.")
     return redirect("people:detail", person_id=person.pk)
 
 
@@ -148,6 +172,7 @@ def _detail_page(
     *,
     role_form: RoleForm | None = None,
     device_form: DeviceForm | None = None,
+    upn_form: UpnForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     row = person_row(person)
@@ -159,6 +184,9 @@ def _detail_page(
         "may_change_role": may_change_role,
         "role_form": role_form or RoleForm(initial={"role": people.stored_role(person) or NO_ROLE}),
         "device_form": device_form or DeviceForm(),
+        "upn": people.stored_upn(person),
+        "upn_from_sso": people.signs_in_with_sso(person),
+        "upn_form": upn_form or UpnForm(initial={"upn": people.stored_upn(person)}),
         "changes": recent_changes(person) if may_change_role else [],
         "is_self": person.pk == request.user.pk,
     }

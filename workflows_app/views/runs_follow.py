@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django_htmx.http import trigger_client_event
 
@@ -45,6 +46,7 @@ MAX_ECHOED = 40
 ANY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*ANY_ROLE)
 def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
@@ -80,6 +82,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "runs/detail.html", context)
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*ANY_ROLE)
 def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:

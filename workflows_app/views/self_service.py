@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -107,6 +108,7 @@ def _recent_context(request: AuthenticatedHttpRequest) -> dict[str, Any]:
     }
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*EVERY_ROLE)
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -126,6 +128,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return response
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*EVERY_ROLE)
 def recent(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -181,6 +184,7 @@ def _confirm_context(
     }
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*EVERY_ROLE)
 def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:

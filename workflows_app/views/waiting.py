@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from workflows_app.forms.runs import KIND_LABELS
@@ -73,6 +74,7 @@ def _item(
     )
 
 
+@never_cache  # shows people's runs: no copy kept by browsers or proxies
 @require_safe
 @role_required(*STAFF)
 def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--execution-seconds", type=float, default=3.0)
         parser.add_argument("--trigger-shape", choices=("flags", "list"), default="flags")
         parser.add_argument("--verbose-http", action="store_true", help="Log every request.")
+        parser.add_argument(
+            "--control-token",
+            default=os.environ.get("SIMULATOR_CONTROL_TOKEN") or None,
+            help="Required as X-Simulator-Token by /_simulator/; without one, those endpoints "
+            "answer only on a loopback address.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         def ready(sim: Simulator) -> None:
@@ -45,5 +52,6 @@ class Command(BaseCommand):
             execution_seconds=options["execution_seconds"],
             trigger_shape=options["trigger_shape"],
             verbose=options["verbose_http"],
+            control_token=options["control_token"],
         )
         self.stdout.write("Nexthink simulator stopped.")

@@ -1,0 +1,21 @@
+"""Creating a personal API token: a name and an optional expiry."""
+
+from __future__ import annotations
+
+from django import forms
+
+from workflows_app.services.api_tokens import MAX_EXPIRY_DAYS, MAX_NAME_LENGTH
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=MAX_NAME_LENGTH,
+        help_text="What will use it, e.g. ServiceNow production.",
+    )
+    expires_days = forms.IntegerField(
+        label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_EXPIRY_DAYS,
+        help_text="Empty: never expires (revoke it here when it is no longer needed).",
+    )
