@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -598,6 +598,8 @@ def test_fuzzed_run_creation_never_fails(
 
 @FUZZ
 @given(payload=ANY_JSON, uuid=st.one_of(st.just(DEVICE_1), st.text(max_size=40)))
+@example(payload={}, uuid="\x00")  # once a 500: the audit entry's path held a NUL
+@example(payload={"parameters": {}}, uuid="a\x00b")
 def test_fuzzed_resume_never_fails(api: ApiClient, settings: Any, payload: Any, uuid: str) -> None:
     settings.API_RATE_LIMIT_PER_MINUTE = 10_000  # many examples, one token
     path = f"/api/v1/executions/{quote(uuid, safe='')}/resume"

@@ -86,3 +86,18 @@ def test_a_run_is_audited_with_who_what_and_from_where_and_starts_its_timeline(
     assert kinds == ["created", "batch.claimed", "batch.submitted"]
     created = RunEvent.objects.get(run=run, kind="created")
     assert created.actor == helpdesk and "INC0042 Teams" in created.message
+
+
+def test_details_lose_nul_characters_which_postgresql_json_refuses(db):
+    from workflows_app.models import AuditAction, AuditEvent
+    from workflows_app.services.audit import record
+
+    event = record(
+        AuditAction.RUN_CREATED,
+        actor=None,
+        summary="x",
+        details={"path": "/api/v1/executions/\x00/resume", "list": ["a\x00b", 3], "k\x00": 1},
+        actor_name="someone",
+    )
+    stored = AuditEvent.objects.get(pk=event.pk).details
+    assert stored == {"path": "/api/v1/executions//resume", "list": ["ab", 3], "k": 1}

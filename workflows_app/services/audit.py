@@ -39,9 +39,20 @@ def record(
         object_type=obj._meta.model_name or "" if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         summary=summary.replace("\x00", "")[:MAX_SUMMARY],
-        details=details or {},
+        details=_without_nul(details or {}),
         ip_address=ip,
     )
+
+
+def _without_nul(value: Any) -> Any:
+    """The details with NUL removed from every string (jsonb refuses \\u0000 too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def client_address(request: HttpRequest | None) -> str | None:
