@@ -790,6 +790,27 @@ def test_state_and_executions_endpoints(api: Api, simulator: Simulator) -> None:
     assert simulator.state.executions == [] and simulator.trigger_shape == "flags"
 
 
+def test_requests_endpoint_lists_one_path_with_precise_receive_times(
+    api: Api, simulator: Simulator
+) -> None:
+    before = time.time()
+    api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}])
+    answer = requests.get(
+        simulator.base_url + "/_simulator/requests",
+        headers=CONTROL_HEADERS,
+        timeout=5,
+        params={"path": "/api/v2/workflows/"},
+    ).json()
+    assert answer["token_requests"] == 1
+    [seen] = answer["requests"]
+    assert seen["path"] == "/api/v2/workflows/execute" and "headers" not in seen
+    assert before <= seen["received_epoch"] <= time.time()
+    [execution] = requests.get(
+        simulator.base_url + "/_simulator/executions", headers=CONTROL_HEADERS, timeout=5
+    ).json()
+    assert before <= execution["received_epoch"] <= time.time()
+
+
 def test_serve_forever_runs_until_stopped() -> None:
     stop = threading.Event()
     seen: list[int] = []

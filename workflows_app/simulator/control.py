@@ -131,11 +131,13 @@ def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
     base_url is where the tenant is served, as the settings report it.
     """
     name = request.path[len(PREFIX) :].strip("/")
-    if name in ("state", "executions"):
+    if name in ("state", "executions", "requests"):
         if request.method != "GET":
             return error_reply(405, "METHOD_NOT_ALLOWED", "Use GET.")
         if name == "state":
             return _state(tenant, base_url)
+        if name == "requests":
+            return json_reply(200, tenant.state.requests_matching(request.param("path") or "/"))
         return _executions(request, tenant.state)
     readable = name in ("faults", "settings")  # GET reads them, POST changes them
     if request.method != "POST" and not (readable and request.method == "GET"):
