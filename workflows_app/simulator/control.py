@@ -54,6 +54,14 @@ def _executions(request: Incoming, state: SimState) -> Reply:
     return json_reply(200, records)
 
 
+def _requests(request: Incoming, tenant: Tenant) -> Reply:
+    data = tenant.state.requests_matching(request.param("path") or "/")
+    # Status calls name only the export: its summary says which query and request it reads.
+    with tenant.exports.lock:
+        data["exports"] = [e.summary() for e in tenant.exports.exports.values()]
+    return json_reply(200, data)
+
+
 def _faults(request: Incoming, faults: Faults) -> Reply:
     if request.method == "GET":
         return json_reply(200, faults.config.to_json())
@@ -137,7 +145,7 @@ def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
         if name == "state":
             return _state(tenant, base_url)
         if name == "requests":
-            return json_reply(200, tenant.state.requests_matching(request.param("path") or "/"))
+            return _requests(request, tenant)
         return _executions(request, tenant.state)
     readable = name in ("faults", "settings")  # GET reads them, POST changes them
     if request.method != "POST" and not (readable and request.method == "GET"):
