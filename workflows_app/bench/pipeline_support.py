@@ -137,7 +137,7 @@ class PortalSession:
     def post(
         self, path: str, data: dict[str, str], files: dict[str, Any] | None = None
     ) -> requests.Response:
-        csrf = self.http.cookies.get("csrftoken", "")
+        csrf = self.http.cookies.get("csrftoken") or ""
         answer = self.http.post(
             self.base + path,
             data={**data, "csrfmiddlewaretoken": csrf},
