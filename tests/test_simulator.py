@@ -805,10 +805,16 @@ def test_requests_endpoint_lists_one_path_with_precise_receive_times(
     [seen] = answer["requests"]
     assert seen["path"] == "/api/v2/workflows/execute" and "headers" not in seen
     assert before <= seen["received_epoch"] <= time.time()
-    [execution] = requests.get(
-        simulator.base_url + "/_simulator/executions", headers=CONTROL_HEADERS, timeout=5
-    ).json()
+    executions = simulator.base_url + "/_simulator/executions"
+    [execution] = requests.get(executions, headers=CONTROL_HEADERS, timeout=5).json()
     assert before <= execution["received_epoch"] <= time.time()
+    later = {"since": str(execution["received_epoch"] + 0.001)}
+    assert requests.get(executions, headers=CONTROL_HEADERS, params=later, timeout=5).json() == []
+    nonsense = {"since": "yesterday"}
+    assert (
+        requests.get(executions, headers=CONTROL_HEADERS, params=nonsense, timeout=5).status_code
+        == 400
+    )
 
 
 def test_serve_forever_runs_until_stopped() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import threading
 import time
 import uuid
@@ -238,9 +239,11 @@ class Bench:
         upns = [u.upn for u in default_inventory().users if "fail" not in u.upn][4 : 4 + count]
         for i, upn in enumerate(upns):
             portal_user(f"bench-employee-{i}", Role.EMPLOYEE, email=upn)
-        self.reset_simulator()
+        # No reset: the workers keep their token, as they would between two clicks.
+        since = time.time()
         latency = float(self.sim.get("faults").get("latency") or 0.0)
         clicks: dict[str, float] = {}
+        answered: list[float] = []
         problems: list[str] = []
         ready = threading.Barrier(count)
 
@@ -251,6 +254,7 @@ class Bench:
                 ready.wait(timeout=TIMEOUT)
                 clicked = time.time()
                 answer = session.post(f"/self-service/{self.workflow.pk}/run/", {"device": device})
+                answered.append((time.time() - clicked) * 1000)
                 if answer.status_code != 302:
                     problems.append(f"employee {i}: {answer.status_code}")
                 clicks[device] = clicked
@@ -267,7 +271,7 @@ class Bench:
             if problems:
                 raise RuntimeError("Self-service clicks failed: " + "; ".join(problems))
             received = wait_for(
-                lambda: self.received_by_device(set(clicks), count),
+                lambda: self.received_by_device(set(clicks), since),
                 timeout=self.sizes.wait,
                 what=f"{count} self-service executions at the simulator",
             )
@@ -278,17 +282,19 @@ class Bench:
             workload=f"{count} employees at once, POST to execute received, minus sim latency",
             samples=samples,
             target="p95 under 150 ms",
+            note=f"the portal answered the POST in {statistics.median(answered):.0f} ms "
+            f"(median); the rest is the queue and a worker; simulator latency {latency:g} s",
         )
         figure.met = _met(figure.p95, 150.0)
         report.figures.append(figure)
 
-    def received_by_device(self, devices: set[str], count: int) -> dict[str, float] | None:
+    def received_by_device(self, devices: set[str], since: float) -> dict[str, float] | None:
         """When the simulator received each device's execute request, once all are there."""
         found = {}
-        for record in self.sim.get("executions"):
+        for record in self.sim.get("executions", since=str(since)):
             text = json.dumps(record).lower()
             found.update({d: record["received_epoch"] for d in devices if d in text})
-        return found if len(found) == count else None
+        return found if len(found) == len(devices) else None
 
     # --- worker scaling ------------------------------------------------------------------------
     def scaling(self, report: FullReport) -> None:

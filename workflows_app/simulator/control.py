@@ -44,12 +44,16 @@ def _state(tenant: Tenant, base_url: str) -> Reply:
 
 def _executions(request: Incoming, state: SimState) -> Reply:
     wanted = request.param("request_uuid")
+    try:
+        since = float(request.param("since") or "-inf")  # received_epoch, as answered
+    except ValueError:
+        return error_reply(400, "INVALID_REQUEST", "since: expected seconds since the epoch")
     with state.lock:
         state.tick()
         records = [
             state.record_json(r)
             for r in state.executions
-            if wanted is None or r.request_uuid == wanted
+            if (wanted is None or r.request_uuid == wanted) and r.received_at.timestamp() >= since
         ]
     return json_reply(200, records)
 
