@@ -76,7 +76,12 @@ def bench_context(
     celery_queue: str,
 ) -> BenchContext:
     """The test database, live server, session simulator and private Redis as a BenchContext."""
-    env = worker_env(simulator, pipeline_redis, celery_queue)
+    # Production settings: one token cache for every worker (the test settings give each
+    # process a cache of its own, which would count one token fetch per worker).
+    env = {
+        **worker_env(simulator, pipeline_redis, celery_queue),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
     return BenchContext(
         database_url=env["DATABASE_URL"],
         portal_url=live_server.url,
