@@ -92,10 +92,20 @@ def _children_of(pid: int) -> list[int]:
 class WorkerProcess:
     """A Celery worker subprocess the tests can start, kill hard and start again."""
 
-    def __init__(self, env: dict[str, str], queue: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        queue: str,
+        log_dir: Path,
+        *,
+        concurrency: int = 2,
+        name: str = "pipeline",
+    ) -> None:
         self.env = env
         self.queue = queue
         self.log_dir = log_dir
+        self.concurrency = concurrency
+        self.name = name  # several workers on one queue need names of their own
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.generation = 0
@@ -115,13 +125,13 @@ class WorkerProcess:
             "-l",
             "INFO",
             "-c",
-            "2",
+            str(self.concurrency),
             "-P",
             "prefork",
             "-Q",
             self.queue,
             "-n",
-            f"pipeline-{self.queue}-{self.generation}@%h",
+            f"{self.name}-{self.queue}-{self.generation}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -438,27 +448,32 @@ def celery_worker_process(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     """A worker process for the session (stopped before the test database is dropped)."""
-    env = {
-        **os.environ,
-        **WORKER_SETTINGS,
-        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": pipeline_redis.url(BROKER_DB),
-        # The worker caches its Nexthink token: on the private server too, not the shared one.
-        "REDIS_URL": pipeline_redis.url(CACHE_DB),
-        "CACHE_URL": pipeline_redis.url(CACHE_DB),
-        "CELERY_TASK_DEFAULT_QUEUE": celery_queue,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "NEXTHINK_API_URL": simulator_server.base_url,
-        "NEXTHINK_TOKEN_URL": simulator_server.token_url,
-        "NEXTHINK_CLIENT_ID": simulator_server.client_id,
-        "NEXTHINK_CLIENT_SECRET": simulator_server.client_secret,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = worker_env(simulator_server, pipeline_redis, celery_queue)
     worker = WorkerProcess(env, celery_queue, tmp_path_factory.mktemp("celery"))
     worker.start()
     yield worker
     worker.stop()
+
+
+def worker_env(simulator: Simulator, redis_server: RedisServer, queue: str) -> dict[str, str]:
+    """What a worker or beat process of the tests needs: test database, private Redis, simulator."""
+    return {
+        **os.environ,
+        **WORKER_SETTINGS,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": redis_server.url(BROKER_DB),
+        # The worker caches its Nexthink token: on the private server too, not the shared one.
+        "REDIS_URL": redis_server.url(CACHE_DB),
+        "CACHE_URL": redis_server.url(CACHE_DB),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "NEXTHINK_API_URL": simulator.base_url,
+        "NEXTHINK_TOKEN_URL": simulator.token_url,
+        "NEXTHINK_CLIENT_ID": simulator.client_id,
+        "NEXTHINK_CLIENT_SECRET": simulator.client_secret,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.fixture

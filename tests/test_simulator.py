@@ -790,6 +790,33 @@ def test_state_and_executions_endpoints(api: Api, simulator: Simulator) -> None:
     assert simulator.state.executions == [] and simulator.trigger_shape == "flags"
 
 
+def test_requests_endpoint_lists_one_path_with_precise_receive_times(
+    api: Api, simulator: Simulator
+) -> None:
+    before = time.time()
+    api.execute_v2("#flush_dns_cache", devices=[{"name": "EMP-LT-0142"}])
+    answer = requests.get(
+        simulator.base_url + "/_simulator/requests",
+        headers=CONTROL_HEADERS,
+        timeout=5,
+        params={"path": "/api/v2/workflows/"},
+    ).json()
+    assert answer["token_requests"] == 1
+    [seen] = answer["requests"]
+    assert seen["path"] == "/api/v2/workflows/execute" and "headers" not in seen
+    assert before <= seen["received_epoch"] <= time.time()
+    executions = simulator.base_url + "/_simulator/executions"
+    [execution] = requests.get(executions, headers=CONTROL_HEADERS, timeout=5).json()
+    assert before <= execution["received_epoch"] <= time.time()
+    later = {"since": str(execution["received_epoch"] + 0.001)}
+    assert requests.get(executions, headers=CONTROL_HEADERS, params=later, timeout=5).json() == []
+    nonsense = {"since": "yesterday"}
+    assert (
+        requests.get(executions, headers=CONTROL_HEADERS, params=nonsense, timeout=5).status_code
+        == 400
+    )
+
+
 def test_serve_forever_runs_until_stopped() -> None:
     stop = threading.Event()
     seen: list[int] = []

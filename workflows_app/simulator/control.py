@@ -44,14 +44,26 @@ def _state(tenant: Tenant, base_url: str) -> Reply:
 
 def _executions(request: Incoming, state: SimState) -> Reply:
     wanted = request.param("request_uuid")
+    try:
+        since = float(request.param("since") or "-inf")  # received_epoch, as answered
+    except ValueError:
+        return error_reply(400, "INVALID_REQUEST", "since: expected seconds since the epoch")
     with state.lock:
         state.tick()
         records = [
             state.record_json(r)
             for r in state.executions
-            if wanted is None or r.request_uuid == wanted
+            if (wanted is None or r.request_uuid == wanted) and r.received_at.timestamp() >= since
         ]
     return json_reply(200, records)
+
+
+def _requests(request: Incoming, tenant: Tenant) -> Reply:
+    data = tenant.state.requests_matching(request.param("path") or "/")
+    # Status calls name only the export: its summary says which query and request it reads.
+    with tenant.exports.lock:
+        data["exports"] = [e.summary() for e in tenant.exports.exports.values()]
+    return json_reply(200, data)
 
 
 def _faults(request: Incoming, faults: Faults) -> Reply:
@@ -131,11 +143,13 @@ def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
     base_url is where the tenant is served, as the settings report it.
     """
     name = request.path[len(PREFIX) :].strip("/")
-    if name in ("state", "executions"):
+    if name in ("state", "executions", "requests"):
         if request.method != "GET":
             return error_reply(405, "METHOD_NOT_ALLOWED", "Use GET.")
         if name == "state":
             return _state(tenant, base_url)
+        if name == "requests":
+            return _requests(request, tenant)
         return _executions(request, tenant.state)
     readable = name in ("faults", "settings")  # GET reads them, POST changes them
     if request.method != "POST" and not (readable and request.method == "GET"):

@@ -364,11 +364,27 @@ class SimState:
                 "requests": [request_json(r) for r in self.requests[-request_limit:]],
             }
 
+    def requests_matching(self, path_prefix: str) -> dict[str, Any]:
+        """The token counts and every recorded request under path_prefix, without headers."""
+        with self.lock:
+            found = [
+                {k: v for k, v in request_json(r).items() if k != "headers"}
+                for r in self.requests
+                if r.path.startswith(path_prefix)
+            ]
+            return {
+                "token_requests": self.token_requests,
+                "tokens_issued": self.tokens_issued,
+                "requests": found,
+            }
+
     def record_json(self, record: SimExecutionRecord) -> dict[str, Any]:
         """One execute request with the current state of each of its executions."""
         with self.lock:
             data = dataclasses.asdict(record)
             data["received_at"] = iso(record.received_at)
+            # The benchmark times the path to this moment: iso() keeps whole seconds only.
+            data["received_epoch"] = record.received_at.timestamp()
             data["targets"] = [
                 {
                     **self.target_executions[e].to_row(),
@@ -385,4 +401,5 @@ def request_json(record: SimRequestRecord) -> dict[str, Any]:
     """One recorded HTTP request as JSON (bodies kept as received)."""
     data = dataclasses.asdict(record)
     data["received_at"] = iso(record.received_at)
+    data["received_epoch"] = record.received_at.timestamp()
     return data
