@@ -26,12 +26,12 @@ from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink_factory import get_client
 from workflows_app.services import checks, lifecycle, reconcile, timeline
 from workflows_app.services.executions import TARGET_FIELDS, apply_row
+from workflows_app.services.target_updates import update_targets
 
 logger = logging.getLogger(__name__)
 
 # A check that has not ended within this long (its worker died) is planned again.
 LEASE = timedelta(minutes=5)
-UPDATE_BATCH = 1_000
 FOLLOWED_STATES = (BatchState.SUBMITTED, BatchState.RECONCILED)
 # Targets whose execution may still change, including those in a state the portal does not know.
 STILL_OPEN = Q(outcome__in=OPEN_OUTCOMES) | (Q(outcome=Outcome.UNKNOWN) & ~Q(status=""))
@@ -107,7 +107,7 @@ def check_batch(batch: Batch, client: NexthinkClient) -> bool:
             .only("pk", *TARGET_FIELDS)
         )
         changed = [t for t in targets if (row := by_id.get(t.execution_uuid)) and apply_row(t, row)]
-        Target.objects.bulk_update(changed, TARGET_FIELDS, batch_size=UPDATE_BATCH)
+        update_targets(changed, TARGET_FIELDS)
         still_open = Target.objects.filter(STILL_OPEN, batch_id=batch.pk).count()
         gave_up = bool(still_open) and past_horizon(batch)
         if gave_up:

@@ -33,12 +33,12 @@ from django.utils import timezone
 
 from workflows_app.models import Batch, BatchState, Outcome, Run, RunEventKind, RunStatus, Target
 from workflows_app.services import dispatch, timeline
+from workflows_app.services.target_updates import update_targets
 
 logger = logging.getLogger(__name__)
 
 # A message may arrive a little before next_attempt_at when clocks disagree between hosts.
 CLOCK_TOLERANCE = timedelta(seconds=2)
-UPDATE_BATCH = 1_000
 MAX_CODE_LENGTH = Batch._meta.get_field("error_code").max_length or 100
 
 
@@ -231,12 +231,12 @@ def record_submitted(
             updated_at=now,
         )
         if moved:
-            rows = [
-                Target(pk=pk, execution_uuid=uuid, outcome=Outcome.PENDING, outcome_details="")
-                for pk, uuid in executions
-            ]
-            Target.objects.bulk_update(
-                rows, ["execution_uuid", "outcome", "outcome_details"], batch_size=UPDATE_BATCH
+            update_targets(
+                [
+                    Target(pk=pk, execution_uuid=uuid, outcome=Outcome.PENDING, outcome_details="")
+                    for pk, uuid in executions
+                ],
+                ("execution_uuid", "outcome", "outcome_details"),
             )
             Target.objects.filter(batch_id=batch.pk, execution_uuid="").update(
                 outcome=Outcome.UNKNOWN, outcome_details=MISSING_ID_DETAILS

@@ -26,12 +26,12 @@ from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.services import audit, checks, dispatch, lifecycle, timeline
 from workflows_app.services.executions import TARGET_FIELDS, ExecutionRow, apply_row, identity
 from workflows_app.services.params import MASK
+from workflows_app.services.target_updates import update_targets
 
 logger = logging.getLogger(__name__)
 
 # Clocks of Nexthink and of the portal's hosts may disagree by this much.
 CLOCK_SKEW = timedelta(seconds=60)
-UPDATE_BATCH = 1_000
 NOT_FOUND = (
     "Nexthink has no execution of it {minutes} minute(s) after the batch was sent, so it did "
     "not run. An admin may send it again."
@@ -62,7 +62,7 @@ def check_unknown_batch(batch: Batch, client: NexthinkClient) -> bool:
             )
         )
         adopted = _adopt(batch, waiting, _candidates(batch, rows))
-        Target.objects.bulk_update(adopted, TARGET_FIELDS, batch_size=UPDATE_BATCH)
+        update_targets(adopted, TARGET_FIELDS)
         missing = [t for t in waiting if not t.execution_uuid]
         if missing and not _past_grace(batch):
             lifecycle.recount(batch.pk)
