@@ -20,3 +20,4 @@ class BenchContext:
     simulator_token: str  # sent as X-Simulator-Token to the control endpoints
     env: dict[str, str] = field(default_factory=dict)
     quick: bool = False  # tiny sizes, no thresholds (the test suite's smoke run)
+    repeat: int = 5  # timed samples of each measured request (after one warm-up)
