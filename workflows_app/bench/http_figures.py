@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from workflows_app.bench.context import BenchContext
+from workflows_app.bench.harness import GUNICORN_WORKERS
 from workflows_app.bench.report import Figure, FullReport
 from workflows_app.fake_history import SOME_DEVICE, SOME_WORKFLOW_WORD
 
@@ -124,8 +125,13 @@ def time_of(session: requests.Session, url: str) -> float:
 
 
 def samples(get: Callable[[], float], repeat: int) -> list[float]:
-    """One warm-up, then `repeat` timings."""
-    get()
+    """`repeat` timings after warming up every gunicorn worker.
+
+    gunicorn's sync workers close each connection, so requests land on any worker: one
+    warm-up would leave the others' first request (its caches, its connection) in the figure.
+    """
+    for _ in range(GUNICORN_WORKERS):
+        get()
     return [get() for _ in range(repeat)]
 
 
@@ -234,7 +240,7 @@ def measure_api(
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {token}"
     urls = [f"{ctx.portal_url}/api/v1/runs?{urlencode(p)}" for p in history_params(seeded).values()]
-    for url in urls:
+    for url in urls * GUNICORN_WORKERS:
         timed_get(api, url)
     report.figures.append(
         Figure(
@@ -306,7 +312,8 @@ def measure_catalogue(
     times: dict[str, list[float]] = {}
     for key, path in (("constant", CONSTANT_URL), ("filtered", CATALOGUE_URL)):
         url = ctx.portal_url + path
-        timed_get(session, url)
+        for _ in range(GUNICORN_WORKERS):
+            timed_get(session, url)
         times[key] = concurrent_times(
             session.cookies, url, sizes.clients, sizes.requests_per_client
         )
