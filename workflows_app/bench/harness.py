@@ -142,10 +142,10 @@ def child(
         started.stop()
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    """Run `manage.py <args>` with `env`; its output, or RuntimeError with it."""
+def run_python(env: dict[str, str], *argv: str) -> str:
+    """Run `python <argv>` in the project with `env`; its output, or RuntimeError with it."""
     done = subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *argv],
         env=env,
         cwd=settings.BASE_DIR,
         capture_output=True,
@@ -153,8 +153,13 @@ def manage(env: dict[str, str], *args: str) -> str:
         check=False,
     )
     if done.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr[-3000:]}")
     return done.stdout
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py <args>` with `env`."""
+    return run_python(env, "manage.py", *args)
 
 
 @contextmanager

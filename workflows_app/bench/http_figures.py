@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,11 +20,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 from workflows_app.bench.context import BenchContext
-from workflows_app.bench.harness import GUNICORN_WORKERS
+from workflows_app.bench.harness import GUNICORN_WORKERS, run_python
 from workflows_app.bench.report import Figure, FullReport
 from workflows_app.fake_history import SOME_DEVICE, SOME_WORKFLOW_WORD
 
@@ -87,17 +84,8 @@ class Seeded:
 
 def seed(ctx: BenchContext, *args: str) -> dict[str, Any]:
     """Run `python -m workflows_app.bench.seed <args>` against the scratch database."""
-    done = subprocess.run(
-        [sys.executable, "-m", "workflows_app.bench.seed", *args],
-        env=ctx.env,
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"Seeding {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_python(ctx.env, "-m", "workflows_app.bench.seed", *args)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
