@@ -78,7 +78,7 @@ def scratch_names() -> list[str]:
     with psycopg.connect(with_database(server_url(), "postgres"), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-            (SCRATCH_PREFIX + "%",),
+            (SCRATCH_PREFIX.replace("_", r"\_") + "%",),
         ).fetchall()
     return [r[0] for r in rows]
 
