@@ -31,5 +31,10 @@ def run_full(groups: Sequence[FigureGroup], *, quick: bool, keep: bool, repeat: 
             report.notes.append(f"scratch database kept: {ctx.database_url}")
         measured = replace(ctx, repeat=repeat)
         for group in groups:
-            group(measured, report)
+            try:
+                group(measured, report)
+            except Exception as exc:
+                # The figures measured so far are still worth printing; the command then fails.
+                name = getattr(group, "__name__", repr(group))
+                report.failures.append(f"{name}: {type(exc).__name__}: {exc}")
     return report

@@ -130,3 +130,5 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
             self.stdout.write(render(report))
+        if report.failures:
+            raise CommandError("Some figures could not be measured: " + "; ".join(report.failures))
