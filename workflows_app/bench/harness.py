@@ -185,6 +185,10 @@ def _answers(url: str, headers: dict[str, str] | None = None) -> bool:
         return False
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def says_ready(log: Path) -> Callable[[], bool]:
     """Whether a Celery worker's log says it is ready."""
     return lambda: log.exists() and b" ready." in log.read_bytes()
@@ -231,6 +235,9 @@ def full_harness(
     tag = secrets.token_hex(4)
     token = secrets.token_urlsafe(24)
     with ExitStack() as stack:
+        # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, through every `finally` below.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        stack.callback(signal.signal, signal.SIGTERM, previous)
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="portal-bench-")))
         database_url = stack.enter_context(scratch_database(keep=keep, on_drop=on_drop))
         sim_port = free_port()

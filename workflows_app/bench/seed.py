@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     catalogue.add_argument("--workflows", type=int, required=True)
     sub.add_parser("people")
     args = parser.parse_args(argv)
+    # Django is set up here, in the child: the handlers import models only after it.
     django.setup()
     handlers = {"history": _history, "catalogue": _catalogue, "people": _people}
     print(json.dumps(handlers[args.what](args)))
