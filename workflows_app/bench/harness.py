@@ -225,6 +225,52 @@ def child_env(*, database_url: str, simulator_url: str, tag: str) -> dict[str, s
 
 
 @contextmanager
+def celery_workers(ctx: BenchContext, count: int, *, name: str = "worker") -> Iterator[None]:
+    """`count` more Celery worker processes (one task at a time each) on the benchmark's queue."""
+    queue = ctx.env["CELERY_TASK_DEFAULT_QUEUE"]
+    logs = Path(ctx.log_dir)
+    with ExitStack() as stack:
+        for n in range(count):
+            label = f"{name}-{secrets.token_hex(2)}-{n}"
+            stack.enter_context(
+                child(
+                    label,
+                    [
+                        *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
+                        *("-l", "INFO", "-c", "1", "-Q", queue),
+                        *("-n", f"{label}@%h", "--without-gossip", "--without-mingle"),
+                    ],
+                    ctx.env,
+                    logs,
+                    says_ready(logs / f"{label}.log"),
+                )
+            )
+        yield
+
+
+@contextmanager
+def celery_beat(ctx: BenchContext, **settings_env: str) -> Iterator[None]:
+    """celery beat publishing the portal's schedule (follow-up, sweeper, ...) to the queue.
+
+    Not started by `full_harness`: its catalogue sync would call Nexthink during figures that
+    must not. `settings_env` overrides settings for beat alone, e.g. FOLLOW_UP_SECONDS="1".
+    """
+    logs = Path(ctx.log_dir)
+    label = f"beat-{secrets.token_hex(2)}"
+    with child(
+        label,
+        [
+            *(sys.executable, "-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
+            *("-s", str(logs / f"{label}-schedule"), "--max-interval", "1"),
+        ],
+        {**ctx.env, **settings_env},
+        logs,
+        lambda: b"beat: Starting" in (logs / f"{label}.log").read_bytes(),
+    ):
+        yield
+
+
+@contextmanager
 def full_harness(
     *, quick: bool, keep: bool, on_drop: Callable[[str], None], workers: int = 1
 ) -> Iterator[BenchContext]:
@@ -271,26 +317,14 @@ def full_harness(
                 lambda: _answers(f"{portal_url}/healthz"),
             )
         )
-        for n in range(workers):
-            worker_log = logs / f"worker-{n}.log"
-            stack.enter_context(
-                child(
-                    f"worker-{n}",
-                    [
-                        *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
-                        *("-l", "INFO", "-c", "1", "-Q", f"bench-{tag}"),
-                        *("-n", f"bench-{tag}-{n}@%h", "--without-gossip", "--without-mingle"),
-                    ],
-                    env,
-                    logs,
-                    says_ready(worker_log),
-                )
-            )
-        yield BenchContext(
+        ctx = BenchContext(
             database_url=database_url,
             portal_url=portal_url,
             simulator_url=simulator_url,
             simulator_token=token,
             env=env,
+            log_dir=str(logs),
             quick=quick,
         )
+        stack.enter_context(celery_workers(ctx, workers))
+        yield ctx
