@@ -178,7 +178,7 @@ SELECT nextval(pg_get_serial_sequence('workflows_app_run', 'id')) AS id,
        p.created_at > now() - interval '15 minutes' AS recent,
        CASE source WHEN 'self_service' THEN 'employee' WHEN 'helpdesk' THEN 'helpdesk'
                    ELSE 'admin' END AS who_kind,
-       CASE source WHEN 'self_service' THEN 1 + (n * 7919) %% %(employees)s
+       CASE source WHEN 'self_service' THEN 1 + (n::bigint * 7919) %% %(employees)s
                    WHEN 'helpdesk' THEN CASE WHEN n %% 5 = 0 THEN 1 ELSE 1 + n %% %(helpdesk)s END
                    ELSE 1 + n %% %(admins)s END AS who_n
 FROM (SELECT q.*, sum(weight) OVER (ORDER BY n)::bigint AS cumulative,
@@ -206,7 +206,7 @@ FROM (
                      ELSE 'device_name' END
               ELSE CASE WHEN r.source <> 'self_service' AND g.x2 < 0.15 THEN 'user_sid'
                         ELSE 'user_upn' END END AS kind,
-         CASE WHEN r.source = 'self_service' THEN 1 + (r.n * 7919) %% %(devices)s
+         CASE WHEN r.source = 'self_service' THEN 1 + (r.n::bigint * 7919) %% %(devices)s
               ELSE 1 + floor(g.x3 * %(devices)s)::int END AS who,
          CASE WHEN r.recent AND g.x < 0.6 THEN 'pending'
               WHEN g.x < r.fail_rate * 0.8 THEN 'failure'

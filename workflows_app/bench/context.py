@@ -20,3 +20,5 @@ class BenchContext:
     simulator_token: str  # sent as X-Simulator-Token to the control endpoints
     env: dict[str, str] = field(default_factory=dict)
     quick: bool = False  # tiny sizes, no thresholds (the test suite's smoke run)
+    log_dir: str = ""  # where the children's logs are written (a temporary directory)
+    repeat: int = 5  # timed samples of each measured request (after one warm-up)

@@ -50,12 +50,14 @@ class FullReport:
     machine: str = ""
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # groups of figures that stopped short
 
     def as_dict(self) -> dict[str, object]:
         return {
             "machine": self.machine,
             "figures": [f.as_dict() for f in self.figures],
             "notes": self.notes,
+            "failures": self.failures,
         }
 
 
@@ -76,4 +78,5 @@ def render(report: FullReport) -> str:
         if f.note:
             lines.append(f"    {f.note}")
     lines += [f"Note: {n}" for n in report.notes]
+    lines += [f"FAILED: {f}" for f in report.failures]
     return "\n".join(line for line in lines if line is not None)

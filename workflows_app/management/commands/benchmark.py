@@ -7,13 +7,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.bench.full import FigureGroup, run_full
+from workflows_app.bench.http_figures import measure_http
+from workflows_app.bench.report import render
 from workflows_app.benchmarks import render_table, run_benchmarks
 from workflows_app.history_benchmark import render_history_table, run_history_benchmark
 from workflows_app.models import Run
 from workflows_app.targets import MAX_TARGETS_PER_RUN
 
-SUITES = ("run", "history", "all")
+SUITES = ("run", "history", "all", "full")
 MAX_HISTORY_TARGETS = 5_000_000
+# The full suite's figures, measured in this order against one harness (workflows_app/bench/).
+FIGURE_GROUPS: list[FigureGroup] = [measure_http]
 
 
 class Command(BaseCommand):
@@ -21,7 +26,8 @@ class Command(BaseCommand):
         "Measure the portal on this database (median, min, max of the repeats). Suite 'run': "
         "parse_text, create_run and the run pages' queries on N targets. Suite 'history': the "
         "history pages through the real URLs at a small and a large seeded history, and their "
-        "ratio. Everything is written in transactions that are rolled back."
+        "ratio. Everything is written in transactions that are rolled back. Suite 'full': "
+        "a scratch database, gunicorn, Celery workers and the simulator; one table of figures."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,6 +63,16 @@ class Command(BaseCommand):
             "--profile", action="store_true", help="also profile one create_run (cProfile)"
         )
         parser.add_argument(
+            "--quick",
+            action="store_true",
+            help="full suite: tiny sizes and no thresholds (the test suite's smoke run)",
+        )
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="full suite: keep the scratch database (its URL is printed)",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="run even if the database holds runs (it still rolls everything back)",
@@ -64,6 +80,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         suite = options["suite"]
+        if suite == "full":
+            self.full(options)
+            return
         count = options["targets"]
         small, large = options["small"], options["large"]
         if not 1 <= count <= MAX_TARGETS_PER_RUN:
@@ -98,3 +117,18 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(reports[suite] if suite != "all" else reports, indent=2))
         else:
             self.stdout.write("\n\n".join(tables))
+
+    def full(self, options: dict[str, Any]) -> None:
+        """The whole portal in its own scratch database: one table (or JSON) of figures."""
+        repeat = options["repeat"] or (2 if options["quick"] else 5)
+        if repeat < 1:
+            raise CommandError("--repeat must be at least 1.")
+        report = run_full(
+            FIGURE_GROUPS, quick=options["quick"], keep=options["keep"], repeat=repeat
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            self.stdout.write(render(report))
+        if report.failures:
+            raise CommandError("Some figures could not be measured: " + "; ".join(report.failures))

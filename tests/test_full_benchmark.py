@@ -1,0 +1,37 @@
+"""`manage.py benchmark --suite full --quick`: the whole harness end to end, on tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+from workflows_app.bench.harness import scratch_names
+from workflows_app.bench.http_figures import FIGURE_KEYS
+
+
+def test_quick_full_run_reports_every_http_figure_and_drops_its_database() -> None:
+    before = set(scratch_names())
+    done = subprocess.run(
+        [sys.executable, "manage.py", "benchmark", "--suite", "full", "--quick", "--json"],
+        env=os.environ.copy(),
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    figures = {f["key"]: f for f in report["figures"]}
+    assert set(FIGURE_KEYS) <= set(figures)
+    for key in FIGURE_KEYS:
+        assert figures[key]["samples"], key
+        assert figures[key]["met"] is None, f"{key}: a quick run sets no threshold"
+    assert figures["catalogue.filtered"]["note"].startswith("0 call(s) to Nexthink")
+    dropped = [n for n in report["notes"] if n.startswith("scratch database ")]
+    assert len(dropped) == 1 and dropped[0].endswith(" dropped")
+    assert set(scratch_names()) == before
