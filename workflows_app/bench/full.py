@@ -26,7 +26,8 @@ def run_full(groups: Sequence[FigureGroup], *, quick: bool, keep: bool, repeat: 
     def dropped(name: str) -> None:
         report.notes.append(f"scratch database {name} dropped")
 
-    with full_harness(quick=quick, keep=keep, on_drop=dropped) as ctx:
+    # No standing worker: the pipeline figures start the workers they measure.
+    with full_harness(quick=quick, keep=keep, on_drop=dropped, workers=0) as ctx:
         if keep:
             report.notes.append(f"scratch database kept: {ctx.database_url}")
         measured = replace(ctx, repeat=repeat)

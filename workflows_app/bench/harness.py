@@ -225,27 +225,30 @@ def child_env(*, database_url: str, simulator_url: str, tag: str) -> dict[str, s
 
 
 @contextmanager
-def celery_workers(ctx: BenchContext, count: int, *, name: str = "worker") -> Iterator[None]:
+def celery_workers(ctx: BenchContext, count: int, *, name: str = "worker") -> Iterator[list[Child]]:
     """`count` more Celery worker processes (one task at a time each) on the benchmark's queue."""
     queue = ctx.env["CELERY_TASK_DEFAULT_QUEUE"]
     logs = Path(ctx.log_dir)
+    started: list[Child] = []
     with ExitStack() as stack:
         for n in range(count):
             label = f"{name}-{secrets.token_hex(2)}-{n}"
-            stack.enter_context(
-                child(
-                    label,
-                    [
-                        *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
-                        *("-l", "INFO", "-c", "1", "-Q", queue),
-                        *("-n", f"{label}@%h", "--without-gossip", "--without-mingle"),
-                    ],
-                    ctx.env,
-                    logs,
-                    says_ready(logs / f"{label}.log"),
+            started.append(
+                stack.enter_context(
+                    child(
+                        label,
+                        [
+                            *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
+                            *("-l", "INFO", "-c", "1", "-Q", queue),
+                            *("-n", f"{label}@%h", "--without-gossip", "--without-mingle"),
+                        ],
+                        ctx.env,
+                        logs,
+                        says_ready(logs / f"{label}.log"),
+                    )
                 )
             )
-        yield
+        yield started
 
 
 @contextmanager

@@ -42,6 +42,19 @@ from .pipeline_support import (
 )
 from .report import Figure, FullReport
 
+# Every figure measure_pipeline reports, by key.
+FIGURE_KEYS = (
+    "pipeline.bulk_overhead",
+    "pipeline.follow_up_nql_calls",
+    "pipeline.follow_up_cycles",
+    "pipeline.worker_memory",
+    "pipeline.self_service_latency",
+    "pipeline.worker_scaling_1",
+    "pipeline.worker_scaling_2",
+    "pipeline.worker_scaling_4",
+    "pipeline.token_economy",
+    "pipeline.csv_export_memory",
+)
 StartWorkers = Callable[[int], AbstractContextManager[object]]
 BULK_WORKFLOW = "#clear_teams_cache"  # device, API trigger, no required parameter
 BATCH_SIZE = 10_000  # targets per execute request (the spec's limit)

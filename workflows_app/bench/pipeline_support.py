@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.utils import timezone
@@ -65,7 +66,11 @@ def portal_user(username: str, role: Role, *, email: str = "") -> User:
     user, _ = User.objects.get_or_create(
         username=username, defaults={"email": email or f"{username}@example.com"}
     )
-    user.set_password(PASSWORD)
+    # Hashed the way the portal under test checks it (production settings), whatever hashers
+    # this process is configured with (the test settings know MD5 only); few rounds, it is a
+    # throwaway account.
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(PASSWORD, hasher.salt(), iterations=1_000)
     user.save(update_fields=["password"])
     group, _ = Group.objects.get_or_create(name=role.value)
     user.groups.add(group)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workflows_app.bench.full import FigureGroup, run_full
 from workflows_app.bench.http_figures import measure_http
+from workflows_app.bench.pipeline_group import measure_pipeline_group
 from workflows_app.bench.report import render
 from workflows_app.benchmarks import render_table, run_benchmarks
 from workflows_app.history_benchmark import render_history_table, run_history_benchmark
@@ -18,7 +19,7 @@ from workflows_app.targets import MAX_TARGETS_PER_RUN
 SUITES = ("run", "history", "all", "full")
 MAX_HISTORY_TARGETS = 5_000_000
 # The full suite's figures, measured in this order against one harness (workflows_app/bench/).
-FIGURE_GROUPS: list[FigureGroup] = [measure_http]
+FIGURE_GROUPS: list[FigureGroup] = [measure_http, measure_pipeline_group]
 
 
 class Command(BaseCommand):
