@@ -532,6 +532,7 @@ def sim_workflow() -> Callable[..., Any]:
     """Build the catalogue row of one of the simulator's default workflows (overrides allowed)."""
     from django.utils import timezone
 
+    from workflows_app.bench.pipeline_support import workflow_fields
     from workflows_app.models import Workflow, WorkflowCuration
     from workflows_app.simulator.catalogue import default_workflows
 
@@ -540,22 +541,7 @@ def sim_workflow() -> Callable[..., Any]:
     def make(
         nql_id: str, *, self_service: bool = False, allowed_roles: Any = None, **overrides: Any
     ) -> Workflow:
-        sim = known[nql_id]
-        now = timezone.now()
-        fields: dict[str, Any] = {
-            "uuid": sim.uuid,
-            "name": sim.name,
-            "description": sim.description,
-            "status": sim.status,
-            "dependency": sim.dependency,
-            "trigger_api": "API" in sim.trigger_methods,
-            "trigger_manual": "MANUAL" in sim.trigger_methods,
-            "trigger_manual_multiple": "MANUAL_MULTIPLE" in sim.trigger_methods,
-            "trigger_scheduler": "SCHEDULER" in sim.trigger_methods,
-            "first_seen": now,
-            "last_seen": now,
-        }
-        fields.update(overrides)
+        fields = {**workflow_fields(known[nql_id], timezone.now()), **overrides}
         workflow = Workflow.objects.create(nql_id=nql_id, **fields)
         if self_service or allowed_roles is not None:
             WorkflowCuration.objects.create(

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,25 +78,28 @@ def portal_user(username: str, role: Role, *, email: str = "") -> User:
     return user
 
 
+def workflow_fields(sim: Any, now: datetime) -> dict[str, Any]:
+    """A catalogue row's fields for one of the simulator's workflows, seen `now`."""
+    return {
+        "uuid": sim.uuid,
+        "name": sim.name,
+        "description": sim.description,
+        "status": sim.status,
+        "dependency": sim.dependency,
+        "trigger_api": "API" in sim.trigger_methods,
+        "trigger_manual": "MANUAL" in sim.trigger_methods,
+        "trigger_manual_multiple": "MANUAL_MULTIPLE" in sim.trigger_methods,
+        "trigger_scheduler": "SCHEDULER" in sim.trigger_methods,
+        "first_seen": now,
+        "last_seen": now,
+    }
+
+
 def catalogue_workflow(nql_id: str, *, self_service: bool = False) -> Workflow:
     """The portal's row of one of the simulator's workflows, as a catalogue sync would write it."""
     sim = next(w for w in default_workflows() if w.id == nql_id)
-    now = timezone.now()
     workflow, _ = Workflow.objects.update_or_create(
-        nql_id=nql_id,
-        defaults={
-            "uuid": sim.uuid,
-            "name": sim.name,
-            "description": sim.description,
-            "status": sim.status,
-            "dependency": sim.dependency,
-            "trigger_api": "API" in sim.trigger_methods,
-            "trigger_manual": "MANUAL" in sim.trigger_methods,
-            "trigger_manual_multiple": "MANUAL_MULTIPLE" in sim.trigger_methods,
-            "trigger_scheduler": "SCHEDULER" in sim.trigger_methods,
-            "first_seen": now,
-            "last_seen": now,
-        },
+        nql_id=nql_id, defaults=workflow_fields(sim, timezone.now())
     )
     if self_service:
         WorkflowCuration.objects.update_or_create(

@@ -258,15 +258,7 @@ def record_assignment(
     ip: str | None = None,
 ) -> None:
     """Audit a device assigned (here, or through Django's admin)."""
-    person = assignment.user.get_username()
-    audit.record(
-        AuditAction.DEVICE_ASSIGNED,
-        actor=by,
-        summary=f"Device {assignment.device_name} assigned to {person}",
-        obj=assignment.user,
-        details=_assignment_details(assignment),
-        ip=ip,
-    )
+    _record_device(AuditAction.DEVICE_ASSIGNED, "assigned to", assignment, by=by, ip=ip)
 
 
 def record_unassignment(
@@ -276,11 +268,22 @@ def record_unassignment(
     ip: str | None = None,
 ) -> None:
     """Audit a device assignment removed (here, or through Django's admin)."""
+    _record_device(AuditAction.DEVICE_UNASSIGNED, "no longer assigned to", assignment, by=by, ip=ip)
+
+
+def _record_device(
+    action: AuditAction,
+    words: str,
+    assignment: DeviceAssignment,
+    *,
+    by: AbstractBaseUser | AnonymousUser | None,
+    ip: str | None,
+) -> None:
     person = assignment.user.get_username()
     audit.record(
-        AuditAction.DEVICE_UNASSIGNED,
+        action,
         actor=by,
-        summary=f"Device {assignment.device_name} no longer assigned to {person}",
+        summary=f"Device {assignment.device_name} {words} {person}",
         obj=assignment.user,
         details=_assignment_details(assignment),
         ip=ip,
