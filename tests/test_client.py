@@ -496,6 +496,19 @@ def test_token_is_refetched_refresh_margin_before_expiry(loopback):
     assert loopback.token_count == 2
 
 
+def test_token_serves_its_whole_stated_lifetime_by_default(loopback):
+    """One token request per lifetime: no early refresh unless a margin is configured."""
+    now = [1000.0]
+    cache = MemoryTokenCache(clock=lambda: now[0])
+    provider = loopback_client(loopback, cache=cache).tokens
+    assert provider.get_token() == "tok-1-abcdef"
+    now[0] += 899.5
+    assert provider.get_token() == "tok-1-abcdef"
+    now[0] += 1  # past the 900 s the token endpoint stated
+    assert provider.get_token() == "tok-2-abcdef"
+    assert loopback.token_count == 2
+
+
 def test_invalidate_only_drops_the_refused_token(loopback):
     provider = loopback_client(loopback).tokens
     token = provider.get_token()

@@ -343,8 +343,19 @@ def test_prefixed_column_names_are_read_like_plain_ones(
     assert_outcomes_are_the_simulators(batch.run, simulator)
 
 
-def test_checks_back_off_as_executions_age(settings: Any) -> None:
+def test_failed_checks_back_off_doubling(settings: Any) -> None:
     from workflows_app.services.checks import interval
 
     settings.FOLLOW_UP_SECONDS = 30
     assert [interval(n) for n in range(7)] == [30, 60, 120, 240, 480, 900, 900]
+
+
+def test_checks_come_every_cycle_while_young_then_at_a_fifth_of_the_age(settings: Any) -> None:
+    from workflows_app.services.checks import next_check
+
+    settings.FOLLOW_UP_SECONDS = 30
+    sent = timezone.now()
+    batch = Batch(created_at=sent - timedelta(minutes=5), finished_at=sent)
+    ages = [10, 150, 600, 3600, 5 * 3600]  # seconds since the batch was sent, not created
+    waits = [next_check(batch, now=sent + timedelta(seconds=a)) for a in ages]
+    assert waits == [30, 30, 120, 720, 900]

@@ -1,6 +1,9 @@
 """OAuth2 client-credentials tokens for Nexthink, shared between processes through a cache.
 
-One token serves every worker until shortly before it expires. When it is missing, one process
+One token serves every worker for its whole stated lifetime (less `refresh_margin`, 0 by
+default): one token request per lifetime. A call that reaches Nexthink just after the token
+expired gets a 401, which means nothing ran; the client then drops the token and sends the call
+once more with a new one (client.py). When the token is missing, one process
 fetches a new one under a lock built with `cache.add`; the others wait for it briefly, and fetch
 themselves only if the lock holder seems to have died. The secret and the token are never logged.
 Docs: https://docs.nexthink.com/api/getting-started/authentication
@@ -106,7 +109,7 @@ class TokenProvider:
         cache: TokenCache,
         session: requests.Session,
         timeout: Timeout,
-        refresh_margin: int = 60,
+        refresh_margin: int = 0,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
@@ -171,8 +174,8 @@ class TokenProvider:
         token, expires_in = self._fetch()
         ttl = int(expires_in - self.refresh_margin)
         if ttl < 1:
-            # Short-lived tokens: keep them for half their life rather than not at all.
-            ttl = int(expires_in / 2)
+            # A margin as long as the token's life: keep it for its life (a 401 replaces it).
+            ttl = int(expires_in)
         if ttl >= 1:
             self.cache.set(self.key, token, ttl)
         logger.info(

@@ -98,7 +98,9 @@ class ClientConfig(BaseModel):
     read_timeout: float = Field(default=30, gt=0)
     get_retries: int = Field(default=3, ge=0)
     backoff_base: float = Field(default=0.5, ge=0)
-    refresh_margin: int = Field(default=60, ge=0)
+    # Seconds before its stated expiry that a token is replaced; 0 uses it its whole life, and
+    # the 401 of a call that arrives just after expiry replaces it (nothing ran: sent again).
+    refresh_margin: int = Field(default=0, ge=0)
     # A Retry-After longer than this is not waited for inside a call: RateLimited is raised.
     max_retry_wait: float = Field(default=30, ge=0)
 

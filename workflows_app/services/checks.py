@@ -9,7 +9,7 @@ noted on the batch (shown to admins) and the check is planned again.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F
@@ -97,10 +97,24 @@ def _rows_from_export(
     return parse_rows(rows)
 
 
+# A batch is checked again after this share of its executions' age: an outcome is learnt at most
+# a fifth of its age late (within a cycle or two while young), and an old batch is asked rarely.
+AGE_SHARE = 0.2
+
+
 def interval(checks: int) -> float:
-    """Seconds until the next check after `checks` checks: doubling, up to 30 first intervals."""
+    """Seconds until the next try after `checks` failed checks: doubling, up to 30 first waits."""
     base = float(getattr(settings, "FOLLOW_UP_SECONDS", 30.0))
     return min(base * 2 ** min(checks, 16), base * 30)
+
+
+def next_check(batch: Batch, *, now: datetime | None = None) -> float:
+    """Seconds until a batch with open executions is asked again: a fifth of their age, at least
+    FOLLOW_UP_SECONDS, at most 30 times it."""
+    base = float(getattr(settings, "FOLLOW_UP_SECONDS", 30.0))
+    sent_at = batch.finished_at or batch.created_at
+    age = ((now or timezone.now()) - sent_at).total_seconds()
+    return min(max(base, age * AGE_SHARE), base * 30)
 
 
 def plan(batch_id: int, *, seconds: float | None, error: str = "") -> None:

@@ -5,8 +5,9 @@ lease on each, so that two workers never check one batch at once) and asks Nexth
 batch: the executions of its request (`NEXTHINK_EXECUTIONS_QUERY_ID`) for a sent batch, or the
 recent executions of its workflow for a batch whose send is unknown (services/reconcile.py).
 
-Checks back off as executions age: FOLLOW_UP_SECONDS at first, doubling up to 30 times it. An
-execution still open after FOLLOW_UP_HORIZON_HOURS is given up as unknown, with the reason.
+Checks back off as executions age: every FOLLOW_UP_SECONDS at first, then after a fifth of the
+batch's age, at most 30 times FOLLOW_UP_SECONDS apart (checks.next_check). An execution still
+open after FOLLOW_UP_HORIZON_HOURS is given up as unknown, with the reason.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def check_batch(batch: Batch, client: NexthinkClient) -> bool:
             give_up(batch)
             still_open = 0
         counts = lifecycle.recount(batch.pk)
-        checks.plan(batch.pk, seconds=checks.interval(batch.checks) if still_open else None)
+        checks.plan(batch.pk, seconds=checks.next_check(batch) if still_open else None)
         _note_progress(batch, counts, ended=not still_open, gave_up=gave_up)
         lifecycle.refresh_run_status(batch.run_id)
     return bool(still_open)
