@@ -374,6 +374,8 @@ def test_a_page_reads_a_bounded_number_of_rows_and_never_counts_the_table(
     sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
     assert "COUNT(" not in sql and "OFFSET" not in sql
     assert len(queries.captured_queries) <= 12
+    # A list decodes no JSON it does not show: the run's parameters, the catalogue's raw answer.
+    assert '"WORKFLOWS_APP_RUN"."PARAMS"' not in sql and '"WORKFLOWS_APP_WORKFLOW"."RAW"' not in sql
 
 
 def test_parsed_filters_round_trip_through_the_url(admin_user, helpdesk):

@@ -144,14 +144,19 @@ def history_params(seeded: Seeded) -> dict[str, dict[str, str]]:
 
 
 def deep_url(session: requests.Session, base: str, first: str, links: int) -> tuple[str, int]:
-    """The page reached by following up to `links` "Older" links, and how many were followed."""
+    """The page reached by following up to `links` "Older" links, and how many were followed.
+
+    It stops before the last page: a short last page would be compared with a full one (a small
+    history has fewer than `links` pages under some filters), so every deep page timed is full.
+    """
     url, followed = first, 0
-    while followed < links:
-        _, body = timed_get(session, url)
-        found = OLDER.search(body)
-        if not found:
-            break
-        url, followed = base + unescape(found.group(1)), followed + 1
+    _, body = timed_get(session, url)
+    while followed < links and (found := OLDER.search(body)):
+        older = base + unescape(found.group(1))
+        _, older_body = timed_get(session, older)
+        if not OLDER.search(older_body):
+            break  # `older` is the last page: maybe short
+        url, body, followed = older, older_body, followed + 1
     return url, followed
 
 
