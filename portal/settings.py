@@ -168,7 +168,7 @@ API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24, minimum=1)
 BATCH_SWEEP_SECONDS = env_float("BATCH_SWEEP_SECONDS", 60.0, minimum=5)
 # Following executions up through NQL (services/follow_up.py): the first interval after a batch
-# is sent (then doubling as executions age, up to 30 times it), the horizon after which an
+# is sent (later a fifth of the batch's age, up to 30 times it), the horizon after which an
 # execution still open is given up as unknown, and the wait before a target of an unknown batch
 # that Nexthink's history does not show is called not sent. Demo mode uses seconds.
 FOLLOW_UP_SECONDS = env_float("FOLLOW_UP_SECONDS", 3.0 if DEMO_MODE else 30.0, minimum=0.1)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from tests.celery_fixtures import BeatProcess, WorkerProcess, wait_until
 from workflows_app.models import Batch, BatchState, Outcome, Run, RunStatus, Target
 from workflows_app.roles import Role
-from workflows_app.services import follow_up, reconcile, submission
+from workflows_app.services import dispatch, follow_up, reconcile, submission
 from workflows_app.services.executions import outcome_of
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
@@ -343,6 +343,37 @@ def test_prefixed_column_names_are_read_like_plain_ones(
     assert_outcomes_are_the_simulators(batch.run, simulator)
 
 
+@pytest.mark.django_db
+def test_beat_leases_each_due_batch_once_and_queues_one_check_for_each(
+    helpdesk: Any,
+    sim_workflow: Any,
+    enqueued: list[int],
+    nexthink_settings: Any,
+    simulator: Any,
+    monkeypatch: Any,
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(dispatch, "enqueue_check", queued.append)
+    workflow = sim_workflow("#clear_teams_cache")
+    ids = []
+    for devices in (["EMP-LT-0142"], ["FAIL-LT-0001"], ["EMP-LT-0142", "FAIL-LT-0001"]):
+        batch = start(helpdesk, workflow, names(*devices)).batches.get()
+        submission.send_batch(batch.pk, claim_id=f"task-{batch.pk}")
+        ids.append(batch.pk)
+    Batch.objects.filter(pk__in=ids).update(next_check_at=timezone.now() - timedelta(seconds=1))
+
+    assert sorted(follow_up.fan_out()) == ids and sorted(queued) == ids
+    assert follow_up.fan_out() == []  # leased: a second beat takes none of them
+
+    simulator.state.advance()
+    result = follow_up.check_leased(ids[0])
+    assert result.checked == [ids[0]]
+    assert Target.objects.get(batch_id=ids[0]).outcome == Outcome.SUCCESS
+    # The other two checks' messages were lost: once their lease ends they are due again.
+    later = timezone.now() + follow_up.LEASE + timedelta(seconds=1)
+    assert set(ids[1:]) <= set(follow_up.fan_out(now=later))
+
+
 def test_failed_checks_back_off_doubling(settings: Any) -> None:
     from workflows_app.services.checks import interval
 
@@ -359,3 +390,12 @@ def test_checks_come_every_cycle_while_young_then_at_a_fifth_of_the_age(settings
     ages = [10, 150, 600, 3600, 5 * 3600]  # seconds since the batch was sent, not created
     waits = [next_check(batch, now=sent + timedelta(seconds=a)) for a in ages]
     assert waits == [30, 30, 120, 720, 900]
+
+
+def test_a_running_export_is_asked_about_no_later_than_the_next_cycle(settings: Any) -> None:
+    from workflows_app.services.checks import EXPORT_POLL_SECONDS, export_poll_seconds
+
+    settings.FOLLOW_UP_SECONDS = 30
+    assert export_poll_seconds() == EXPORT_POLL_SECONDS == 2.0
+    settings.FOLLOW_UP_SECONDS = 0.5
+    assert export_poll_seconds() == 0.5

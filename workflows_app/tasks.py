@@ -48,8 +48,14 @@ def sync_catalogue_task(trigger: str = "schedule", requested_by_id: int | None =
 
 @shared_task(name=dispatch.FOLLOW_UP)
 def follow_up_task() -> dict[str, Any]:
-    """Beat: ask NQL about each batch whose next check is due (bounded per cycle)."""
-    result = follow_up.follow_up()
+    """Beat: lease each batch whose next check is due (bounded per cycle), queue its check."""
+    return {"leased": follow_up.fan_out()}
+
+
+@shared_task(name=dispatch.CHECK_BATCH)
+def check_batch_task(batch_id: int) -> dict[str, Any]:
+    """Ask NQL about one leased batch's executions and record what it says."""
+    result = follow_up.check_leased(batch_id)
     return {"checked": result.checked, "finished": result.finished, "problems": result.problems}
 
 

@@ -46,6 +46,12 @@ class ExportFailed(nx.NexthinkError):
         super().__init__(f"The NQL export ended in error: {description}")
 
 
+def export_poll_seconds() -> float:
+    """How soon a running export is asked about: EXPORT_POLL_SECONDS, or sooner when checks
+    come more often than that (an export never waits longer than a cycle of checks)."""
+    return min(EXPORT_POLL_SECONDS, float(getattr(settings, "FOLLOW_UP_SECONDS", 30.0)))
+
+
 def executions_query() -> str:
     """The saved query listing one request's executions (parameter `request_id`)."""
     return str(getattr(settings, "NEXTHINK_EXECUTIONS_QUERY_ID", "#portal_workflow_executions"))
@@ -85,13 +91,13 @@ def _rows_from_export(
     if not batch.export_id or started is None or now - started > EXPORT_MAX_AGE:
         export_id = client.nql_export(query_id, parameters)
         Batch.objects.filter(pk=batch.pk).update(export_id=export_id, export_started_at=now)
-        raise NotYet(EXPORT_POLL_SECONDS)
+        raise NotYet(export_poll_seconds())
     status = client.nql_export_status(batch.export_id)
     if status.failed:
         Batch.objects.filter(pk=batch.pk).update(export_id="", export_started_at=None)
         raise ExportFailed(status.errorDescription or "no description")
     if not status.done or not status.resultsFileUrl:
-        raise NotYet(EXPORT_POLL_SECONDS)
+        raise NotYet(export_poll_seconds())
     rows = client.download_export(status.resultsFileUrl)
     Batch.objects.filter(pk=batch.pk).update(export_id="", export_started_at=None)
     return parse_rows(rows)

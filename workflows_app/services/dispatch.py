@@ -15,6 +15,7 @@ SUBMIT_BATCH = "workflows_app.tasks.submit_batch"
 SWEEP_BATCHES = "workflows_app.tasks.sweep_batches"
 SYNC_CATALOGUE = "workflows_app.tasks.sync_catalogue_task"
 FOLLOW_UP = "workflows_app.tasks.follow_up_task"
+CHECK_BATCH = "workflows_app.tasks.check_batch_task"
 RETENTION = "workflows_app.tasks.retention_task"
 RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
 
@@ -28,6 +29,11 @@ def enqueue_batch_on_commit(batch_id: int, *, countdown: float | None = None) ->
     """Queue the batch once the current transaction commits (at once outside a transaction)."""
     # Looked up when the transaction commits, so that tests can replace enqueue_batch.
     transaction.on_commit(lambda: enqueue_batch(batch_id, countdown=countdown))
+
+
+def enqueue_check(batch_id: int) -> None:
+    """Ask a worker to check one leased batch's executions through NQL."""
+    current_app.send_task(CHECK_BATCH, args=(batch_id,))
 
 
 def enqueue_catalogue_sync(*, trigger: str, requested_by_id: int | None = None) -> None:

@@ -1,9 +1,11 @@
 """Following every execution up through NQL until it ends: one query per batch per check.
 
-Beat runs `follow_up()` every few seconds. It takes the batches whose next check is due (a
-lease on each, so that two workers never check one batch at once) and asks Nexthink once per
-batch: the executions of its request (`NEXTHINK_EXECUTIONS_QUERY_ID`) for a sent batch, or the
-recent executions of its workflow for a batch whose send is unknown (services/reconcile.py).
+Beat runs `fan_out()` every few seconds. It takes the batches whose next check is due (a lease
+on each, so that two workers never check one batch at once) and queues one check each, which
+the workers run side by side (`check_leased`); `follow_up()` does the same in turn, in one
+process. A check asks Nexthink once per batch: the executions of its request
+(`NEXTHINK_EXECUTIONS_QUERY_ID`) for a sent batch, or the recent executions of its workflow for
+a batch whose send is unknown (services/reconcile.py).
 
 Checks back off as executions age: every FOLLOW_UP_SECONDS at first, then after a fifth of the
 batch's age, at most 30 times FOLLOW_UP_SECONDS apart (checks.next_check). An execution still
@@ -25,7 +27,7 @@ from workflows_app.models import OPEN_OUTCOMES, Batch, BatchState, Outcome, RunE
 from workflows_app.nexthink import errors as nx
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink_factory import get_client
-from workflows_app.services import checks, lifecycle, reconcile, timeline
+from workflows_app.services import checks, dispatch, lifecycle, reconcile, timeline
 from workflows_app.services.executions import TARGET_FIELDS, apply_row
 from workflows_app.services.target_updates import update_targets
 
@@ -48,28 +50,60 @@ class FollowUpResult:
 
 
 def follow_up(*, now: datetime | None = None, limit: int | None = None) -> FollowUpResult:
-    """Check each batch whose next check is due (at most `limit` of them), once."""
+    """Check each batch whose next check is due (at most `limit` of them), once, in turn."""
+    result = FollowUpResult()
+    leased = lease_due(now=now, limit=limit)
+    if not leased:
+        return result
+    client = get_client()
+    try:
+        for batch_id in leased:
+            _check(batch_id, client, result)
+    finally:
+        client.close()
+    return result
+
+
+def fan_out(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Beat: lease the batches due a check and queue one check each, so that the workers check
+    them side by side (in turn, ten batches of 10,000 took ten times one). A check whose message
+    is lost is due again when its lease ends."""
+    leased = lease_due(now=now, limit=limit)
+    for batch_id in leased:
+        dispatch.enqueue_check(batch_id)
+    return leased
+
+
+def check_leased(batch_id: int) -> FollowUpResult:
+    """Check one batch this process holds the lease of (queued by `fan_out`)."""
+    result = FollowUpResult()
+    client = get_client()
+    try:
+        _check(batch_id, client, result)
+    finally:
+        client.close()
+    return result
+
+
+def lease_due(*, now: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Take the batches whose check is due (at most `limit`) for LEASE; the ids taken.
+
+    The lease is a conditional update: of two processes looking at once, one takes each batch.
+    """
     now = now or timezone.now()
     limit = limit or int(getattr(settings, "FOLLOW_UP_BATCHES_PER_CYCLE", 50))
-    result = FollowUpResult()
     due = list(
         Batch.objects.filter(next_check_at__lte=now)
         .order_by("next_check_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
-    if not due:
-        return result
-    client = get_client()
-    try:
-        for batch_id in due:
-            leased = Batch.objects.filter(pk=batch_id, next_check_at__lte=now).update(
-                next_check_at=timezone.now() + LEASE
-            )
-            if leased:
-                _check(batch_id, client, result)
-    finally:
-        client.close()
-    return result
+    leased = []
+    for batch_id in due:
+        if Batch.objects.filter(pk=batch_id, next_check_at__lte=now).update(
+            next_check_at=timezone.now() + LEASE
+        ):
+            leased.append(batch_id)
+    return leased
 
 
 def _check(batch_id: int, client: NexthinkClient, result: FollowUpResult) -> None:
