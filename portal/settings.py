@@ -191,6 +191,9 @@ RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
 DASHBOARD_RECOUNT_MINUTES = env_float(
     "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
 )
+# Every task's messages at background priority unless sent with one of their own: the Redis
+# broker serves 0 first, and services/dispatch.py sends batches at 0 (someone waits) or 3.
+CELERY_TASK_ROUTES = {"workflows_app.tasks.*": {"priority": 6}}
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
