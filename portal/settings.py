@@ -191,6 +191,9 @@ RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
 DASHBOARD_RECOUNT_MINUTES = env_float(
     "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
 )
+# Every task's messages at background priority unless sent with one of their own: the Redis
+# broker serves 0 first, and services/dispatch.py sends batches at 0 (someone waits) or 3.
+CELERY_TASK_ROUTES = {"workflows_app.tasks.*": {"priority": 6}}
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -203,8 +206,10 @@ CELERY_BEAT_SCHEDULE = {
     "follow-up": {
         "task": "workflows_app.tasks.follow_up_task",
         "schedule": FOLLOW_UP_CYCLE_SECONDS,
-        # A cycle missed while the workers were busy is not worth running late.
-        "options": {"expires": FOLLOW_UP_CYCLE_SECONDS},
+        # A cycle missed while the workers were busy is not worth running late. Its message is
+        # small (it leases and queues the checks) and goes first (0, dispatch.INTERACTIVE), so
+        # queued bulk batches do not make every cycle expire; the checks it queues are BULK.
+        "options": {"expires": FOLLOW_UP_CYCLE_SECONDS, "priority": 0},
     },
     "recount-dashboard": {
         "task": "workflows_app.tasks.recount_dashboard_task",

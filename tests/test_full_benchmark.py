@@ -39,3 +39,31 @@ def test_quick_full_run_reports_every_figure_and_drops_its_database() -> None:
     dropped = [n for n in report["notes"] if n.startswith("scratch database ")]
     assert len(dropped) == 1 and dropped[0].endswith(" dropped")
     assert set(scratch_names()) == before
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "benchmark", "--suite", "full", "--quick", *args],
+        env=os.environ.copy(),
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+
+
+def test_only_measures_the_stages_asked_for_and_refuses_unknown_ones() -> None:
+    refused = run_benchmark("--only", "catalogue,bulky")
+    assert refused.returncode != 0
+    assert "unknown stage(s) bulky" in refused.stderr
+
+    done = run_benchmark("--only", "catalogue,self_service", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    keys = {f["key"] for f in json.loads(done.stdout)["figures"]}
+    assert keys == {
+        "catalogue.static",
+        "catalogue.constant",
+        "catalogue.filtered",
+        "pipeline.self_service_latency",
+    }

@@ -478,7 +478,7 @@ def requeued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
     """(batch id, countdown) of every new submit message, instead of publishing it."""
     sent: list[tuple[int, float | None]] = []
 
-    def record(batch_id: int, countdown: float | None = None) -> None:
+    def record(batch_id: int, countdown: float | None = None, **_: Any) -> None:
         sent.append((batch_id, countdown))
 
     monkeypatch.setattr(dispatch, "enqueue_batch", record)

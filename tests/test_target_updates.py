@@ -53,3 +53,40 @@ def test_nothing_to_write_sends_nothing_and_only_text_columns_are_written(helpde
     if connection.vendor == "postgresql":
         with pytest.raises(TypeError, match="text columns only"):
             update_targets(list(Target.objects.filter(run=run)), ("position",))
+
+
+def test_execution_ids_and_shared_values_are_written_without_a_model_per_row(helpdesk, enqueued):
+    run = make_run(helpdesk, make_workflow("#bulk"), count=5)
+    ids = list(Target.objects.filter(run=run).order_by("position").values_list("pk", flat=True))
+    uuids = [str(uuid.uuid4()).upper() if i % 2 else str(uuid.uuid4()) for i in range(5)]
+
+    with CaptureQueriesContext(connection) as queries:
+        target_updates.write_columns(
+            ids[:4],
+            {"execution_uuid": uuids[:4]},
+            same={"outcome": Outcome.PENDING, "outcome_details": ""},
+        )
+
+    stored = dict(Target.objects.filter(run=run).values_list("pk", "execution_uuid"))
+    assert [stored[pk] for pk in ids] == [*uuids[:4], ""]
+    assert set(Target.objects.filter(pk__in=ids[:4]).values_list("outcome", flat=True)) == {
+        Outcome.PENDING
+    }
+    assert Target.objects.get(pk=ids[4]).outcome == ""
+    if connection.vendor == "postgresql":
+        assert len(queries.captured_queries) == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["3f2504e0-4f89-11d3-9a0c-0305e82c3301", "ABCDEF-0123"],  # bare
+        ["a,b", "c"],  # a comma inside a value
+        ["", "0a"],  # an empty value
+        ["NULL", 'say "hi"', "back\\slash", "{brace}", " spaced "],
+    ],
+)
+def test_text_arrays_read_back_as_the_values_given(values, db):
+    with connection.cursor() as cursor:  # the suite runs on PostgreSQL, whose literals these are
+        cursor.execute("SELECT %s::text[]", [target_updates.text_array(values)])
+        assert cursor.fetchone()[0] == values

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The stages of the full benchmark `--only` can pick, in the order they are measured, and what
+# each reports: history (growth, API, portal vs admin at both sizes), catalogue, bulk (overhead,
+# follow-up, worker memory), self_service, scaling, tokens, export (needs a bulk run: measures
+# bulk too).
+STAGES = ("history", "catalogue", "bulk", "self_service", "scaling", "tokens", "export")
+
 
 @dataclass(frozen=True)
 class BenchContext:
@@ -22,3 +28,9 @@ class BenchContext:
     quick: bool = False  # tiny sizes, no thresholds (the test suite's smoke run)
     log_dir: str = ""  # where the children's logs are written (a temporary directory)
     repeat: int = 5  # timed samples of each measured request (after one warm-up)
+    # The stages to measure (STAGES' names); empty: every one (`benchmark --only`).
+    only: frozenset[str] = frozenset()
+
+    def wants(self, stage: str) -> bool:
+        """Whether this run measures `stage` (one of STAGES)."""
+        return not self.only or stage in self.only

@@ -19,8 +19,15 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
 
 
-def run_full(groups: Sequence[FigureGroup], *, quick: bool, keep: bool, repeat: int) -> FullReport:
-    """Every group's figures, measured against one harness (the scratch database dropped after)."""
+def run_full(
+    groups: Sequence[FigureGroup],
+    *,
+    quick: bool,
+    keep: bool,
+    repeat: int,
+    only: frozenset[str] = frozenset(),
+) -> FullReport:
+    """Every group's figures (or the `only` stages'), against one harness (dropped after)."""
     report = FullReport(machine=machine())
 
     def dropped(name: str) -> None:
@@ -30,7 +37,7 @@ def run_full(groups: Sequence[FigureGroup], *, quick: bool, keep: bool, repeat: 
     with full_harness(quick=quick, keep=keep, on_drop=dropped, workers=0) as ctx:
         if keep:
             report.notes.append(f"scratch database kept: {ctx.database_url}")
-        measured = replace(ctx, repeat=repeat)
+        measured = replace(ctx, repeat=repeat, only=only)
         for group in groups:
             try:
                 group(measured, report)

@@ -345,8 +345,29 @@ def measure_catalogue(
 
 def measure_http(ctx: BenchContext, report: FullReport) -> None:
     """Every HTTP figure: seeds the small history, measures, grows it, measures again."""
-    sizes, repeat = Sizes.of(ctx.quick), ctx.repeat
+    sizes = Sizes.of(ctx.quick)
     session, token = signed_in(ctx)
+    runs = 0
+    if ctx.wants("history"):
+        runs = measure_histories(ctx, report, session, token, sizes)
+        measure_admin(ctx, report, session, size="large", runs=runs, target=ADMIN_TARGET_100K)
+    if ctx.wants("catalogue"):
+        measure_catalogue(ctx, report, session, sizes)
+    if ctx.wants("history"):
+        # Last, as the slowest seed: enough one-target runs to pass a million in all.
+        huge = str(sizes.huge_runs)
+        made = seed(ctx, "history", "--targets", huge, "--runs", huge)
+        report.notes.append(
+            f"one-target runs for the admin figure: {made['runs']:,} seeded in {made['seconds']} s"
+        )
+        runs += made["runs"]
+        measure_admin(ctx, report, session, size="huge", runs=runs, target=ADMIN_TARGET_1M)
+
+
+def measure_histories(
+    ctx: BenchContext, report: FullReport, session: requests.Session, token: str, sizes: Sizes
+) -> int:
+    """The growth and API figures at the small and the large history; the runs seeded."""
     for size, targets, runs in (
         ("small", sizes.small_targets, sizes.small_runs),
         ("large", sizes.large_targets, sizes.large_runs),
@@ -363,17 +384,9 @@ def measure_http(ctx: BenchContext, report: FullReport) -> None:
             f"{size} history: {seeded.runs:,} runs, {seeded.targets:,} targets seeded "
             f"in {seeded.seconds:.1f} s (INSERT … SELECT over generate_series)"
         )
-        measure_history(ctx, report, session, seeded, size, links=sizes.older_links, repeat=repeat)
-        measure_api(ctx, report, token, seeded, size, repeat)
+        measure_history(
+            ctx, report, session, seeded, size, links=sizes.older_links, repeat=ctx.repeat
+        )
+        measure_api(ctx, report, token, seeded, size, ctx.repeat)
     growth_ratios(report, quick=ctx.quick)
-    runs = sizes.small_runs + sizes.large_runs
-    measure_admin(ctx, report, session, size="large", runs=runs, target=ADMIN_TARGET_100K)
-    measure_catalogue(ctx, report, session, sizes)
-    # Last, as the slowest seed: enough one-target runs to pass a million in all.
-    huge = str(sizes.huge_runs)
-    made = seed(ctx, "history", "--targets", huge, "--runs", huge)
-    report.notes.append(
-        f"one-target runs for the admin figure: {made['runs']:,} seeded in {made['seconds']} s"
-    )
-    runs += made["runs"]
-    measure_admin(ctx, report, session, size="huge", runs=runs, target=ADMIN_TARGET_1M)
+    return sizes.small_runs + sizes.large_runs

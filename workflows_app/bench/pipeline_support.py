@@ -20,9 +20,17 @@ import requests
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from workflows_app.models import Run, Target, Workflow, WorkflowCuration
+from workflows_app.models import (
+    Run,
+    RunEvent,
+    RunEventKind,
+    Target,
+    Workflow,
+    WorkflowCuration,
+)
 from workflows_app.models.runs import FINAL_RUN_STATUSES
 from workflows_app.roles import Role
 from workflows_app.simulator.catalogue import default_workflows
@@ -113,6 +121,14 @@ def all_submitted(run_ids: list[int]) -> bool:
     return not Target.objects.filter(run_id__in=run_ids, execution_uuid="").exists()
 
 
+def batch_times(run_id: int) -> tuple[datetime | None, datetime | None]:
+    """When the run's first batch was claimed by a worker and its last batch recorded."""
+    events = RunEvent.objects.filter(run_id=run_id)
+    first = events.filter(kind=RunEventKind.BATCH_CLAIMED).aggregate(at=Min("at"))["at"]
+    last = events.filter(kind=RunEventKind.BATCH_SUBMITTED).aggregate(at=Max("at"))["at"]
+    return first, last
+
+
 def runs_final(run_ids: Iterable[int]) -> bool:
     """Whether every one of these runs has a final status (every outcome known)."""
     return (
@@ -157,15 +173,29 @@ class PortalSession:
         )
         return self._kept(answer)
 
-    def start_run(self, workflow: Workflow, targets: list[str], reason: str) -> int:
-        """The run form (targets as an uploaded file) and its confirmation: the new run's id."""
+    def start_run(
+        self,
+        workflow: Workflow,
+        targets: list[str],
+        reason: str,
+        *,
+        took: list[float] | None = None,
+    ) -> int:
+        """The run form (targets as an uploaded file) and its confirmation: the new run's id.
+
+        `took`, when given, receives the seconds each of the two posts took.
+        """
         path = f"/workflows/{workflow.pk}/run/"
         upload = {"targets_file": ("targets.txt", "\n".join(targets).encode(), "text/plain")}
+        began = time.monotonic()
         form = self.post(path, {"reason": reason, "targets_text": ""}, files=upload)
         token = _TOKEN.search(form.text)
         if form.status_code != 200 or token is None:
             raise RuntimeError(f"The run form answered {form.status_code} without a confirmation.")
+        posted = time.monotonic()
         started = self.post(path + "confirm/", {"token": token.group(1)})
+        if took is not None:
+            took += [posted - began, time.monotonic() - posted]
         found = re.search(r"/runs/(\d+)/", started.headers.get("Location", ""))
         if started.status_code != 302 or found is None:
             raise RuntimeError(f"The confirmation answered {started.status_code}, not a run.")

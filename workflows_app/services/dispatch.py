@@ -4,6 +4,15 @@ Services queue work through these functions and never import the tasks module, w
 the services; the tasks are found by name (`workflows_app.tasks` registers them under these
 names). Queue from inside a transaction with the `*_on_commit` variants, so a worker never
 picks up a message for rows it cannot see yet.
+
+Messages carry a priority, which the Redis broker serves lowest number first (kombu keeps one
+list per step of 0, 3, 6, 9 and a worker pops them in that order; prefetch is one message, so
+it never holds a low one while a high one waits): a person waiting for a fix (INTERACTIVE) goes
+before the batches of a bulk run and the follow-up checks (BULK, in the order queued), which go
+before sweeps and syncs (BACKGROUND: every other task, by `CELERY_TASK_ROUTES` in the settings).
+Beat's follow-up cycle only leases and queues checks, so it is sent INTERACTIVE (settings): it
+would otherwise expire behind a bulk run's batches. A click never waits behind queued batches
+or beat's work, only for a worker to finish the message it has.
 """
 
 from __future__ import annotations
@@ -19,21 +28,39 @@ CHECK_BATCH = "workflows_app.tasks.check_batch_task"
 RETENTION = "workflows_app.tasks.retention_task"
 RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
 
+INTERACTIVE = 0
+BULK = 3
+BACKGROUND = 6  # what CELERY_TASK_ROUTES gives every task sent without a priority of its own
+# A run this small has someone waiting for it (a self-service click, a helpdesk agent's fix for
+# one caller): its first message goes before bulk batches.
+INTERACTIVE_TARGETS = 10
 
-def enqueue_batch(batch_id: int, *, countdown: float | None = None) -> None:
+
+def batch_priority(target_count: int) -> int:
+    """The priority of a new batch's message: INTERACTIVE for a small run, else BULK."""
+    return INTERACTIVE if target_count <= INTERACTIVE_TARGETS else BULK
+
+
+def enqueue_batch(batch_id: int, *, countdown: float | None = None, priority: int = BULK) -> None:
     """Send a message asking a worker to submit this batch (after `countdown` seconds)."""
-    current_app.send_task(SUBMIT_BATCH, args=(batch_id,), countdown=countdown)
+    current_app.send_task(SUBMIT_BATCH, args=(batch_id,), countdown=countdown, priority=priority)
 
 
-def enqueue_batch_on_commit(batch_id: int, *, countdown: float | None = None) -> None:
+def enqueue_batch_on_commit(
+    batch_id: int, *, countdown: float | None = None, priority: int = BULK
+) -> None:
     """Queue the batch once the current transaction commits (at once outside a transaction)."""
     # Looked up when the transaction commits, so that tests can replace enqueue_batch.
-    transaction.on_commit(lambda: enqueue_batch(batch_id, countdown=countdown))
+    transaction.on_commit(lambda: enqueue_batch(batch_id, countdown=countdown, priority=priority))
 
 
 def enqueue_check(batch_id: int) -> None:
-    """Ask a worker to check one leased batch's executions through NQL."""
-    current_app.send_task(CHECK_BATCH, args=(batch_id,))
+    """Ask a worker to check one leased batch's executions through NQL.
+
+    At BULK priority, in the order queued with bulk batches: ahead of sweeps and syncs, never
+    ahead of a click.
+    """
+    current_app.send_task(CHECK_BATCH, args=(batch_id,), priority=BULK)
 
 
 def enqueue_catalogue_sync(*, trigger: str, requested_by_id: int | None = None) -> None:

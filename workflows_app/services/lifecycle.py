@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from workflows_app.models import Batch, BatchState, Outcome, Run, RunEventKind, RunStatus, Target
 from workflows_app.services import dispatch, timeline
-from workflows_app.services.target_updates import update_targets
+from workflows_app.services.target_updates import write_columns
 
 logger = logging.getLogger(__name__)
 
@@ -231,16 +231,15 @@ def record_submitted(
             updated_at=now,
         )
         if moved:
-            update_targets(
-                [
-                    Target(pk=pk, execution_uuid=uuid, outcome=Outcome.PENDING, outcome_details="")
-                    for pk, uuid in executions
-                ],
-                ("execution_uuid", "outcome", "outcome_details"),
+            write_columns(
+                [pk for pk, _ in executions],
+                {"execution_uuid": [uuid for _, uuid in executions]},
+                same={"outcome": Outcome.PENDING, "outcome_details": ""},
             )
-            Target.objects.filter(batch_id=batch.pk, execution_uuid="").update(
-                outcome=Outcome.UNKNOWN, outcome_details=MISSING_ID_DETAILS
-            )
+            if batch.target_count != len(executions) or not all(u for _, u in executions):
+                Target.objects.filter(batch_id=batch.pk, execution_uuid="").update(
+                    outcome=Outcome.UNKNOWN, outcome_details=MISSING_ID_DETAILS
+                )
             recount(batch.pk)
             timeline.note(
                 batch.run_id,

@@ -134,8 +134,9 @@ def create_permitted_run(
         )
         batch_ids = _write_batches_and_targets(run, targets, api_version)
         _record_creation(run, user, ip, batches=len(batch_ids), again_of=again_of)
+        priority = dispatch.batch_priority(len(targets))
         for batch_id in batch_ids:
-            dispatch.enqueue_batch_on_commit(batch_id)
+            dispatch.enqueue_batch_on_commit(batch_id, priority=priority)
     return run
 
 

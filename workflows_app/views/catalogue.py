@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from workflows_app import permissions
-from workflows_app.models import Run
+from workflows_app.models import Run, Workflow
 from workflows_app.models.catalogue import DEPENDENCY_CHOICES, TRIGGER_CHOICES
 from workflows_app.nexthink.errors import NexthinkError
 from workflows_app.nexthink.models import Dependency, TriggerMethod
@@ -24,7 +24,7 @@ from workflows_app.permissions import Blocker
 from workflows_app.roles import Role, role_required, user_role
 from workflows_app.selectors.catalogue import MAX_QUERY_LENGTH, SORTS, visible_workflows
 from workflows_app.services.catalogue_sync import last_completed_sync, refresh_workflow
-from workflows_app.views.http import AuthenticatedHttpRequest
+from workflows_app.views.http import AuthenticatedHttpRequest, url_for_pk
 
 PER_PAGE = 25
 INCLUDES = ("inactive", "removed")
@@ -137,12 +137,9 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         include_removed="removed" in filters.include,
     )
     page = _page(request, workflows, filters.notices)
-    for workflow in page.object_list:
-        refused = permissions.refusal(request.user, workflow, Run.Source.HELPDESK)
-        workflow.can_run = refused is None
-        workflow.badge_title = _badge_title(refused)
     context = {
         "page": page,
+        "rows": _rows(request, page),
         "filters": filters,
         "is_admin_view": is_admin,
         "dependencies": DEPENDENCY_CHOICES,
@@ -160,6 +157,38 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+@dataclass(frozen=True)
+class Row:
+    """One workflow of the list, as shown: what the template would otherwise look up per row."""
+
+    workflow: Workflow
+    dependency: str
+    triggers: list[str]
+    detail_url: str
+    run_url: str  # "" when this person cannot run it from the portal
+    badge_title: str
+
+
+def _rows(request: AuthenticatedHttpRequest, page: Page) -> list[Row]:
+    """The page's rows, each with its run rule's answer for this person and its links."""
+    detail_url, run_url = url_for_pk("catalogue:detail"), url_for_pk("runs:start")
+    labels = dict(DEPENDENCY_CHOICES)
+    rows = []
+    for workflow in page.object_list:
+        refused = permissions.refusal(request.user, workflow, Run.Source.HELPDESK)
+        rows.append(
+            Row(
+                workflow=workflow,
+                dependency=labels.get(workflow.dependency, workflow.dependency),
+                triggers=workflow.trigger_methods,
+                detail_url=detail_url(workflow.pk),
+                run_url=run_url(workflow.pk) if refused is None else "",
+                badge_title=_badge_title(refused),
+            )
+        )
+    return rows
 
 
 def _badge_title(refused: permissions.Refusal | None) -> str:

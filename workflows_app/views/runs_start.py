@@ -135,7 +135,9 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
 
 def _workflow(workflow_id: int) -> Workflow:
     """Any workflow of the catalogue (404 if unknown); the run rule decides what it shows."""
-    return get_object_or_404(Workflow.objects.select_related("curation"), pk=workflow_id)
+    # The form, the checks and the stash all read the parameters: one query for them.
+    workflows = Workflow.objects.select_related("curation").prefetch_related("parameters")
+    return get_object_or_404(workflows, pk=workflow_id)
 
 
 def _permit(request: AuthenticatedHttpRequest, workflow: Workflow) -> RunPermit | HttpResponse:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.bench.context import STAGES
 from workflows_app.bench.full import FigureGroup, run_full
 from workflows_app.bench.http_figures import measure_http
 from workflows_app.bench.pipeline_group import measure_pipeline_group
@@ -74,6 +75,12 @@ class Command(BaseCommand):
             help="full suite: keep the scratch database (its URL is printed)",
         )
         parser.add_argument(
+            "--only",
+            default="",
+            metavar="STAGES",
+            help="full suite: measure only these stages, comma-separated: " + ", ".join(STAGES),
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="run even if the database holds runs (it still rolls everything back)",
@@ -124,8 +131,14 @@ class Command(BaseCommand):
         repeat = options["repeat"] or (2 if options["quick"] else 5)
         if repeat < 1:
             raise CommandError("--repeat must be at least 1.")
+        only = frozenset(s.strip() for s in options["only"].split(",") if s.strip())
+        if only - set(STAGES):
+            unknown = ", ".join(sorted(only - set(STAGES)))
+            raise CommandError(
+                f"--only: unknown stage(s) {unknown}; choose from {', '.join(STAGES)}."
+            )
         report = run_full(
-            FIGURE_GROUPS, quick=options["quick"], keep=options["keep"], repeat=repeat
+            FIGURE_GROUPS, quick=options["quick"], keep=options["keep"], repeat=repeat, only=only
         )
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
