@@ -191,6 +191,9 @@ RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
 DASHBOARD_RECOUNT_MINUTES = env_float(
     "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
 )
+# How often beat advances flow runs in progress (services/flow_engine.py); each step's run
+# becoming final advances its flow at once, so this only catches lost messages.
+FLOW_SWEEP_SECONDS = env_float("FLOW_SWEEP_SECONDS", 30.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -210,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows_app.tasks.recount_dashboard_task",
         "schedule": DASHBOARD_RECOUNT_MINUTES * 60,
         "options": {"expires": DASHBOARD_RECOUNT_MINUTES * 60},
+    },
+    "sweep-flows": {
+        "task": "workflows_app.tasks.sweep_flows_task",
+        "schedule": FLOW_SWEEP_SECONDS,
+        "options": {"expires": FLOW_SWEEP_SECONDS},
     },
     "retention": {
         "task": "workflows_app.tasks.retention_task",
