@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from tests.flow_support import catalogue, make_flow, step
+from tests.flow_support import catalogue, make_flow, run_flow, step
 from workflows_app.models import AuditAction, AuditEvent, Flow, FlowRun, FlowVersion
 from workflows_app.roles import Role
 
@@ -139,3 +139,64 @@ def test_export_then_import_round_trips_and_a_bad_import_applies_nothing(
     assert imported.status_code == 302
     flow = Flow.objects.get()
     assert flow.version == 2 and flow.current.steps == document["flows"][0]["steps"]
+
+
+def test_an_employee_runs_a_flow_offered_for_self_service_on_their_own_device(
+    client_for: Any,
+    admin: Any,
+    employee: Any,
+    nexthink_settings: Any,
+    simulator: Any,
+    enqueued: Any,
+) -> None:
+    from workflows_app.services import flows
+
+    hidden = make_flow(admin, "Hidden", step("clear"))
+    offered = flows.create_flow(
+        user=admin,
+        data={
+            "name": "Teams and disk",
+            "self_service": True,
+            "steps": [step("clear"), step("disk", "clear")],
+        },
+    )
+    client = client_for(employee)
+    home = client.get(reverse("self_service:home")).content.decode()
+    assert reverse("flows:fix", args=[offered.pk]) in home and "Hidden" not in home
+    assert client.get(reverse("flows:fix", args=[hidden.pk])).status_code == 404
+    assert client.get(reverse("flows:start", args=[offered.pk])).status_code == 403
+    own = simulator.inventory.devices_of("employee@example.com")[0]
+    other = simulator.inventory.devices_of("helpdesk@example.com")[0]
+    page = client.get(reverse("flows:fix", args=[offered.pk])).content.decode()
+    assert own.name in page
+    refused = client.post(reverse("flows:fix", args=[offered.pk]), {"device": other.collector_uid})
+    assert refused.status_code == 400 and not FlowRun.objects.exists()
+    started = client.post(reverse("flows:fix", args=[offered.pk]), {"device": own.collector_uid})
+    flow_run = FlowRun.objects.get()
+    assert started.status_code == 302 and flow_run.source == "self_service"
+    run = flow_run.steps.get(step_id="clear").run
+    # The workflow itself is not curated for self-service: the admin offered the flow as a whole.
+    assert run is not None and run.source == "self_service" and run.created_by == employee
+    assert list(run.targets.values_list("value", flat=True)) == [own.collector_uid.lower()]
+    assert client.get(reverse("flows:run", args=[flow_run.pk])).status_code == 200
+
+
+def test_flow_runs_are_in_their_history_and_csv_each_person_seeing_theirs(
+    client_for: Any, admin: Any, helpdesk: Any, employee: Any, enqueued: Any
+) -> None:
+    flow = make_flow(admin, "Fix", step("clear"), step("disk", "clear"))
+    mine = run_flow(helpdesk, flow, "PC-1")
+    theirs = run_flow(admin, flow, "PC-2")
+    listed = client_for(helpdesk).get(reverse("flows:runs")).content.decode()
+    assert f'data-flow-run="{mine.pk}"' in listed and f'data-flow-run="{theirs.pk}"' in listed
+    csv = b"".join(client_for(helpdesk).get(reverse("flows:runs_export")).streaming_content)
+    lines = csv.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("flow_run,started_at,flow,version,requester")
+    assert len(lines) == 3 and lines[1].startswith(f"{theirs.pk},")
+    clear_run = mine.steps.get(step_id="clear").run_id
+    assert f"clear=started (run {clear_run}); disk=pending" in lines[2]
+    client = client_for(employee)
+    assert 'data-flow-run="' not in client.get(reverse("flows:runs")).content.decode()
+    assert client.get(reverse("flows:run", args=[mine.pk])).status_code == 404
+    run_page = client_for(helpdesk).get(reverse("runs:detail", args=[clear_run])).content.decode()
+    assert f'href="{reverse("flows:run", args=[mine.pk])}"' in run_page

@@ -184,7 +184,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:edit": ADMIN,
     "flows:delete": ADMIN,
     "flows:start": STAFF,
-    "flows:run": SIGNED_IN,  # employees see their own flow runs only
+    "flows:fix": SIGNED_IN,  # only flows offered for self-service (the world's is not: 404)
+    "flows:runs": SIGNED_IN,  # employees see their own flow runs only
+    "flows:runs_export": SIGNED_IN,
+    "flows:run": SIGNED_IN,
     "flows:run_progress": SIGNED_IN,
 }
 
@@ -249,6 +252,8 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("flows:detail", "flow"): STAFF,
     ("flows:edit", "flow"): ADMIN,
     ("flows:start", "flow"): STAFF,
+    ("flows:runs", ""): SIGNED_IN,
+    ("flows:runs_export", ""): SIGNED_IN,
     ("flows:run", "flow run"): STAFF,
     ("flows:run_progress", "flow run"): STAFF,
 }

@@ -10,6 +10,7 @@ from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Upper
 
 from workflows_app.models import Flow, FlowRun, FlowStepRun, FlowVersion
+from workflows_app.roles import Role, has_role
 from workflows_app.selectors.catalogue import name_matches
 
 SORT_FIELDS: dict[str, Any] = {
@@ -83,3 +84,11 @@ def flow_runs_of(flow: Flow, limit: int = 20) -> list[FlowRun]:
     return list(
         FlowRun.objects.filter(flow=flow).select_related("created_by", "flow_version")[:limit]
     )
+
+
+def visible_flow_runs(user: Any) -> QuerySet[FlowRun]:
+    """The flow runs this person may see, newest first: staff all, employees their own."""
+    from_roles = FlowRun.objects.select_related("flow", "flow_version", "created_by")
+    if has_role(user, Role.HELPDESK, Role.ADMIN):
+        return from_roles.order_by("-pk")
+    return from_roles.filter(created_by=user).order_by("-pk")

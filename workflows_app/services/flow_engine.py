@@ -61,9 +61,11 @@ def advance(flow_run_id: int, *, skip_locked: bool = False) -> AdvanceResult:
     """Move a flow run as far as its steps' runs allow; safe to call any number of times."""
     result = AdvanceResult()
     with transaction.atomic():
-        locked = FlowRun.objects.select_for_update(skip_locked=skip_locked)
+        locked = FlowRun.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         flow_run = (
-            locked.select_related("flow_version", "created_by").filter(pk=flow_run_id).first()
+            locked.select_related("flow", "flow_version", "created_by")
+            .filter(pk=flow_run_id)
+            .first()
         )
         if flow_run is None or flow_run.is_final:
             return result
@@ -166,8 +168,11 @@ def _start(
     try:
         if referrer is None or referrer.workflow is None:
             raise run_service.RunRefused(f"'{step['referrer']}' is no longer in the catalogue.")
-        permit = permissions.permit(
-            flow_run.created_by, referrer.workflow, Run.Source(flow_run.source)
+        permit = permissions.permit_flow_step(
+            flow_run.created_by,
+            referrer.workflow,
+            Run.Source(flow_run.source),
+            offered_flow=flow_run.flow.self_service,
         )
         with transaction.atomic():  # a refused run leaves nothing behind but the step's end
             run = run_service.create_permitted_run(

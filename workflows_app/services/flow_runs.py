@@ -44,7 +44,9 @@ def flow_dependency(version: FlowVersion) -> str:
     return "DEVICE"
 
 
-def check_permits(user: User, version: FlowVersion, source: Run.Source) -> dict[str, Referrer]:
+def check_permits(
+    user: User, version: FlowVersion, source: Run.Source, *, offered: bool = False
+) -> dict[str, Referrer]:
     """Ask the run rule for every step that will run; raise FlowRunRefused naming each refusal."""
     found = resolve(s["referrer"] for s in version.steps)
     refused: list[str] = []
@@ -57,7 +59,7 @@ def check_permits(user: User, version: FlowVersion, source: Run.Source) -> dict[
             refused.append(f"Step '{step['id']}': '{step['referrer']}' is not in the catalogue.")
             continue
         try:
-            permissions.permit(user, referrer.workflow, source)
+            permissions.permit_flow_step(user, referrer.workflow, source, offered_flow=offered)
         except permissions.Refusal as exc:
             forbidden |= isinstance(exc, permissions.NotAllowed)
             refused.append(f"Step '{step['id']}': {exc.message}")
@@ -79,7 +81,9 @@ def start_flow_run(
     if flow.deleted_at is not None:
         raise FlowRunRefused([f"The flow '{flow.name}' was deleted."])
     version = flow.versions.get(number=flow.version)
-    check_permits(user, version, source)
+    if source == Run.Source.SELF_SERVICE and not flow.self_service:
+        raise FlowRunRefused([f"'{flow.name}' is not offered for self-service."], forbidden=True)
+    check_permits(user, version, source, offered=flow.self_service)
     if not targets:
         raise FlowRunRefused(["No targets: give one device or user per line."])
     if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:

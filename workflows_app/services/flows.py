@@ -65,7 +65,7 @@ def create_flow(*, user: User, data: Any, ip: str | None = None) -> Flow:
     return flow
 
 
-def _write_new(flow_in: FlowIn, user: User) -> Flow:
+def _write_new(flow_in: FlowIn, user: User | None) -> Flow:
     flow = Flow.objects.create(
         name=flow_in.name.strip(),
         self_service=flow_in.self_service,
@@ -98,7 +98,7 @@ def update_flow(*, flow: Flow, user: User, data: Any, ip: str | None = None) -> 
     return flow
 
 
-def _write_version(flow: Flow, flow_in: FlowIn, user: User) -> None:
+def _write_version(flow: Flow, flow_in: FlowIn, user: User | None) -> None:
     # Locked: two edits at once make versions n+1 and n+2, never two n+1.
     locked = Flow.objects.select_for_update().get(pk=flow.pk)
     number = locked.version + 1
@@ -128,7 +128,7 @@ def delete_flow(*, flow: Flow, user: User, ip: str | None = None) -> None:
         _audit(AuditAction.FLOW_DELETED, user, flow, f"deleted flow '{flow.name}'", ip)
 
 
-def import_flows(*, user: User, items: Any, ip: str | None = None) -> list[Flow]:
+def import_flows(*, user: User | None, items: Any, ip: str | None = None) -> list[Flow]:
     """Create or (same name) add a version to each flow of a list, all or none."""
     if not isinstance(items, list):
         raise FlowInvalid(["flows: a JSON array of flow inputs is expected."])
@@ -161,7 +161,7 @@ def import_flows(*, user: User, items: Any, ip: str | None = None) -> list[Flow]
     return saved
 
 
-def _import_one(flow_in: FlowIn, user: User) -> Flow:
+def _import_one(flow_in: FlowIn, user: User | None) -> Flow:
     existing = Flow.objects.filter(name__iexact=flow_in.name.strip(), deleted_at__isnull=True)
     flow = existing.first()
     if flow is None:
@@ -188,11 +188,14 @@ def export_items(flows: Sequence[Flow]) -> list[dict[str, Any]]:
     ]
 
 
-def _audit(action: AuditAction, user: User, flow: Flow | None, said: str, ip: str | None) -> None:
+def _audit(
+    action: AuditAction, user: User | None, flow: Flow | None, said: str, ip: str | None
+) -> None:
+    who = user.get_username() if user is not None else "An import without a person"
     audit.record(
         action,
         actor=user,
-        summary=f"{user.get_username()} {said}",
+        summary=f"{who} {said}",
         obj=flow,
         details={"flow": flow.pk, "version": flow.version} if flow is not None else {},
         ip=ip,

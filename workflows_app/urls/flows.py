@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows_app.views import flow_runs, flows
+from workflows_app.views import flow_fix, flow_runs, flows
 
 app_name = "flows"
 urlpatterns = [
@@ -14,6 +14,9 @@ urlpatterns = [
     path("<int:pk>/edit/", flows.flow_edit, name="edit"),
     path("<int:pk>/delete/", flows.flow_delete, name="delete"),
     path("<int:pk>/run/", flow_runs.start, name="start"),
+    path("<int:pk>/fix/", flow_fix.fix, name="fix"),
+    path("runs/", flow_runs.flow_run_list, name="runs"),
+    path("runs.csv", flow_runs.flow_runs_export, name="runs_export"),
     path("runs/<int:pk>/", flow_runs.flow_run_detail, name="run"),
     path("runs/<int:pk>/progress/", flow_runs.flow_run_progress, name="run_progress"),
 ]

@@ -3,10 +3,11 @@ steps live (htmx polling until the flow run ends), each step linking to its run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -16,12 +17,14 @@ from django_htmx.http import HttpResponseStopPolling
 from workflows_app import targets as targets_mod
 from workflows_app.flow_graph import StepState, layout
 from workflows_app.models import FlowRun, FlowStepRun, Run
-from workflows_app.roles import Role, has_role, role_required
-from workflows_app.selectors.flows import step_rows, version_of
+from workflows_app.roles import Role, role_required
+from workflows_app.selectors.flows import step_rows, version_of, visible_flow_runs
 from workflows_app.services.audit import client_address
 from workflows_app.services.flow_runs import FlowRunRefused, start_flow_run
+from workflows_app.views.csv_files import csv_download
 from workflows_app.views.flows import STAFF, flow_or_404
 from workflows_app.views.http import AuthenticatedHttpRequest
+from workflows_app.views.runs_follow import query_int
 
 MAX_TEXT = 5_000_000
 
@@ -72,9 +75,7 @@ def start(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 def _flow_run_or_404(request: AuthenticatedHttpRequest, pk: int) -> FlowRun:
-    rows = FlowRun.objects.select_related("flow", "flow_version", "created_by")
-    if not has_role(request.user, Role.HELPDESK, Role.ADMIN):
-        rows = rows.filter(created_by=request.user)
+    rows = visible_flow_runs(request.user)
     flow_run = rows.filter(pk=pk).first() if pk < 2**31 else None
     if flow_run is None:
         raise Http404("No such flow run.")
@@ -124,3 +125,73 @@ def flow_run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         stop = HttpResponseStopPolling(response.content)
         return stop
     return response
+
+
+HISTORY_SIZE = 50
+CSV_HEADER = (
+    "flow_run",
+    "started_at",
+    "flow",
+    "version",
+    "requester",
+    "role",
+    "source",
+    "targets",
+    "status",
+    "stop_reason",
+    "finished_at",
+    "reason",
+    "steps",
+)
+
+
+@never_cache
+@require_safe
+@role_required(Role.EMPLOYEE, *STAFF)
+def flow_run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The flow runs this person may see, newest first, 50 a page (`before` an id)."""
+    rows = visible_flow_runs(request.user)
+    before = query_int(request.GET.get("before"))
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    shown = list(rows[: HISTORY_SIZE + 1])
+    more = len(shown) > HISTORY_SIZE
+    context = {
+        "flow_runs": shown[:HISTORY_SIZE],
+        "next_before": shown[HISTORY_SIZE - 1].pk if more else None,
+        "nav_section": "flows",
+    }
+    return render(request, "flows/runs.html", context)
+
+
+@never_cache
+@require_safe
+@role_required(Role.EMPLOYEE, *STAFF)
+def flow_runs_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
+    """Every flow run this person may see as CSV, one row each, its steps summarised."""
+
+    def rows() -> Iterator[list[object]]:
+        for flow_run in (
+            visible_flow_runs(request.user).prefetch_related("steps").iterator(chunk_size=500)
+        ):
+            steps = "; ".join(
+                f"{s.step_id}={s.outcome or s.state}" + (f" (run {s.run_id})" if s.run_id else "")
+                for s in sorted(flow_run.steps.all(), key=lambda s: s.position)
+            )
+            yield [
+                flow_run.pk,
+                flow_run.created_at.isoformat(),
+                flow_run.flow_version.name,
+                flow_run.flow_version.number,
+                flow_run.created_by.get_username(),
+                flow_run.role,
+                flow_run.source,
+                flow_run.target_count,
+                flow_run.status,
+                flow_run.stop_reason,
+                flow_run.finished_at.isoformat() if flow_run.finished_at else "",
+                flow_run.reason,
+                steps,
+            ]
+
+    return csv_download(CSV_HEADER, rows(), name="flow-runs")

@@ -150,12 +150,20 @@ def _editor(
         "rows": rows,
         "errors": errors,
         "has_errors": bool(errors) or any(r.errors for r in rows),
-        "workflows": choices(),
+        "workflows": _with_unknown(choices(), rows),
         "strategies": STRATEGIES,
         "run_on": RUN_ON,
         "nav_section": "flows",
     }
     return render(request, "flows/edit.html", context, status=status)
+
+
+def _with_unknown(known: list[tuple[str, str]], rows: list[StepRow]) -> list[tuple[str, str]]:
+    """The editor's workflows, plus any a row names that the catalogue no longer offers (kept
+    selected, so saving says what is wrong instead of silently dropping the step)."""
+    offered = {value for value, _ in known}
+    missing = sorted({r.referrer for r in rows if r.referrer and r.referrer not in offered})
+    return known + [(ref, f"{ref} (not in the catalogue)") for ref in missing]
 
 
 @require_POST
