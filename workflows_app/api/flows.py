@@ -5,27 +5,22 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import reverse
 from ninja import Body, Header, Query, Router, Status
 from pydantic import ConfigDict, Field
 
 from workflows_app import targets as targets_mod
 from workflows_app.api.auth import audited, caller
 from workflows_app.api.errors import ApiError, problem
+from workflows_app.api.flow_output import current_steps, flow_out, flow_run_out, summary
 from workflows_app.api.flow_schemas import (
-    ExceptionBehaviorOut,
     FlowImportOut,
     FlowOut,
     FlowPageOut,
     FlowRunIn,
     FlowRunOut,
-    FlowRunStepOut,
-    FlowStepOut,
-    FlowSummaryOut,
-    LatestRunOut,
 )
 from workflows_app.api.schemas import ErrorOut
-from workflows_app.models import Flow, FlowRun, FlowVersion, Run
+from workflows_app.models import Flow, FlowRun, Run
 from workflows_app.roles import Role, has_role
 from workflows_app.selectors.flows import (
     MAX_PER_PAGE,
@@ -33,8 +28,8 @@ from workflows_app.selectors.flows import (
     flow_page,
     latest_runs,
     one_flow,
-    step_rows,
     version_of,
+    visible_flow_runs,
 )
 from workflows_app.services import flows as flow_service
 from workflows_app.services import idempotency
@@ -90,9 +85,9 @@ def list_flows(
         name_glob=glob,
     )
     latest = latest_runs(result.flows)
-    steps = _current_steps(result.flows)
+    steps = current_steps(result.flows)
     return FlowPageOut(
-        items=[_summary(request, f, latest.get(f.pk), len(steps[f.pk])) for f in result.flows],
+        items=[summary(request, f, latest.get(f.pk), len(steps[f.pk])) for f in result.flows],
         count=result.count,
         page=page,
         perPage=per_page,
@@ -108,7 +103,7 @@ def get_flow(request: HttpRequest, flow_id: int) -> FlowOut:
     """A flow as its current version defines it."""
     caller(request)
     flow = _flow(flow_id)
-    return _flow_out(request, flow, version_of(flow))
+    return flow_out(request, flow, version_of(flow))
 
 
 @router.get(
@@ -123,7 +118,7 @@ def get_flow_version(request: HttpRequest, flow_id: int, number: int) -> FlowOut
     version = version_of(flow, number)
     if version is None:
         raise ApiError(404, "not_found", f"Flow {flow_id} has no version {number}.")
-    return _flow_out(request, flow, version)
+    return flow_out(request, flow, version)
 
 
 @router.post("/flows", response={201: FlowOut, **WRITE_ERRORS}, url_name="flows")
@@ -137,7 +132,7 @@ def create_flow(request: HttpRequest, payload: FlowIn) -> Status[FlowOut]:
         )
     except flow_service.FlowInvalid as exc:
         raise _invalid(exc) from None
-    return Status(201, _flow_out(request, flow, version_of(flow)))
+    return Status(201, flow_out(request, flow, version_of(flow)))
 
 
 @router.patch("/flows/{int:flow_id}", response={200: FlowOut, **WRITE_ERRORS}, url_name="flow")
@@ -158,7 +153,7 @@ def patch_flow(request: HttpRequest, flow_id: int, payload: FlowPatchIn) -> Flow
         flow_service.update_flow(flow=flow, user=user, data=data, ip=client_address(request))
     except flow_service.FlowInvalid as exc:
         raise _invalid(exc) from None
-    return _flow_out(request, flow, version_of(flow))
+    return flow_out(request, flow, version_of(flow))
 
 
 @router.delete("/flows/{int:flow_id}", response={204: None, **WRITE_ERRORS}, url_name="flow")
@@ -184,7 +179,7 @@ def import_flows(request: HttpRequest, payload: Body[list[FlowIn]]) -> Status[Fl
         )
     except flow_service.FlowInvalid as exc:
         raise _invalid(exc) from None
-    return Status(201, FlowImportOut(items=[_flow_out(request, f, version_of(f)) for f in saved]))
+    return Status(201, FlowImportOut(items=[flow_out(request, f, version_of(f)) for f in saved]))
 
 
 @router.post(
@@ -251,10 +246,7 @@ def run_flow(
 )
 def get_flow_run(request: HttpRequest, flow_run_id: int) -> FlowRunOut:
     """A flow run: its status and each step's state, outcome and run."""
-    user = caller(request)
-    rows = FlowRun.objects.select_related("flow_version", "created_by")
-    if not has_role(user, Role.ADMIN):
-        rows = rows.filter(created_by=user) if not has_role(user, Role.HELPDESK) else rows
+    rows = visible_flow_runs(caller(request))
     flow_run = rows.filter(pk=flow_run_id).first() if flow_run_id < 2**31 else None
     if flow_run is None:
         raise ApiError(404, "not_found", f"No flow run {flow_run_id} you may open.")
@@ -262,40 +254,6 @@ def get_flow_run(request: HttpRequest, flow_run_id: int) -> FlowRunOut:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def flow_run_out(request: HttpRequest, flow_run: FlowRun, *, created: bool = True) -> FlowRunOut:
-    """A flow run as the API shows it."""
-    return FlowRunOut(
-        id=flow_run.pk,
-        url=request.build_absolute_uri(reverse("api:flow_run", args=[flow_run.pk])),
-        page_url=request.build_absolute_uri(reverse("flows:run", args=[flow_run.pk])),
-        flow=flow_run.flow_id,
-        version_number=flow_run.flow_version.number,
-        status=flow_run.status,
-        stop_reason=flow_run.stop_reason,
-        target_count=flow_run.target_count,
-        created_at=flow_run.created_at,
-        finished_at=flow_run.finished_at,
-        requester=flow_run.created_by.get_username(),
-        reason=flow_run.reason,
-        steps=[
-            FlowRunStepOut(
-                id=s.step_id,
-                state=s.state,
-                outcome=s.outcome,
-                reason=s.reason,
-                run=s.run_id,
-                run_url=(
-                    request.build_absolute_uri(reverse("api:run", args=[s.run_id]))
-                    if s.run_id
-                    else None
-                ),
-            )
-            for s in step_rows(flow_run)
-        ],
-        created=created,
-    )
 
 
 def _flow(flow_id: int) -> Flow:
@@ -325,60 +283,3 @@ def _invalid(exc: flow_service.FlowInvalid) -> ApiError:
 
 def _usable_key(key: str) -> bool:
     return 0 < len(key) <= idempotency.MAX_KEY_LENGTH and key.isascii() and key.isprintable()
-
-
-def _current_steps(flows: list[Flow]) -> dict[int, list[dict[str, Any]]]:
-    wanted = {(f.pk, f.version) for f in flows}
-    found: dict[int, list[dict[str, Any]]] = {f.pk: [] for f in flows}
-    for version in FlowVersion.objects.filter(flow__in=flows):
-        if (version.flow_id, version.number) in wanted:
-            found[version.flow_id] = version.steps
-    return found
-
-
-def _summary(
-    request: HttpRequest, flow: Flow, latest: FlowRun | None, steps_count: int
-) -> FlowSummaryOut:
-    return FlowSummaryOut(
-        id=flow.pk,
-        name=flow.name,
-        steps_count=steps_count,
-        created_by=flow.created_by.get_username() if flow.created_by else "",
-        creation_date=flow.created_at,
-        modified_by=flow.modified_by.get_username() if flow.modified_by else None,
-        modification_date=flow.modified_at,
-        latest_run=(
-            LatestRunOut(
-                id=latest.pk,
-                url=request.build_absolute_uri(reverse("api:flow_run", args=[latest.pk])),
-                started_at=latest.created_at,
-                started_by=latest.created_by.get_username(),
-                status=latest.status,
-            )
-            if latest is not None
-            else None
-        ),
-        self_service=flow.self_service,
-        version_number=flow.version,
-    )
-
-
-def _flow_out(request: HttpRequest, flow: Flow, version: FlowVersion | None) -> FlowOut:
-    assert version is not None
-    latest = latest_runs([flow]).get(flow.pk)
-    return FlowOut(
-        **_summary(request, flow, latest, len(version.steps)).model_dump(),
-        version="2.0",
-        type="IntegrationFlow",
-        steps=[
-            FlowStepOut(
-                **{
-                    **s,
-                    "exception_behavior": [
-                        ExceptionBehaviorOut(**b) for b in s["exception_behavior"]
-                    ],
-                }
-            )
-            for s in version.steps
-        ],
-    )
