@@ -194,6 +194,9 @@ DASHBOARD_RECOUNT_MINUTES = env_float(
 # Every task's messages at background priority unless sent with one of their own: the Redis
 # broker serves 0 first, and services/dispatch.py sends batches at 0 (someone waits) or 3.
 CELERY_TASK_ROUTES = {"workflows_app.tasks.*": {"priority": 6}}
+# How often beat advances flow runs in progress (services/flow_engine.py); each step's run
+# becoming final advances its flow at once, so this only catches lost messages.
+FLOW_SWEEP_SECONDS = env_float("FLOW_SWEEP_SECONDS", 30.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -215,6 +218,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows_app.tasks.recount_dashboard_task",
         "schedule": DASHBOARD_RECOUNT_MINUTES * 60,
         "options": {"expires": DASHBOARD_RECOUNT_MINUTES * 60},
+    },
+    "sweep-flows": {
+        "task": "workflows_app.tasks.sweep_flows_task",
+        "schedule": FLOW_SWEEP_SECONDS,
+        "options": {"expires": FLOW_SWEEP_SECONDS},
     },
     "retention": {
         "task": "workflows_app.tasks.retention_task",

@@ -49,6 +49,8 @@ WORKER_SETTINGS = {
     "RECONCILE_GRACE_SECONDS": "6",
     "CATALOGUE_SYNC_MINUTES": "100000",
     "BATCH_SWEEP_SECONDS": "100000",
+    # Flow runs whose advance message was lost are picked up within a couple of seconds.
+    "FLOW_SWEEP_SECONDS": "2",
 }
 
 

@@ -130,6 +130,21 @@ def permit(user: AnyUser, workflow: Workflow, source: Run.Source) -> RunPermit:
     return RunPermit(user=user, role=role, workflow=workflow, source=source)
 
 
+def permit_flow_step(
+    user: AnyUser, workflow: Workflow, source: Run.Source, *, offered_flow: bool
+) -> RunPermit:
+    """`permit` for one step of a flow. An admin who offers a flow for self-service offers its
+    steps with it: an employee may run them from the self-service page whatever each
+    workflow's own curation says; everything else is `permit`'s answer."""
+    if offered_flow and source == Run.Source.SELF_SERVICE and user_role(user) is Role.EMPLOYEE:
+        not_runnable = workflow_refusal(workflow, source)
+        if not_runnable is not None:
+            raise not_runnable
+        assert isinstance(user, User)
+        return RunPermit(user=user, role=Role.EMPLOYEE, workflow=workflow, source=source)
+    return permit(user, workflow, source)
+
+
 def refusal(user: AnyUser, workflow: Workflow, source: Run.Source) -> Refusal | None:
     """What `permit` would refuse, without raising: for pages that list many workflows."""
     try:

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from workflows_app.services import (
     dashboard_counts,
     dispatch,
+    flow_engine,
     follow_up,
     retention,
     submission,
@@ -73,3 +74,16 @@ def recount_dashboard_task() -> dict[str, Any]:
     """Beat: recount the dashboard's daily counts (recent days; the whole window hourly)."""
     done = dashboard_counts.recount()
     return {"first_day": done.first_day.isoformat(), "full": done.full, "seconds": done.seconds}
+
+
+@shared_task(name=dispatch.ADVANCE_FLOW)
+def advance_flow_task(flow_run_id: int) -> dict[str, Any]:
+    """Advance one flow run: end, start or mark not started the steps that can move."""
+    result = flow_engine.advance(flow_run_id)
+    return {"ended": result.ended, "started": result.started, "finished": result.finished}
+
+
+@shared_task(name=dispatch.SWEEP_FLOWS)
+def sweep_flows_task() -> list[int]:
+    """Beat: advance every flow run in progress (a lost message never loses a flow's place)."""
+    return flow_engine.sweep()

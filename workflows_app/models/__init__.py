@@ -20,6 +20,17 @@ from workflows_app.models.dashboard import (
     DailyRunCount,
     DashboardCounting,
 )
+from workflows_app.models.flows import (
+    FINAL_FLOW_RUN_STATUSES,
+    FLOW_FORMAT_VERSION,
+    Flow,
+    FlowRun,
+    FlowRunStatus,
+    FlowStepRun,
+    FlowVersion,
+    StepOutcome,
+    StepState,
+)
 from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
@@ -47,6 +58,13 @@ __all__ = [
     "DailyRunCount",
     "DashboardCounting",
     "DeviceAssignment",
+    "FINAL_FLOW_RUN_STATUSES",
+    "FLOW_FORMAT_VERSION",
+    "Flow",
+    "FlowRun",
+    "FlowRunStatus",
+    "FlowStepRun",
+    "FlowVersion",
     "Outcome",
     "ParameterDefinition",
     "PersonProfile",
@@ -57,6 +75,8 @@ __all__ = [
     "RunEventKind",
     "Run",
     "RunStatus",
+    "StepOutcome",
+    "StepState",
     "Target",
     "Workflow",
     "WorkflowCuration",

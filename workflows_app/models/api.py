@@ -44,6 +44,10 @@ class IdempotencyKey(models.Model):
     run = models.ForeignKey(
         "workflows_app.Run", null=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Or the flow run it made (POST /api/v1/flows/<id>/runs); one of the two once created.
+    flow_run = models.ForeignKey(
+        "workflows_app.FlowRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -27,6 +27,10 @@ class AuditAction(models.TextChoices):
     SIGNED_OUT = "auth.signed_out", "Signed out"
     UPN_CHANGED = "person.upn_changed", "UPN changed"
     RETENTION = "retention.purged", "Old history removed"
+    FLOW_CHANGED = "flow.changed", "Flow changed"
+    FLOW_IMPORTED = "flow.imported", "Flows imported"
+    FLOW_DELETED = "flow.deleted", "Flow deleted"
+    FLOW_RUN_CREATED = "flow_run.created", "Flow run created"
 
 
 class AuditEvent(models.Model):

@@ -22,9 +22,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Prefetch, Q
 
-from workflows_app.models import ParameterDefinition, Workflow, WorkflowCuration
+from workflows_app.models import Flow, ParameterDefinition, Workflow, WorkflowCuration
 from workflows_app.permissions import self_service_warnings
-from workflows_app.services import curation_audit
+from workflows_app.services import curation_audit, flows
 from workflows_app.services.curation_document import (
     FORMAT,
     MAX_DOCUMENT_BYTES,
@@ -135,7 +135,16 @@ def export_curation() -> dict[str, Any]:
     # Sorted here rather than in SQL: database collations must not change the bytes.
     entries = sorted((_entry(workflow) for workflow in workflows), key=lambda e: e["nql_id"])
     exported_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"format": FORMAT, "version": VERSION, "exported_at": exported_at, "workflows": entries}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": exported_at,
+        "workflows": entries,
+    }
+    live = list(Flow.objects.filter(deleted_at__isnull=True).order_by("name", "pk"))
+    if live:  # only then: a portal without flows exports what it always did
+        document["flows"] = flows.export_items(live)
+    return document
 
 
 def dump_curation(document: dict[str, Any]) -> str:
@@ -213,6 +222,13 @@ def import_curation(
         if errors or document is None:
             raise CurationImportError(errors or ["document: could not be read."])
         result, changes = _apply(document, catalogue, user=user, replace_all=replace_all)
+        if document.flows:
+            try:  # checked against the parameters just applied; an error undoes everything
+                flows.import_flows(user=user, items=document.flows, ip=ip)
+            except flows.FlowInvalid as exc:
+                raise CurationImportError(
+                    [f"flows{e}" if e.startswith("[") else e for e in exc.errors]
+                ) from None
         if result.changed or result.reset:
             curation_audit.imported(
                 result.summary(), changes, unchanged=result.unchanged, user=user, ip=ip

@@ -77,6 +77,9 @@ class CurationDocument(_Strict):
     version: Literal[1]
     exported_at: Annotated[datetime | None, Field(strict=False)] = None
     workflows: list[WorkflowCurationDoc]
+    # Remediation flows (flow inputs), checked by the flow rules once the workflows' part is
+    # applied, in the same transaction (services/flows.py).
+    flows: list[dict[str, Any]] | None = None
 
     @field_validator("version", mode="before")
     @classmethod

@@ -27,6 +27,8 @@ FOLLOW_UP = "workflows_app.tasks.follow_up_task"
 CHECK_BATCH = "workflows_app.tasks.check_batch_task"
 RETENTION = "workflows_app.tasks.retention_task"
 RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
+ADVANCE_FLOW = "workflows_app.tasks.advance_flow_task"
+SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
 
 INTERACTIVE = 0
 BULK = 3
@@ -73,3 +75,17 @@ def enqueue_catalogue_sync(*, trigger: str, requested_by_id: int | None = None) 
 def enqueue_retention() -> None:
     """Ask a worker for another retention pass (the last one stopped at its time budget)."""
     current_app.send_task(RETENTION)
+
+
+def enqueue_flow_advance(flow_run_id: int) -> None:
+    """Ask a worker to advance a flow run (one of its steps' runs just became final).
+
+    INTERACTIVE: a short step that starts the next ones, which someone is watching; it must
+    not wait behind a bulk run's batches.
+    """
+    current_app.send_task(ADVANCE_FLOW, args=(flow_run_id,), priority=INTERACTIVE)
+
+
+def enqueue_flow_advance_on_commit(flow_run_id: int) -> None:
+    """Queue the flow run's advance once the current transaction commits."""
+    transaction.on_commit(lambda: enqueue_flow_advance(flow_run_id))

@@ -31,7 +31,16 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from workflows_app.models import Batch, BatchState, Outcome, Run, RunEventKind, RunStatus, Target
+from workflows_app.models import (
+    Batch,
+    BatchState,
+    FlowStepRun,
+    Outcome,
+    Run,
+    RunEventKind,
+    RunStatus,
+    Target,
+)
 from workflows_app.services import dispatch, timeline
 from workflows_app.services.target_updates import write_columns
 
@@ -381,12 +390,20 @@ def refresh_run_status(run_id: int) -> Run | None:
         if final and run.finished_at is None:
             run.finished_at = timezone.now()
             fields.append("finished_at")
+            _step_of_flow_ended(run_id)
         elif not final and run.finished_at is not None:
             run.finished_at = None
             fields.append("finished_at")
         if fields:
             run.save(update_fields=fields)
         return run
+
+
+def _step_of_flow_ended(run_id: int) -> None:
+    """The run is a flow's step: have the flow advanced once this transaction commits."""
+    flow_run_id = FlowStepRun.objects.filter(run_id=run_id).values_list("flow_run_id", flat=True)
+    for found in flow_run_id[:1]:
+        dispatch.enqueue_flow_advance_on_commit(found)
 
 
 def derive_status(

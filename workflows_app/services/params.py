@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from workflows_app.models import ParameterDefinition, Workflow
 from workflows_app.services.param_patterns import PatternTimeout, PatternUnusable, fullmatch
@@ -31,7 +31,13 @@ def validate_params(
     Unknown names and missing required values are errors; defaults fill what was left out;
     booleans become "true"/"false"; numbers, choices and patterns are checked.
     """
-    defs = definitions(workflow)
+    return check_params(definitions(workflow), submitted)
+
+
+def check_params(
+    defs: Sequence[ParameterDefinition], submitted: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`validate_params` on definitions already read (a flow checks all its steps' at once)."""
     known = {d.name: d for d in defs}
     clean: dict[str, str] = {}
     errors: dict[str, str] = {}

@@ -57,8 +57,13 @@ def self_service_targets(
     workflow: Workflow, *, upn: str | None, device: DeviceChoice | None
 ) -> list[Target]:
     """The run's targets: the chosen device and/or the person's UPN, as the dependency needs."""
+    return targets_for(str(workflow.dependency), upn=upn, device=device)
+
+
+def targets_for(dependency: str, *, upn: str | None, device: DeviceChoice | None) -> list[Target]:
+    """The chosen device and/or the person's UPN, as a dependency (a workflow's, a flow's) needs."""
     targets: list[Target] = []
-    if needs_device(workflow):
+    if dependency in DEVICE_DEPENDENCIES:
         if device is None:
             raise SelfServiceRefused(NOT_YOUR_DEVICE)
         # A Collector UUID lets the run go through API v1; a name alone needs v2.
@@ -66,7 +71,7 @@ def self_service_targets(
             targets.append(Target(TargetKind.DEVICE_COLLECTOR, device.collector_uid, 1))
         else:
             targets.append(Target(TargetKind.DEVICE_NAME, device.name, 1))
-    if needs_user(workflow):
+    if dependency in USER_DEPENDENCIES:
         if upn is None:
             raise SelfServiceRefused(NO_UPN)
         targets.append(Target(TargetKind.USER_UPN, upn, len(targets) + 1))

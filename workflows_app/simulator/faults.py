@@ -31,6 +31,8 @@ class FaultConfig:
     # The next N NQL exports end in ERROR (with an errorDescription) instead of COMPLETED.
     export_error_count: int = 0
     fail_next: list[int] = field(default_factory=list)
+    # Executions of these workflows (NQL ids) end in failure on every target, whatever it is.
+    fail_workflows: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int = 1234
 
@@ -127,6 +129,10 @@ class Faults:
         """Whether to answer an accepted execute with a 500 (consumes a count)."""
         return self._take_count("fail_after_accept_count", path)
 
+    def fails_workflow(self, workflow_id: str) -> bool:
+        """Whether executions of this workflow are to fail on every target."""
+        return workflow_id in self.config.fail_workflows
+
     def take_export_error(self, path: str) -> bool:
         """Whether the export starting now is to end in ERROR (consumes a count)."""
         return self._take_count("export_error_count", path)
@@ -165,7 +171,12 @@ def _check(cfg: FaultConfig) -> None:
         isinstance(s, int) and 400 <= s <= 599 for s in cfg.fail_next
     ):
         raise ValueError("fail_next must be a list of 4xx/5xx status codes")
+    if not isinstance(cfg.fail_workflows, list) or not all(
+        isinstance(w, str) for w in cfg.fail_workflows
+    ):
+        raise ValueError("fail_workflows must be a list of workflow NQL ids")
     if not isinstance(cfg.paths, list) or not all(isinstance(p, str) for p in cfg.paths):
         raise ValueError("paths must be a list of path prefixes")
     cfg.fail_next = list(cfg.fail_next)
+    cfg.fail_workflows = list(cfg.fail_workflows)
     cfg.paths = list(cfg.paths)

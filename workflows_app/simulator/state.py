@@ -70,6 +70,8 @@ class SimTargetExecution:
     outcome: str | None = None
     outcome_details: str | None = None
     triggered: bool = False
+    # The faults said this workflow's executions fail (FaultConfig.fail_workflows).
+    forced_failure: bool = False
     trigger_params: dict[str, str] | None = None
 
     def to_row(self) -> dict[str, Any]:
@@ -136,7 +138,7 @@ def _final(execution: SimTargetExecution) -> tuple[str, str, str, str]:
             FAILURE,
             f"No {execution.target.kind} matches {execution.target.given!r}",
         )
-    if "fail" in label.lower():
+    if "fail" in label.lower() or execution.forced_failure:
         return FAILURE, "Remote action failed", FAILURE, f"{name} failed on {label}: exit 1"
     if "timeout" in label.lower():
         return TIMED_OUT, "Device did not answer", FAILURE, f"{label} was offline"
@@ -222,6 +224,7 @@ class SimState:
         params: dict[str, str] | None,
         source_header: str | None,
         targets: list[ResolvedTarget],
+        forced_failure: bool = False,
     ) -> SimExecutionRecord:
         """Accept an execute request: one request UUID, one pending execution per target."""
         now = datetime.now(UTC)
@@ -238,6 +241,7 @@ class SimState:
                     request_time=now,
                     due_at=due,
                     start_at=start,
+                    forced_failure=forced_failure,
                 )
                 for t in targets
             ]

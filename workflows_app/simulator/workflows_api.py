@@ -152,6 +152,7 @@ def execute(
         params=body.get("params"),
         source_header=request.header("Source"),
         targets=targets,
+        forced_failure=faults.fails_workflow(workflow.id),
     )
     if faults.take_fail_after_accept(request.path):
         # The executions exist and progress; only the answer is lost.

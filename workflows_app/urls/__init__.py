@@ -10,6 +10,7 @@ urlpatterns = [
     path("console/", include("workflows_app.urls.console")),
     path("console/curation/", include("workflows_app.urls.curation")),
     path("people/", include("workflows_app.urls.people")),
+    path("flows/", include("workflows_app.urls.flows")),
     path("sso/", include("workflows_app.urls.sso")),
     path("account/", include("workflows_app.urls.account")),
     path("api/v1/", api.urls),

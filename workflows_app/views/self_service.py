@@ -30,6 +30,7 @@ from workflows_app.services.self_service import (
     needs_user,
     start_self_service_run,
 )
+from workflows_app.views.flow_fix import offered_flows
 from workflows_app.views.http import AuthenticatedHttpRequest, search_query
 
 EVERY_ROLE = (Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
@@ -122,7 +123,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "self_service/_cards.html", context)
     else:
-        context.update(_recent_context(request))
+        context.update(_recent_context(request), flows=offered_flows())
         response = render(request, "self_service/home.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -1,0 +1,56 @@
+"""Helpers shared by the flow tests: catalogue rows, a flow built through the service, targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflows_app.models import Flow, FlowRun, FlowStepRun, Run
+from workflows_app.services import flows
+from workflows_app.services.flow_runs import start_flow_run
+from workflows_app.targets import Target, TargetKind
+
+# Four device workflows of the simulator's catalogue, one per step, so requests tell steps apart.
+STEP_WORKFLOWS = {
+    "clear": "#clear_teams_cache",
+    "disk": "#free_up_disk_space",
+    "spooler": "#restart_print_spooler",
+    "network": "#reset_network_adapter",
+    "logs": "#collect_diagnostics_logs",
+}
+
+
+def catalogue(sim_workflow: Any) -> None:
+    for nql_id in STEP_WORKFLOWS.values():
+        sim_workflow(nql_id)
+
+
+def step(name: str, *depends_on: str, **more: Any) -> dict[str, Any]:
+    return {"name": name, "referrer": STEP_WORKFLOWS[name], "depends_on": list(depends_on), **more}
+
+
+def make_flow(admin: Any, name: str, *steps: dict[str, Any]) -> Flow:
+    return flows.create_flow(user=admin, data={"name": name, "steps": list(steps)})
+
+
+def devices(*names: str) -> list[Target]:
+    return [Target(TargetKind.DEVICE_NAME, n, i + 1) for i, n in enumerate(names)]
+
+
+def run_flow(user: Any, flow: Flow, *names: str) -> FlowRun:
+    return start_flow_run(
+        user=user,
+        flow=flow,
+        targets=devices(*names),
+        reason="flow test",
+        source=Run.Source.HELPDESK,
+    )
+
+
+def steps_of(flow_run: FlowRun) -> dict[str, FlowStepRun]:
+    return {
+        s.step_id: s for s in FlowStepRun.objects.filter(flow_run=flow_run).select_related("run")
+    }
+
+
+def states(flow_run: FlowRun) -> dict[str, tuple[str, str]]:
+    return {sid: (s.state, s.outcome) for sid, s in steps_of(flow_run).items()}

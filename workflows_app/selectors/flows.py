@@ -1,0 +1,94 @@
+"""Reading flows: the list (sorted, paged, filtered by a name glob), one flow, latest runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Max, QuerySet
+from django.db.models.functions import Upper
+
+from workflows_app.models import Flow, FlowRun, FlowStepRun, FlowVersion
+from workflows_app.roles import Role, has_role
+from workflows_app.selectors.catalogue import name_matches
+
+SORT_FIELDS: dict[str, Any] = {
+    "name": Upper("name"),
+    "id": F("pk"),
+    "creationDate": F("created_at"),
+    "lastUpdated": F("modified_at"),
+}
+MAX_PER_PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class FlowPage:
+    flows: list[Flow]
+    count: int
+
+
+def live_flows() -> QuerySet[Flow]:
+    """Flows not deleted, with who made and changed them."""
+    return Flow.objects.filter(deleted_at__isnull=True).select_related("created_by", "modified_by")
+
+
+def flow_page(
+    *, sort_field: str, descending: bool, page: int, per_page: int, name_glob: str = ""
+) -> FlowPage:
+    """One page of flows (page from 0) and how many match in all."""
+    rows = live_flows()
+    if name_glob:
+        rows = rows.filter(name_matches(name_glob))
+    order = SORT_FIELDS[sort_field]
+    rows = rows.order_by(order.desc() if descending else order.asc(), "-pk" if descending else "pk")
+    start = page * per_page
+    return FlowPage(flows=list(rows[start : start + per_page]), count=rows.count())
+
+
+def one_flow(flow_id: int) -> Flow | None:
+    """A flow people may see (not deleted), or None."""
+    if not 0 < flow_id < 2**31:
+        return None
+    return live_flows().filter(pk=flow_id).first()
+
+
+def version_of(flow: Flow, number: int | None = None) -> FlowVersion | None:
+    """A version of the flow (the current one by default), or None."""
+    wanted = flow.version if number is None else number
+    if not 0 < wanted < 2**31:
+        return None
+    return FlowVersion.objects.filter(flow=flow, number=wanted).first()
+
+
+def latest_runs(flows: Sequence[Flow]) -> dict[int, FlowRun]:
+    """Each flow's newest run, if it has one (two queries, on any database)."""
+    newest = (
+        FlowRun.objects.filter(flow__in=flows)
+        .order_by()
+        .values("flow_id")
+        .annotate(last=Max("pk"))
+        .values_list("last", flat=True)
+    )
+    rows = FlowRun.objects.filter(pk__in=list(newest)).select_related("created_by")
+    return {flow_run.flow_id: flow_run for flow_run in rows}
+
+
+def step_rows(flow_run: FlowRun) -> list[FlowStepRun]:
+    """The flow run's steps in the flow's order, each with its run."""
+    return list(flow_run.steps.select_related("run").order_by("position"))
+
+
+def flow_runs_of(flow: Flow, limit: int = 20) -> list[FlowRun]:
+    """The flow's newest runs."""
+    return list(
+        FlowRun.objects.filter(flow=flow).select_related("created_by", "flow_version")[:limit]
+    )
+
+
+def visible_flow_runs(user: Any) -> QuerySet[FlowRun]:
+    """The flow runs this person may see, newest first: staff all, employees their own."""
+    from_roles = FlowRun.objects.select_related("flow", "flow_version", "created_by")
+    if has_role(user, Role.HELPDESK, Role.ADMIN):
+        return from_roles.order_by("-pk")
+    return from_roles.filter(created_by=user).order_by("-pk")
