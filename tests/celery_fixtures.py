@@ -411,13 +411,24 @@ def celery_producer(celery_queue: str, pipeline_redis: RedisServer) -> Iterator[
 
     saved = (app.conf.broker_url, app.conf.task_default_queue)
     app.conf.broker_url = pipeline_redis.url(BROKER_DB)
-    app.conf.task_default_queue = celery_queue
+    use_default_queue(app, celery_queue)
     _reset_pools(app)
     yield app
     with app.connection_for_write() as conn:
         _drop_queue(conn.default_channel.client, celery_queue)
     _reset_pools(app)
-    app.conf.broker_url, app.conf.task_default_queue = saved
+    app.conf.broker_url = saved[0]
+    use_default_queue(app, saved[1])
+
+
+def use_default_queue(app: Any, queue: str) -> None:
+    """Publish messages without a queue of their own to `queue` from now on.
+
+    Celery caches the default queue the first time it sends a message without one (every task
+    routed by CELERY_TASK_ROUTES is), so changing the setting alone would not be enough.
+    """
+    app.conf.task_default_queue = queue
+    app.amqp.__dict__.pop("default_queue", None)
 
 
 def _reset_pools(app: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.celery_fixtures import _drop_queue
+from tests.celery_fixtures import _drop_queue, use_default_queue
 from tests.test_run_views import make_workflow
 from workflows_app.models import Run
 from workflows_app.services import dispatch
@@ -24,11 +24,11 @@ def own_queue(celery_producer: Any, celery_queue: str) -> Any:
     """The producer publishing to a queue of this test alone, emptied afterwards."""
     name = f"{celery_queue}-priority"
     saved = celery_producer.conf.task_default_queue
-    celery_producer.conf.task_default_queue = name
+    use_default_queue(celery_producer, name)
     try:
         yield name
     finally:
-        celery_producer.conf.task_default_queue = saved
+        use_default_queue(celery_producer, saved)
         with celery_producer.connection_for_write() as conn:
             _drop_queue(conn.default_channel.client, name)
 
