@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
 
-from workflows_app.models.catalogue import Workflow
+from workflows_app.models.catalogue import RunnableKind, Workflow
 
 
 class RunStatus(models.TextChoices):
@@ -17,13 +17,15 @@ class RunStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     WAITING = "waiting", "Waiting for an event"
     SUCCEEDED = "succeeded", "Succeeded"
+    # A remote action every Engine accepted: the classic API says no more than that.
+    SENT = "sent", "Sent"
     PARTIAL = "partial", "Partly failed"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
 
 
 FINAL_RUN_STATUSES = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
+    {RunStatus.SUCCEEDED, RunStatus.SENT, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
 )
 
 
@@ -54,6 +56,7 @@ class Outcome(models.TextChoices):
     RUNNING = "running", "Running"
     WAITING = "waiting", "Waiting for an event"
     SUCCESS = "success", "Succeeded"
+    SENT = "sent", "Sent"  # a remote action every Engine accepted; nothing more is known
     FAILURE = "failure", "Failed"
     UNKNOWN = "unknown", "Unknown"  # the portal cannot tell
     NOT_SENT = "not_sent", "Not sent"  # never reached Nexthink
@@ -80,6 +83,9 @@ class Run(models.Model):
     role = models.CharField(max_length=20)
     source = models.CharField(max_length=20, choices=Source.choices)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(
+        max_length=16, choices=RunnableKind.choices, default=RunnableKind.WORKFLOW
+    )
     # Snapshot: what the workflow was when the run was asked for, whatever the catalogue says later.
     workflow_nql_id = models.CharField(max_length=255)
     workflow_uuid = models.CharField(max_length=64)
@@ -153,6 +159,8 @@ class Batch(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resent_from"
     )
     resend_note = models.CharField(max_length=500, blank=True)
+    # A remote action's answer: one {databaseUid, code, message} per Engine (classic Act API).
+    engine_results = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["run", "number"]
@@ -175,6 +183,11 @@ class Batch(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_BATCH_STATES
+
+    @property
+    def engines_not_ok(self) -> list[dict[str, str]]:
+        """The Engines that did not answer `ok` to this remote action batch."""
+        return [e for e in self.engine_results if e.get("code") != "ok"]
 
 
 class Target(models.Model):
