@@ -130,6 +130,7 @@ class Progress:
 # target not sent yet) and the targets table's filter for them.
 PROGRESS_GROUPS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("succeeded", "Succeeded", (Outcome.SUCCESS,), Outcome.SUCCESS),
+    ("sent", "Sent", (Outcome.SENT,), Outcome.SENT),
     ("failed", "Failed", (Outcome.FAILURE,), Outcome.FAILURE),
     ("not_sent", "Not sent", (Outcome.NOT_SENT,), Outcome.NOT_SENT),
     ("unknown", "Unknown", (Outcome.UNKNOWN,), Outcome.UNKNOWN),

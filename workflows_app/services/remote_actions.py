@@ -30,6 +30,7 @@ from workflows_app.models import (
 from workflows_app.nexthink.models import UUID_PATTERN, Dependency
 from workflows_app.roles import Role
 from workflows_app.services import audit, runs
+from workflows_app.services.curation_document import RemoteActionDoc
 
 _UID = re.compile(UUID_PATTERN, re.ASCII)
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}", re.ASCII)
@@ -208,3 +209,58 @@ def start_remote_action_run(
         source=source,
         ip=ip,
     )
+
+
+# --- the curation document's `remote_actions` (services/curation.py) ---------------------------
+
+
+def document_entries() -> list[dict[str, str]]:
+    """Every registered remote action still present, as the curation document lists them."""
+    rows = Workflow.objects.filter(kind=RunnableKind.REMOTE_ACTION, removed_at__isnull=True)
+    entries = [{"uid": w.nql_id, "name": w.name, "description": w.description} for w in rows]
+    return sorted(entries, key=lambda e: e["uid"])  # sorted here: no collation in the bytes
+
+
+def _spec(entry: RemoteActionDoc) -> RemoteActionSpec:
+    return RemoteActionSpec(uid=entry.uid, name=entry.name, description=entry.description)
+
+
+def document_problems(entries: Sequence[tuple[int, RemoteActionDoc]]) -> list[str]:
+    """Every problem of the document's remote actions, as `remote_actions[i]: message`."""
+    errors: list[str] = []
+    first_at: dict[str, int] = {}
+    for index, entry in entries:
+        at = f"remote_actions[{index}]"
+        uid = entry.uid.strip().lower()
+        if uid in first_at:
+            errors.append(f"{at}.uid: '{uid}' is already listed at remote_actions[{first_at[uid]}]")
+        first_at.setdefault(uid, index)
+        errors += [f"{at}: {problem}" for problem in spec_problems(_spec(entry))]
+    names = [entry.name.strip().lower() for _, entry in entries]
+    for index, entry in entries:
+        if names.count(entry.name.strip().lower()) > 1:
+            errors.append(f"remote_actions[{index}].name: '{entry.name}' is listed twice")
+    return errors
+
+
+def register_listed(
+    entries: Sequence[tuple[int, RemoteActionDoc]], *, actor: User | None
+) -> list[str]:
+    """Register (or update) the document's remote actions; returns the UIDs that changed.
+
+    The caller checked `document_problems` and audits the import as a whole.
+    """
+    changed: list[str] = []
+    for _, entry in entries:
+        spec = _spec(entry)
+        uid = spec.uid.strip().lower()
+        row = Workflow.objects.filter(nql_id=uid).first()
+        same = row is not None and (row.name, row.description, row.removed_at) == (
+            spec.name.strip(),
+            spec.description.strip(),
+            None,
+        )
+        if not same:
+            register(spec, actor=actor, audited=False)
+            changed.append(uid)
+    return changed
