@@ -37,7 +37,7 @@ class RemoteActionForm(forms.Form):
     )
     allowed_roles = forms.MultipleChoiceField(
         label="Roles that may run it",
-        choices=[(Role.HELPDESK.value, "helpdesk"), (Role.ADMIN.value, "admin")],
+        choices=[(Role.HELPDESK.value, Role.HELPDESK.value), (Role.ADMIN.value, Role.ADMIN.value)],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: helpdesk and admins.",

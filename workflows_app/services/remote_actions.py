@@ -80,7 +80,7 @@ def spec_problems(spec: RemoteActionSpec) -> list[str]:
         problems.append("A parameter is named twice.")
     for role in spec.allowed_roles or ():
         if role not in (Role.HELPDESK.value, Role.ADMIN.value, Role.EMPLOYEE.value):
-            problems.append(f"'{role}' is not a role (employee, helpdesk, admin).")
+            problems.append(f"'{role}' is not a role (Employee, Helpdesk, Admin).")
     uid = spec.uid.strip().lower()
     if Workflow.objects.filter(nql_id=uid, kind=RunnableKind.WORKFLOW).exists():
         problems.append(f"{uid} is already a workflow's id.")

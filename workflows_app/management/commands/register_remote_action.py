@@ -7,7 +7,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.roles import Role
 from workflows_app.services.remote_actions import RegistrationError, RemoteActionSpec, register
+
+ROLES = {"helpdesk": Role.HELPDESK.value, "admin": Role.ADMIN.value}
 
 
 class Command(BaseCommand):
@@ -50,7 +53,7 @@ class Command(BaseCommand):
             name=options["name"],
             description=options["description"],
             params=tuple(options["param"]),
-            allowed_roles=tuple(options["role"]) if options["role"] else None,
+            allowed_roles=tuple(ROLES[r] for r in options["role"]) if options["role"] else None,
             self_service=True if options["self_service"] else None,
         )
         try:
