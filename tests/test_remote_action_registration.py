@@ -310,3 +310,20 @@ def test_api_run_detail_has_the_kind_and_engines_and_creates_remote_action_runs(
     paths = {e["field"] for e in json.loads(refused.content)["errors"]}
     assert {"targets.0", "params.Bogus"} <= paths
     assert Batch.objects.filter(state=BatchState.QUEUED).count() == 1  # the created run's only
+
+
+def test_history_shows_and_filters_remote_action_runs_and_the_audit_names_the_kind(
+    action: Workflow, client_for: Any, helpdesk: Any, enqueued: list[int]
+):
+    run = answered_run(helpdesk, action, enqueued)
+    page = client_for(helpdesk).get(reverse("runs:list"), {"kind": "remote_action"})
+    assert f'data-run="{run.pk}"' in page.content.decode()
+    assert b'data-testid="run-kind"' in page.content
+    none = client_for(helpdesk).get(reverse("runs:list"), {"kind": "workflow"})
+    assert f'data-run="{run.pk}"' not in none.content.decode()
+    event = AuditEvent.objects.get(action=AuditAction.RUN_CREATED)
+    assert event.details["kind"] == "remote_action" and event.details["workflow"] == UID
+    api = ApiClient(api_tokens.create_token(user=helpdesk, name="ITSM").secret)
+    listed = json.loads(api.get("/api/v1/runs", kind="remote_action").content)
+    assert [item["id"] for item in listed["items"]] == [run.pk]
+    assert listed["items"][0]["kind"] == "remote_action"

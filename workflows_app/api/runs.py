@@ -111,6 +111,7 @@ def create_run(
 def list_runs(
     request: HttpRequest,
     workflow: str | None = None,
+    kind: str | None = None,
     requester: str | None = None,
     role: str | None = None,
     source: str | None = None,

@@ -113,6 +113,7 @@ class Run(models.Model):
             models.Index(fields=["workflow", "id"], name="run_workflow_id"),
             models.Index(fields=["source", "id"], name="run_source_id"),
             models.Index(fields=["role", "id"], name="run_role_id"),
+            models.Index(fields=["kind", "id"], name="run_kind_id"),
         ]
 
     def __str__(self) -> str:

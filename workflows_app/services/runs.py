@@ -167,6 +167,7 @@ def _record_creation(
         obj=run,
         details={
             "workflow": run.workflow_nql_id,
+            "kind": run.kind,
             "targets": run.target_count,
             "source": run.source,
             "reason": run.reason,
