@@ -327,3 +327,16 @@ def test_history_shows_and_filters_remote_action_runs_and_the_audit_names_the_ki
     listed = json.loads(api.get("/api/v1/runs", kind="remote_action").content)
     assert [item["id"] for item in listed["items"]] == [run.pk]
     assert listed["items"][0]["kind"] == "remote_action"
+
+
+def test_the_demo_curation_registers_remote_actions_the_simulator_knows(
+    db: Any, nexthink_settings: Any, simulator: Any
+):
+    from workflows_app.management.commands.demo import DEMO_CURATION
+    from workflows_app.services.catalogue_sync import sync_catalogue
+
+    sync_catalogue(trigger="test")
+    result = import_curation(DEMO_CURATION.read_bytes(), user=None)
+    known = {a.uid for a in simulator.classic.actions if a.enabled and a.manual}
+    assert len(result.registered) == 2 and set(result.registered) <= known
+    assert find_remote_action(UID) is not None and find_remote_action(UID).curation.self_service
