@@ -49,7 +49,10 @@ class Workflow(models.Model):
         INACTIVE = "INACTIVE", "Inactive"
 
     kind = models.CharField(
-        max_length=16, choices=RunnableKind.choices, default=RunnableKind.WORKFLOW
+        max_length=16,
+        choices=RunnableKind.choices,
+        default=RunnableKind.WORKFLOW,
+        db_default=RunnableKind.WORKFLOW,  # for rows written with SQL (benchmark seeds)
     )
     nql_id = models.CharField("NQL id", max_length=255, unique=True)
     uuid = models.CharField(max_length=64, db_index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.db.models.functions import Upper
 
 from workflows_app.models.catalogue import RunnableKind, Workflow
@@ -83,8 +84,12 @@ class Run(models.Model):
     role = models.CharField(max_length=20)
     source = models.CharField(max_length=20, choices=Source.choices)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
+    # db_default too: rows written with SQL (benchmarks, fake history) get it without naming it.
     kind = models.CharField(
-        max_length=16, choices=RunnableKind.choices, default=RunnableKind.WORKFLOW
+        max_length=16,
+        choices=RunnableKind.choices,
+        default=RunnableKind.WORKFLOW,
+        db_default=RunnableKind.WORKFLOW,
     )
     # Snapshot: what the workflow was when the run was asked for, whatever the catalogue says later.
     workflow_nql_id = models.CharField(max_length=255)
@@ -161,7 +166,9 @@ class Batch(models.Model):
     )
     resend_note = models.CharField(max_length=500, blank=True)
     # A remote action's answer: one {databaseUid, code, message} per Engine (classic Act API).
-    engine_results = models.JSONField(default=list, blank=True)
+    engine_results = models.JSONField(
+        default=list, blank=True, db_default=Value([], output_field=models.JSONField())
+    )
 
     class Meta:
         ordering = ["run", "number"]
