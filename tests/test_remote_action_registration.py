@@ -20,6 +20,7 @@ from workflows_app.models import (
     BatchState,
     Run,
     RunnableKind,
+    Target,
     Workflow,
 )
 from workflows_app.nexthink.classic import EngineResult
@@ -340,3 +341,23 @@ def test_the_demo_curation_registers_remote_actions_the_simulator_knows(
     known = {a.uid for a in simulator.classic.actions if a.enabled and a.manual}
     assert len(result.registered) == 2 and set(result.registered) <= known
     assert find_remote_action(UID) is not None and find_remote_action(UID).curation.self_service
+
+
+def test_rerun_on_the_failed_devices_prefills_them_as_classic_uids(
+    action: Workflow, client_for: Any, helpdesk: Any, enqueued: list[int]
+):
+    run = answered_run(helpdesk, action, enqueued)
+    Target.objects.filter(run=run).update(outcome="failure")  # as if no Engine had taken it
+    lifecycle.recount(Batch.objects.get(run=run).pk)
+    form = (
+        client_for(helpdesk)
+        .get(reverse("runs:start", args=[action.pk]), {"rerun": run.pk})
+        .content.decode()
+    )
+    for device in DEVICES:
+        assert f"uid:{device}" in form
+    confirm = client_for(helpdesk).post(
+        reverse("runs:start", args=[action.pk]),
+        {"targets_text": "\n".join(f"uid:{d}" for d in DEVICES), "param_Force": "yes"},
+    )
+    assert confirm.status_code == 200 and b'data-testid="target-count">2<' in confirm.content

@@ -45,6 +45,7 @@ class ParameterOut(Schema):
 
 class WorkflowOut(Schema):
     id: int
+    kind: str = Field(description="workflow, or remote_action (classic; nql_id is its UID)")
     nql_id: str
     uuid: str
     name: str
