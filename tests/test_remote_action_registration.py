@@ -168,6 +168,8 @@ def test_admin_registers_a_remote_action_on_the_page(client_for: Any, admin_user
     assert row.curation.allowed_roles == ["Helpdesk"] and row.curation.self_service is False
     listing = client_for(admin_user).get(reverse("curation:list"))
     assert b"Remote action (classic)" in listing.content
+    editor = client_for(admin_user).get(response["Location"])
+    assert editor.status_code == 200 and b"Force" in editor.content
 
 
 def test_registration_page_refuses_bad_input_with_400_and_saves_nothing(

@@ -191,6 +191,8 @@ def start_remote_action_run(
     params: Mapping[str, str],
     reason: str,
     source: Run.Source,
+    duplicate_count: int = 0,
+    allow_duplicate: bool = False,
     ip: str | None = None,
 ) -> Run:
     """Start a run of a registered remote action, as `runs.create_run` starts a workflow's.
@@ -207,6 +209,8 @@ def start_remote_action_run(
         params=params,
         reason=reason,
         source=source,
+        duplicate_count=duplicate_count,
+        allow_duplicate=allow_duplicate,
         ip=ip,
     )
 
