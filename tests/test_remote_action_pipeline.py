@@ -296,3 +296,23 @@ def test_no_remote_action_runs_when_only_the_cloud_is_configured(
     settings.NEXTHINK_PLATFORMS = "cloud"
     with pytest.raises(RunRefused, match="NEXTHINK_PLATFORMS"):
         pipeline.start(agent, action, device_uids(1))
+
+
+def test_run_workflow_waits_and_prints_each_engine(
+    celery_worker: WorkerProcess, simulator: Any, agent: Any
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    simulator.classic.configure({"engine_answers": {AMER: "engine_error"}})
+    register()
+    out = io.StringIO()
+    call_command(
+        "run_workflow", "Restart Outlook", "--targets", "-", "--user", "agent", "--wait",
+        "--timeout", "30", "--poll-interval", "0.2",
+        stdin=io.StringIO("\n".join(t.value for t in device_uids(3))), stdout=out,
+    )  # fmt: skip
+    printed = out.getvalue()
+    assert f"Run {Run.objects.get().pk}: Partly failed" in printed
+    assert f"Engines: {EMEA} ok, {AMER} engine_error" in printed

@@ -185,6 +185,11 @@ class Command(BaseCommand):
                 line += f", request {batch.request_uuid}"
             if batch.error_code:
                 line += f", {batch.error_code}: {batch.error_details}"
+            if batch.engine_results:
+                codes = ", ".join(
+                    f"{e.get('databaseUid')} {e.get('code')}" for e in batch.engine_results
+                )
+                line += f"; Engines: {codes}"
             self.stdout.write(line)
 
 
