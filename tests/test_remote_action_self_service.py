@@ -87,3 +87,16 @@ def test_the_employee_reads_sent_or_not_sure_in_plain_words(
     assert fix_status(run).headline == "Sent to your device"
     run.status = RunStatus.PARTIAL
     assert fix_status(run).headline == "Not sure it worked"
+
+
+def test_helpdesk_assigns_a_classic_device_uid_on_the_people_page(
+    employee: Any, helpdesk: Any, client_for: Any
+):
+    url = reverse("people:assign", args=[employee.pk])
+    refused = client_for(helpdesk).post(url, {"device_name": "EMP-LT-9", "classic_uid": "PC-9"})
+    assert refused.status_code == 400 and b"Not a classic device UID" in refused.content
+    done = client_for(helpdesk).post(url, {"device_name": "EMP-LT-9", "classic_uid": MINE})
+    assert done.status_code == 302
+    assert DeviceAssignment.objects.get(user=employee).classic_uid == MINE
+    page = client_for(helpdesk).get(reverse("people:detail", args=[employee.pk]))
+    assert MINE.encode() in page.content
