@@ -289,6 +289,12 @@ NEXTHINK_CLASSIC_ENGINES = env_list("NEXTHINK_CLASSIC_ENGINES", [])
 # waits that long plus a margin for the answer.
 NEXTHINK_CLASSIC_TIMEOUT_SECONDS = env_int("NEXTHINK_CLASSIC_TIMEOUT_SECONDS", 60, minimum=1)
 NEXTHINK_CLASSIC_READ_MARGIN = env_float("NEXTHINK_CLASSIC_READ_MARGIN", 10.0, minimum=0)
+if NEXTHINK_CLASSIC_TIMEOUT_SECONDS + NEXTHINK_CLASSIC_READ_MARGIN >= CELERY_TASK_SOFT_TIME_LIMIT:
+    # The task would be stopped while the web interface may still be asking its Engines.
+    raise ConfigError(
+        "NEXTHINK_CLASSIC_TIMEOUT_SECONDS + NEXTHINK_CLASSIC_READ_MARGIN must be shorter than "
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s)"
+    )
 # Devices per call; a TOO_MANY_DEVICES answer splits the batch in halves (nothing ran).
 NEXTHINK_CLASSIC_BATCH_SIZE = env_int("NEXTHINK_CLASSIC_BATCH_SIZE", 1000, minimum=1)
 # Which Nexthink the portal drives: "cloud" (Workflows API), "classic" (remote actions through

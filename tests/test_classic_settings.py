@@ -51,3 +51,9 @@ def test_each_platform_setting_serves_its_kinds(settings, platforms: str, kinds:
 
     settings.NEXTHINK_PLATFORMS = platforms
     assert {str(k) for k in enabled_kinds()} == kinds
+
+
+def test_a_classic_timeout_longer_than_the_task_may_run_stops_start_up():
+    result = start(NEXTHINK_CLASSIC_TIMEOUT_SECONDS="600", CELERY_TASK_SOFT_TIME_LIMIT="240")
+    assert result.returncode != 0
+    assert "must be shorter than CELERY_TASK_SOFT_TIME_LIMIT (240 s)" in result.stderr
