@@ -284,6 +284,44 @@ NEXTHINK_RECENT_EXECUTIONS_QUERY_ID = env_str(
 for _name in ("NEXTHINK_EXECUTIONS_QUERY_ID", "NEXTHINK_RECENT_EXECUTIONS_QUERY_ID"):
     if not re.fullmatch(NQL_QUERY_ID_PATTERN, str(globals()[_name])):
         raise ConfigError(f"{_name} must be a saved NQL query id like #portal_workflow_executions")
+# The classic (on-premise) platform's Act API v2 for remote actions (README "Classic remote
+# actions"): the web interface's address, a Nexthink user allowed to use the API of remote
+# actions, optionally the Engines to target (database UIDs; all when empty).
+NEXTHINK_CLASSIC_URL = env_str(
+    "NEXTHINK_CLASSIC_URL",
+    f"http://127.0.0.1:{env_int('NEXTHINK_SIMULATOR_PORT', 8765, minimum=1)}"
+    if DEMO_MODE
+    else None,
+)
+NEXTHINK_CLASSIC_USER = env_str("NEXTHINK_CLASSIC_USER", "portal-classic" if DEMO_MODE else None)
+NEXTHINK_CLASSIC_PASSWORD = env_secret(
+    "NEXTHINK_CLASSIC_PASSWORD", required=False, default="classic-secret" if DEMO_MODE else None
+)
+NEXTHINK_CLASSIC_ENGINES = env_list("NEXTHINK_CLASSIC_ENGINES", [])
+# The Engines' timeout sent with each call (the web interface's default is 60 s); the portal
+# waits that long plus a margin for the answer.
+NEXTHINK_CLASSIC_TIMEOUT_SECONDS = env_int("NEXTHINK_CLASSIC_TIMEOUT_SECONDS", 60, minimum=1)
+NEXTHINK_CLASSIC_READ_MARGIN = env_float("NEXTHINK_CLASSIC_READ_MARGIN", 10.0, minimum=0)
+if NEXTHINK_CLASSIC_TIMEOUT_SECONDS + NEXTHINK_CLASSIC_READ_MARGIN >= CELERY_TASK_SOFT_TIME_LIMIT:
+    # The task would be stopped while the web interface may still be asking its Engines.
+    raise ConfigError(
+        "NEXTHINK_CLASSIC_TIMEOUT_SECONDS + NEXTHINK_CLASSIC_READ_MARGIN must be shorter than "
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s)"
+    )
+# Devices per call; a TOO_MANY_DEVICES answer splits the batch in halves (nothing ran).
+NEXTHINK_CLASSIC_BATCH_SIZE = env_int("NEXTHINK_CLASSIC_BATCH_SIZE", 1000, minimum=1)
+# Which Nexthink the portal drives: "cloud" (Workflows API), "classic" (remote actions through
+# the Act API) or "both"; by default classic joins in when its address is set.
+NEXTHINK_PLATFORMS = env_str("NEXTHINK_PLATFORMS", "both" if NEXTHINK_CLASSIC_URL else "cloud")
+if NEXTHINK_PLATFORMS not in ("cloud", "classic", "both"):
+    raise ConfigError(f"NEXTHINK_PLATFORMS={NEXTHINK_PLATFORMS!r} is not cloud, classic or both")
+if NEXTHINK_PLATFORMS != "cloud" and not (
+    NEXTHINK_CLASSIC_URL and NEXTHINK_CLASSIC_USER and NEXTHINK_CLASSIC_PASSWORD
+):
+    raise ConfigError(
+        f"NEXTHINK_PLATFORMS={NEXTHINK_PLATFORMS} needs NEXTHINK_CLASSIC_URL, "
+        "NEXTHINK_CLASSIC_USER and NEXTHINK_CLASSIC_PASSWORD (or NEXTHINK_CLASSIC_PASSWORD_FILE)"
+    )
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
 # Auth -----------------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ WORKER_SETTINGS = {
     "NEXTHINK_SUBMIT_RETRY_MINUTES": "0.1",
     "NEXTHINK_READ_TIMEOUT": "3",
     "NEXTHINK_CONNECT_TIMEOUT": "2",
+    # A remote action's answer is waited for 2 + 1 s (the simulator's delay_seconds exceeds it).
+    "NEXTHINK_CLASSIC_TIMEOUT_SECONDS": "2",
+    "NEXTHINK_CLASSIC_READ_MARGIN": "1",
     "CELERY_TASK_TIME_LIMIT": "60",
     "CELERY_TASK_SOFT_TIME_LIMIT": "50",
     "BATCH_SWEEP_GRACE_SECONDS": "120",
@@ -485,6 +488,9 @@ def worker_env(simulator: Simulator, redis_server: RedisServer, queue: str) -> d
         "NEXTHINK_TOKEN_URL": simulator.token_url,
         "NEXTHINK_CLIENT_ID": simulator.client_id,
         "NEXTHINK_CLIENT_SECRET": simulator.client_secret,
+        "NEXTHINK_CLASSIC_URL": simulator.base_url,
+        "NEXTHINK_CLASSIC_USER": simulator.classic.user,
+        "NEXTHINK_CLASSIC_PASSWORD": simulator.classic.password,
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -69,6 +69,9 @@ def nexthink_settings(settings, simulator):
     settings.NEXTHINK_CLIENT_SECRET = simulator.client_secret
     settings.NEXTHINK_READ_TIMEOUT = 3.0
     settings.NEXTHINK_CONNECT_TIMEOUT = 2.0
+    settings.NEXTHINK_CLASSIC_URL = simulator.base_url
+    settings.NEXTHINK_CLASSIC_USER = simulator.classic.user
+    settings.NEXTHINK_CLASSIC_PASSWORD = simulator.classic.password
     from django.core.cache import cache
 
     cache.clear()

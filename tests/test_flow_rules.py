@@ -233,3 +233,27 @@ def test_a_second_flow_may_not_take_a_name_in_use(
     with pytest.raises(FlowInvalid) as refused:
         flows.create_flow(user=admin, data={"name": "fix", "steps": [step("clear")]})
     assert refused.value.errors == ["name: a flow named 'fix' already exists."]
+
+
+def test_a_step_may_name_a_registered_remote_action_by_its_uid_in_any_case(
+    catalogue: dict[str, Any],
+) -> None:
+    from workflows_app.services import flow_referrers, remote_actions
+
+    uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    remote_actions.register(
+        remote_actions.RemoteActionSpec(uid=uid, name="Restart spooler", params=("Force",)),
+        actor=None,
+        audited=False,
+    )
+    found = flow_referrers.resolve([uid.upper(), "clear_teams_cache", "1234"])
+    assert {key: ref.kind for key, ref in found.items()} == {
+        uid: "remote_action",
+        "#clear_teams_cache": "workflow",
+    }
+    assert [p.name for p in found[uid].parameters] == ["Force"]
+    flow = FlowIn.model_validate(
+        {"name": "classic", "steps": [step("a", uid.upper(), params={"Nope": "1"})]}
+    )
+    problems = flow_problems(flow, flow_referrers.resolve([uid]))
+    assert len(problems) == 1 and "Nope" in problems[0]

@@ -509,6 +509,7 @@ def test_fix_status_words_every_run_status(employee, fix, enqueued):
         RunStatus.IN_PROGRESS: "Running",
         RunStatus.WAITING: "Waiting for approval",
         RunStatus.SUCCEEDED: "Fixed",
+        RunStatus.SENT: "Sent to your device",  # a remote action's; no workflow run ends so
         RunStatus.PARTIAL: "Did not work",
         RunStatus.FAILED: "Did not work",
         RunStatus.UNKNOWN: "Not sure it worked",

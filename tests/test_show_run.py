@@ -64,6 +64,7 @@ def test_json_prints_the_run_as_one_document_and_nothing_else(run):
     assert document == {
         "id": run.pk,
         "status": "partial",
+        "kind": "workflow",
         "workflow": "#clear_teams_cache",
         "batches": [
             {
@@ -72,6 +73,7 @@ def test_json_prints_the_run_as_one_document_and_nothing_else(run):
                 "request_id": "5e1f0c4a-0000-4000-8000-00000000000a",
                 "error_code": None,
                 "error_details": None,
+                "engines": [],
             }
         ],
         "targets": [

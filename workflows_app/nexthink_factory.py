@@ -1,4 +1,5 @@
-"""Build the Nexthink client from Django settings; the token lives in the shared Django cache."""
+"""Build the Nexthink clients from Django settings: the cloud one (its token in the shared Django
+cache) and the classic one (remote actions)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import SecretStr
 
+from workflows_app.nexthink.classic import ClassicClient, ClassicConfig
 from workflows_app.nexthink.client import ClientConfig, NexthinkClient
 
 
@@ -55,3 +57,23 @@ def client_config() -> ClientConfig:
 def get_client() -> NexthinkClient:
     """A client for the configured tenant (tests point the settings at the simulator)."""
     return NexthinkClient(client_config(), token_cache=DjangoTokenCache())
+
+
+def classic_config() -> ClassicConfig:
+    """The classic web interface's configuration as the settings give it."""
+    return ClassicConfig(
+        url=_required("NEXTHINK_CLASSIC_URL", settings.NEXTHINK_CLASSIC_URL),
+        user=_required("NEXTHINK_CLASSIC_USER", settings.NEXTHINK_CLASSIC_USER),
+        password=SecretStr(
+            _required("NEXTHINK_CLASSIC_PASSWORD", settings.NEXTHINK_CLASSIC_PASSWORD)
+        ),
+        connect_timeout=settings.NEXTHINK_CONNECT_TIMEOUT,
+        read_margin=settings.NEXTHINK_CLASSIC_READ_MARGIN,
+        timeout_seconds=settings.NEXTHINK_CLASSIC_TIMEOUT_SECONDS,
+        engines=tuple(settings.NEXTHINK_CLASSIC_ENGINES),
+    )
+
+
+def get_classic_client() -> ClassicClient:
+    """A client of the configured classic web interface (tests point it at the simulator)."""
+    return ClassicClient(classic_config())

@@ -30,6 +30,7 @@ from django.db.models import Q
 
 from workflows_app.models import Run, Workflow
 from workflows_app.nexthink.models import Dependency
+from workflows_app.platforms import enabled_kinds
 from workflows_app.roles import Role, user_role
 
 # Whoever asks: a signed-in person or an anonymous visitor.
@@ -48,11 +49,14 @@ class Blocker(StrEnum):
     INACTIVE = "inactive"
     API_TRIGGER_OFF = "api_trigger_off"
     NO_TARGETS = "no_targets"
+    PLATFORM_OFF = "platform_off"  # NEXTHINK_PLATFORMS leaves its platform (cloud/classic) out
 
 
 def blockers(workflow: Workflow) -> tuple[Blocker, ...]:
     """Every reason the portal cannot start this workflow, the most fundamental first."""
     found: list[Blocker] = []
+    if workflow.kind not in enabled_kinds():
+        found.append(Blocker.PLATFORM_OFF)
     if workflow.is_removed:
         found.append(Blocker.REMOVED)
     elif workflow.status != Workflow.Status.ACTIVE:
@@ -72,7 +76,12 @@ def runnable_in_nexthink() -> Q:
     the rows this filter keeps. NO_TARGETS is left to each page: self-service lists such fixes
     and says why they cannot run.
     """
-    return Q(status=Workflow.Status.ACTIVE, removed_at__isnull=True, trigger_api=True)
+    return Q(
+        status=Workflow.Status.ACTIVE,
+        removed_at__isnull=True,
+        trigger_api=True,
+        kind__in=sorted(enabled_kinds()),
+    )
 
 
 def missing_defaults(workflow: Workflow) -> list[str]:
@@ -183,6 +192,12 @@ def workflow_refusal(workflow: Workflow, source: Run.Source) -> NotRunnable | No
 def _staff_reason(blocker: Blocker, workflow: Workflow) -> str:
     """One blocker as helpdesk and admins read it: what is wrong and where to fix it."""
     name = workflow.name
+    if blocker is Blocker.PLATFORM_OFF:
+        platform = "classic" if workflow.is_remote_action else "cloud"
+        return (
+            f"'{name}' runs on the {platform} Nexthink platform, which this portal is not set "
+            "up for (NEXTHINK_PLATFORMS); an admin must configure it."
+        )
     if blocker is Blocker.REMOVED:
         removed = f" (removed {workflow.removed_at:%Y-%m-%d})" if workflow.removed_at else ""
         return (
@@ -246,6 +261,7 @@ def may_resume(user: AnyUser, workflow: Workflow) -> str | None:
 
 # What admins read while curating: the same blockers, as clauses of one sentence.
 _CURATION_CLAUSES = {
+    Blocker.PLATFORM_OFF: "its Nexthink platform is not configured (NEXTHINK_PLATFORMS)",
     Blocker.REMOVED: "it was removed from Nexthink",
     Blocker.INACTIVE: "it is inactive in Nexthink",
     Blocker.API_TRIGGER_OFF: "its API trigger is off",

@@ -48,6 +48,7 @@ def _workflow(user: object, workflow: Workflow) -> WorkflowOut:
     curation = workflow.curation_or_none
     return WorkflowOut(
         id=workflow.pk,
+        kind=workflow.kind,
         nql_id=workflow.nql_id,
         uuid=workflow.uuid,
         name=workflow.name,

@@ -14,6 +14,7 @@ from workflows_app.api.auth import audited, caller
 from workflows_app.api.errors import ApiError, problem
 from workflows_app.api.schemas import (
     BatchOut,
+    EngineOut,
     ErrorOut,
     RunCreated,
     RunDetail,
@@ -29,6 +30,7 @@ from workflows_app.selectors.runs import details_of, one_run, outcome_counts, ta
 from workflows_app.services import idempotency
 from workflows_app.services.audit import client_address
 from workflows_app.services.params import validate_params
+from workflows_app.services.remote_actions import find_remote_action
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.views.runs_follow import query_int
 
@@ -109,6 +111,7 @@ def create_run(
 def list_runs(
     request: HttpRequest,
     workflow: str | None = None,
+    kind: str | None = None,
     requester: str | None = None,
     role: str | None = None,
     source: str | None = None,
@@ -162,6 +165,14 @@ def get_run(
                 error_code=b.error_code,
                 error_details=b.error_details,
                 outcome_counts={str(k): int(v) for k, v in (b.outcome_counts or {}).items()},
+                engines=[
+                    EngineOut(
+                        databaseUid=str(e.get("databaseUid", "")),
+                        code=str(e.get("code", "")),
+                        message=str(e.get("message", "")),
+                    )
+                    for e in b.engine_results or []
+                ],
             )
             for b in run.batches.order_by("number")
         ],
@@ -191,6 +202,7 @@ def _summary(request: HttpRequest, run: Run) -> RunSummary:
         requester=run.created_by.get_username(),
         role=run.role,
         source=run.source,
+        kind=run.kind,
         workflow=run.workflow_nql_id,
         workflow_name=run.workflow_name,
         target_count=run.target_count,
@@ -204,13 +216,16 @@ def _usable_key(key: str) -> bool:
 
 
 def _workflow(nql_id: str) -> Workflow:
-    """Any workflow of the catalogue by NQL id (with or without '#'); the run rule decides."""
+    """Any workflow of the catalogue by NQL id (with or without '#'), or a registered remote
+    action by UID or name; the run rule decides."""
     wanted = "#" + nql_id.strip().lstrip("#")
     if "\x00" in wanted:
         raise ApiError(
             422, "validation_error", "Unknown workflow.", [problem("workflow", "unknown")]
         )
     found = Workflow.objects.select_related("curation").filter(nql_id=wanted).first()
+    if found is None and not nql_id.strip().startswith("#"):
+        found = find_remote_action(nql_id)
     if found is None:
         message = f"No workflow {wanted[:100]!r} in the catalogue."
         raise ApiError(422, "validation_error", message, [problem("workflow", message)])
@@ -223,7 +238,7 @@ def _checked(
 ) -> tuple[targets_mod.ParsedTargets, dict[str, str]]:
     """The targets and parameters, or one 422 listing every problem of both."""
     found: list[dict[str, Any]] = []
-    parsed = targets_mod.parse_items(payload.targets)
+    parsed = targets_mod.parse_items(payload.targets, classic=workflow.is_remote_action)
     for error in parsed.errors:
         index = error.line - 1 if error.line is not None else None
         found.append(

@@ -45,6 +45,7 @@ class ParameterOut(Schema):
 
 class WorkflowOut(Schema):
     id: int
+    kind: str = Field(description="workflow, or remote_action (classic; nql_id is its UID)")
     nql_id: str
     uuid: str
     name: str
@@ -78,7 +79,10 @@ class RunIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    workflow: str = Field(max_length=256, description="The workflow's NQL id, e.g. #clear_cache")
+    workflow: str = Field(
+        max_length=256,
+        description="A workflow's NQL id (#clear_cache), or a remote action's UID or name",
+    )
     targets: list[StrictStr] = Field(max_length=MAX_TARGETS_PER_RUN)
     params: dict[str, ParamValue] = Field(default_factory=dict, max_length=200)
     reason: StrictStr = Field("", max_length=500)
@@ -103,7 +107,8 @@ class RunSummary(Schema):
     requester: str
     role: str
     source: str = Field(description="One of: " + ", ".join(s.value for s in Run.Source))
-    workflow: str
+    kind: str = Field(description="workflow, or remote_action (classic Act API)")
+    workflow: str = Field(description="The workflow's NQL id, or the remote action's UID")
     workflow_name: str
     target_count: int
     outcome_counts: dict[str, int] = Field(description='By outcome; "" is not sent yet')
@@ -116,6 +121,14 @@ class RunPage(Schema):
     warnings: list[str] = Field(description="Filters that were ignored, and why")
 
 
+class EngineOut(Schema):
+    """One Engine's answer to a remote action batch (classic Act API v2)."""
+
+    databaseUid: str  # noqa: N815 (the Act API's spelling)
+    code: str = Field(description="ok, timeout, engine_error, not_connected, excluded, ...")
+    message: str
+
+
 class BatchOut(Schema):
     number: int
     state: str
@@ -124,6 +137,7 @@ class BatchOut(Schema):
     error_code: str
     error_details: str
     outcome_counts: dict[str, int]
+    engines: list[EngineOut] = Field(description="A remote action's Engines' answers; [] else")
 
 
 class TargetOut(Schema):

@@ -10,6 +10,7 @@ from workflows_app.models import DeviceAssignment, PersonProfile
 from workflows_app.roles import ROLE_ORDER, Role
 from workflows_app.services.people import (
     NOTE_LENGTH,
+    clean_classic_uid,
     clean_collector_uid,
     clean_device_name,
     role_label,
@@ -75,6 +76,14 @@ class DeviceForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "0c8f5d2a-93b4-4a7e-8d61-7f2e9b3c5a40"}),
     )
+    classic_uid = forms.CharField(
+        label="Classic device UID (optional)",
+        max_length=64,
+        required=False,
+        help_text="For remote actions of the classic platform: NXQL device_uid, 32 hexadecimal "
+        "digits.",
+        widget=forms.TextInput(attrs={"placeholder": "da2add909a144e8235453f88dc45172f"}),
+    )
     note = forms.CharField(label="Note (optional)", max_length=NOTE_LENGTH, required=False)
 
     def clean_device_name(self) -> str:
@@ -86,6 +95,12 @@ class DeviceForm(forms.Form):
     def clean_collector_uid(self) -> str:
         try:
             return clean_collector_uid(self.cleaned_data["collector_uid"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_classic_uid(self) -> str:
+        try:
+            return clean_classic_uid(self.cleaned_data["classic_uid"])
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
 

@@ -35,11 +35,18 @@ KIND_LABELS: dict[str, str] = {
     TargetKind.USER_SID: "User SID",
     TargetKind.USER_UPN: "User UPN",
     TargetKind.USER_UID: "User UID",
+    TargetKind.DEVICE_CLASSIC_UID: "Classic device UID",
 }
 
 TARGETS_HELP = (
     "One per line: Collector UUID, SID, UPN or device name. The prefixes uid:, name:, "
     "collector:, sid:, upn: settle ambiguity (for example name:3fa85f64 for a device named so)."
+)
+
+
+CLASSIC_TARGETS_HELP = (
+    "One classic device UID per line: 32 hexadecimal digits (NXQL device_uid), like "
+    f"{targets_mod.EXAMPLE_CLASSIC_UID}; the uid: prefix is accepted. Device names cannot be used."
 )
 
 
@@ -92,6 +99,9 @@ class RunForm(forms.Form):
             name = PARAM_PREFIX + definition.name
             self.fields[name] = parameter_field(definition)
             self.param_definitions[name] = definition
+        self.classic = workflow.is_remote_action
+        if self.classic:
+            self.fields["targets_text"].help_text = CLASSIC_TARGETS_HELP
         self.targets: list[Target] = []
         self.duplicates = 0
         self.params: dict[str, str] = {}
@@ -169,7 +179,8 @@ class RunForm(forms.Form):
         sources: list[_Source] = []
         text = cleaned.get("targets_text") or ""
         if text.strip():
-            sources.append(_Source("targets_text", "Pasted list", targets_mod.parse_text(text)))
+            parsed_text = targets_mod.parse_text(text, classic=self.classic)
+            sources.append(_Source("targets_text", "Pasted list", parsed_text))
         upload: UploadedFile | None = cleaned.get("targets_file")
         if upload:
             if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
@@ -181,7 +192,7 @@ class RunForm(forms.Form):
                 )
                 return None
             name = upload.name or "upload.txt"
-            parsed = targets_mod.parse_upload(upload.read(), name)
+            parsed = targets_mod.parse_upload(upload.read(), name, classic=self.classic)
             sources.append(_Source("targets_file", f"File {name}", parsed))
         return sources
 

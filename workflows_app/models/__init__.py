@@ -12,6 +12,7 @@ from workflows_app.models.audit import (
 from workflows_app.models.catalogue import (
     CatalogueSync,
     ParameterDefinition,
+    RunnableKind,
     Workflow,
     WorkflowCuration,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "RunEvent",
     "RunEventKind",
     "Run",
+    "RunnableKind",
     "RunStatus",
     "StepOutcome",
     "StepState",

@@ -15,6 +15,7 @@ class AuditAction(models.TextChoices):
     CATALOGUE_SYNCED = "catalogue.synced", "Catalogue synced"
     CURATION_CHANGED = "curation.changed", "Curation changed"
     CURATION_IMPORTED = "curation.imported", "Curation imported"
+    REMOTE_ACTION_REGISTERED = "remote_action.registered", "Remote action registered"
     SETTINGS_CHANGED = "settings.changed", "Settings changed"
     ROLE_CHANGED = "role.changed", "Role changed"
     DEVICE_ASSIGNED = "device.assigned", "Device assigned"

@@ -32,13 +32,28 @@ TRIGGER_FIELDS = {
 }
 
 
+class RunnableKind(models.TextChoices):
+    """What the portal runs: a cloud workflow, or a classic platform's remote action."""
+
+    WORKFLOW = "workflow", "Workflow"
+    REMOTE_ACTION = "remote_action", "Remote action (classic)"
+
+
 class Workflow(models.Model):
-    """One workflow as Nexthink describes it; written only by the catalogue sync."""
+    """One thing the portal can run: a workflow as Nexthink describes it (written only by the
+    catalogue sync), or a remote action of the classic platform an admin registered (its UID
+    is both `nql_id` and `uuid`: the classic API has no list to sync from)."""
 
     class Status(models.TextChoices):
         ACTIVE = "ACTIVE", "Active"
         INACTIVE = "INACTIVE", "Inactive"
 
+    kind = models.CharField(
+        max_length=16,
+        choices=RunnableKind.choices,
+        default=RunnableKind.WORKFLOW,
+        db_default=RunnableKind.WORKFLOW,  # for rows written with SQL (benchmark seeds)
+    )
     nql_id = models.CharField("NQL id", max_length=255, unique=True)
     uuid = models.CharField(max_length=64, db_index=True)
     name = models.CharField(max_length=255)
@@ -69,6 +84,11 @@ class Workflow(models.Model):
     @property
     def is_removed(self) -> bool:
         return self.removed_at is not None
+
+    @property
+    def is_remote_action(self) -> bool:
+        """Whether this is a classic remote action (sent through the Act API, not Workflows)."""
+        return self.kind == RunnableKind.REMOTE_ACTION
 
     @property
     def curation_or_none(self) -> WorkflowCuration | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.db.models.functions import Upper
 
-from workflows_app.models.catalogue import Workflow
+from workflows_app.models.catalogue import RunnableKind, Workflow
 
 
 class RunStatus(models.TextChoices):
@@ -17,13 +18,15 @@ class RunStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     WAITING = "waiting", "Waiting for an event"
     SUCCEEDED = "succeeded", "Succeeded"
+    # A remote action every Engine accepted: the classic API says no more than that.
+    SENT = "sent", "Sent"
     PARTIAL = "partial", "Partly failed"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
 
 
 FINAL_RUN_STATUSES = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
+    {RunStatus.SUCCEEDED, RunStatus.SENT, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
 )
 
 
@@ -54,6 +57,7 @@ class Outcome(models.TextChoices):
     RUNNING = "running", "Running"
     WAITING = "waiting", "Waiting for an event"
     SUCCESS = "success", "Succeeded"
+    SENT = "sent", "Sent"  # a remote action every Engine accepted; nothing more is known
     FAILURE = "failure", "Failed"
     UNKNOWN = "unknown", "Unknown"  # the portal cannot tell
     NOT_SENT = "not_sent", "Not sent"  # never reached Nexthink
@@ -80,6 +84,13 @@ class Run(models.Model):
     role = models.CharField(max_length=20)
     source = models.CharField(max_length=20, choices=Source.choices)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
+    # db_default too: rows written with SQL (benchmarks, fake history) get it without naming it.
+    kind = models.CharField(
+        max_length=16,
+        choices=RunnableKind.choices,
+        default=RunnableKind.WORKFLOW,
+        db_default=RunnableKind.WORKFLOW,
+    )
     # Snapshot: what the workflow was when the run was asked for, whatever the catalogue says later.
     workflow_nql_id = models.CharField(max_length=255)
     workflow_uuid = models.CharField(max_length=64)
@@ -107,6 +118,7 @@ class Run(models.Model):
             models.Index(fields=["workflow", "id"], name="run_workflow_id"),
             models.Index(fields=["source", "id"], name="run_source_id"),
             models.Index(fields=["role", "id"], name="run_role_id"),
+            models.Index(fields=["kind", "id"], name="run_kind_id"),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +165,10 @@ class Batch(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resent_from"
     )
     resend_note = models.CharField(max_length=500, blank=True)
+    # A remote action's answer: one {databaseUid, code, message} per Engine (classic Act API).
+    engine_results = models.JSONField(
+        default=list, blank=True, db_default=Value([], output_field=models.JSONField())
+    )
 
     class Meta:
         ordering = ["run", "number"]
@@ -175,6 +191,11 @@ class Batch(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_BATCH_STATES
+
+    @property
+    def engines_not_ok(self) -> list[dict[str, str]]:
+        """The Engines that did not answer `ok` to this remote action batch."""
+        return [e for e in self.engine_results if e.get("code") != "ok"]
 
 
 class Target(models.Model):

@@ -49,6 +49,11 @@ class DeviceAssignment(models.Model):
     )
     device_name = models.CharField(max_length=255)
     collector_uid = models.CharField(max_length=64, blank=True)
+    # The device's UID on the classic platform (NXQL device_uid, 32 hexadecimal digits): what
+    # an employee's remote actions target, since the classic API takes no device names.
+    classic_uid = models.CharField(
+        "classic device UID", max_length=32, blank=True, default="", db_default=""
+    )
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

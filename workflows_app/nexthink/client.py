@@ -403,23 +403,42 @@ class NexthinkClient:
         self, exc: requests.RequestException, idempotent: bool
     ) -> Unavailable | OutcomeUnknown:
         """Unavailable when the request surely did not run (or is safe to send again)."""
-        config = self.config
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return Unavailable(f"no connection within {config.connect_timeout:g} s")
-        if isinstance(exc, _SETUP_ERRORS):
-            return Unavailable(f"could not connect ({type(exc).__name__})")
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            if idempotent:
-                return Unavailable(f"no answer within {config.read_timeout:g} s")
-            return OutcomeUnknown(f"no answer within {config.read_timeout:g} s")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            if idempotent or not _may_have_been_sent(exc):
-                return Unavailable(f"could not connect ({_describe(exc)})")
-            return OutcomeUnknown(f"connection lost ({_describe(exc)})")
-        # The answer was being read (e.g. a broken chunked body): the request was sent.
+        return transport_failure(
+            exc,
+            idempotent=idempotent,
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=self.config.read_timeout,
+        )
+
+
+def transport_failure(
+    exc: requests.RequestException,
+    *,
+    idempotent: bool,
+    connect_timeout: float,
+    read_timeout: float,
+) -> Unavailable | OutcomeUnknown:
+    """A failed exchange as the caller must handle it: could the request have run?
+
+    Unavailable when it surely did not (no connection was made) or is safe to send again (a
+    read); OutcomeUnknown when a POST may have reached the server. Shared by both clients.
+    """
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Unavailable(f"no connection within {connect_timeout:g} s")
+    if isinstance(exc, _SETUP_ERRORS):
+        return Unavailable(f"could not connect ({type(exc).__name__})")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
         if idempotent:
-            return Unavailable(f"broken answer ({type(exc).__name__})")
-        return OutcomeUnknown(f"broken answer ({type(exc).__name__})")
+            return Unavailable(f"no answer within {read_timeout:g} s")
+        return OutcomeUnknown(f"no answer within {read_timeout:g} s")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if idempotent or not _may_have_been_sent(exc):
+            return Unavailable(f"could not connect ({_describe(exc)})")
+        return OutcomeUnknown(f"connection lost ({_describe(exc)})")
+    # The answer was being read (e.g. a broken chunked body): the request was sent.
+    if idempotent:
+        return Unavailable(f"broken answer ({type(exc).__name__})")
+    return OutcomeUnknown(f"broken answer ({type(exc).__name__})")
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -12,6 +12,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from workflows_app.models import Workflow
 from workflows_app.models.catalogue import TRIGGER_FIELDS
 from workflows_app.permissions import AnyUser, runnable_in_nexthink
+from workflows_app.platforms import enabled_kinds
 from workflows_app.roles import Role, user_role
 
 SORTS = {
@@ -60,6 +61,8 @@ def visible_workflows(
             workflows = workflows.filter(removed_at__isnull=True)
     else:
         return Workflow.objects.none()
+    # Only what the configured platforms serve: workflows, remote actions, or both.
+    workflows = workflows.filter(kind__in=sorted(enabled_kinds()))
     if dependency:
         workflows = workflows.filter(dependency=dependency)
     if trigger:

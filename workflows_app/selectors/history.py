@@ -28,7 +28,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from workflows_app.models import Outcome, Run, RunStatus, Target, Workflow
+from workflows_app.models import Outcome, Run, RunnableKind, RunStatus, Target, Workflow
 from workflows_app.roles import Role, user_role
 from workflows_app.selectors.query_values import date_value, echo, start_of, text_value
 from workflows_app.selectors.runs import sees_all_runs
@@ -44,6 +44,7 @@ MAX_MATCHES = 500
 # The parameters a history URL may carry; anything else is reported as ignored.
 FILTER_NAMES = (
     "workflow",
+    "kind",
     "requester",
     "role",
     "source",
@@ -68,6 +69,7 @@ class HistoryFilters:
     """
 
     workflow: str = ""
+    kind: str = ""  # workflow or remote_action
     requester: str = ""
     role: str = ""
     source: str = ""
@@ -86,7 +88,7 @@ class HistoryFilters:
     @property
     def narrowed(self) -> bool:
         """Whether anything beyond the date range narrows the list."""
-        names = ("workflow", "requester", "role", "source", "status", "outcome", "target")
+        names = ("workflow", "kind", "requester", "role", "source", "status", "outcome", "target")
         return any(getattr(self, name) for name in (*names, "reason"))
 
     def as_query(self) -> dict[str, str]:
@@ -111,7 +113,8 @@ class HistoryFilters:
     def slug(self) -> str:
         """The filters in a file name: letters, digits, '-' and '_' only, at most 80."""
         parts: list[str] = []
-        for name in ("workflow", "requester", "role", "source", "status", "outcome", "target"):
+        names = ("workflow", "kind", "requester", "role", "source", "status", "outcome", "target")
+        for name in names:
             if value := getattr(self, name):
                 parts.append(str(value))
         if self.reason:
@@ -156,6 +159,7 @@ def parse_filters(
             ignored.append(f"Unknown filter {echo(name)}: ignored.")
 
     role = _choice(params, "role", ROLE_VALUES, ignored)
+    kind = _choice(params, "kind", {k.value: k.value for k in RunnableKind}, ignored)
     source = _choice(params, "source", {s.value: s.value for s in Run.Source}, ignored)
     status = _choice(params, "status", {s.value: s.value for s in RunStatus}, ignored)
     outcome = _choice(params, "outcome", {o.value: o.value for o in Outcome}, ignored)
@@ -174,6 +178,7 @@ def parse_filters(
     mine = _mine(params, mine_by_default, ignored)
     filters = HistoryFilters(
         workflow=text_value(params.get("workflow", "")),
+        kind=str(kind or ""),
         requester=text_value(params.get("requester", "")),
         role=role.value if isinstance(role, Role) else "",
         source=str(source or ""),
@@ -232,6 +237,8 @@ def runs_matching(user: User | AnonymousUser, filters: HistoryFilters) -> QueryS
         runs = runs.filter(created_by_id=user.pk)
     if filters.workflow:
         runs = runs.filter(workflow_id__in=_workflows_named(filters.workflow))
+    if filters.kind:
+        runs = runs.filter(kind=filters.kind)
     if filters.requester:
         runs = runs.filter(created_by_id__in=_people_named(filters.requester))
     if filters.role:

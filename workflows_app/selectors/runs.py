@@ -24,6 +24,7 @@ from workflows_app.models import (
     Resumption,
     Run,
     RunEvent,
+    RunnableKind,
     RunStatus,
     Target,
     Workflow,
@@ -130,6 +131,7 @@ class Progress:
 # target not sent yet) and the targets table's filter for them.
 PROGRESS_GROUPS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("succeeded", "Succeeded", (Outcome.SUCCESS,), Outcome.SUCCESS),
+    ("sent", "Sent", (Outcome.SENT,), Outcome.SENT),
     ("failed", "Failed", (Outcome.FAILURE,), Outcome.FAILURE),
     ("not_sent", "Not sent", (Outcome.NOT_SENT,), Outcome.NOT_SENT),
     ("unknown", "Unknown", (Outcome.UNKNOWN,), Outcome.UNKNOWN),
@@ -368,7 +370,15 @@ def fix_status(run: Run) -> FixStatus:
         )
     if status == RunStatus.SUCCEEDED:
         return FixStatus("fixed", "Fixed")
-    if status == RunStatus.UNKNOWN:
+    if status == RunStatus.SENT:
+        return FixStatus(
+            "sent",
+            "Sent to your device",
+            "Nexthink accepted the fix for your device; it runs there within a few minutes.",
+        )
+    # A remote action some Engines did not take: nobody can tell whether yours did.
+    partly = status == RunStatus.PARTIAL and run.kind == RunnableKind.REMOTE_ACTION
+    if status == RunStatus.UNKNOWN or partly:
         return FixStatus(
             "unsure",
             "Not sure it worked",

@@ -21,6 +21,7 @@ class FixState(StrEnum):
     """Where an employee's fix stands, in the words of the self-service page."""
 
     FIXED = "fixed"
+    SENT = "sent"  # a remote action every Engine accepted for the device
     FAILED = "failed"
     UNKNOWN = "unknown"  # it may or may not have worked
     WAITING = "waiting"  # for someone's approval (a "wait for event" step)
@@ -32,6 +33,7 @@ STATES: dict[str, FixState] = {
     RunStatus.IN_PROGRESS: FixState.RUNNING,
     RunStatus.WAITING: FixState.WAITING,
     RunStatus.SUCCEEDED: FixState.FIXED,
+    RunStatus.SENT: FixState.SENT,
     RunStatus.PARTIAL: FixState.FAILED,
     RunStatus.FAILED: FixState.FAILED,
     RunStatus.UNKNOWN: FixState.UNKNOWN,

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from workflows_app.models import AuditAction, CatalogueSync
+from workflows_app.models import AuditAction, CatalogueSync, RunnableKind
 from workflows_app.models import Workflow as WorkflowRow
 from workflows_app.models.catalogue import TRIGGER_FIELDS
 from workflows_app.nexthink import errors as nx
@@ -303,7 +303,9 @@ def _apply(sync: CatalogueSync, answers: _Answers) -> CatalogueSync:
         if not still_ours.exists():
             sync.refresh_from_db()
             return sync
-        existing = {row.nql_id: row for row in WorkflowRow.objects.all()}
+        # Registered remote actions are the admins' own rows: the sync never touches them.
+        synced = WorkflowRow.objects.filter(kind=RunnableKind.WORKFLOW)
+        existing = {row.nql_id: row for row in synced}
         new_rows, changed_rows, unchanged_ids = [], [], []
         for nql_id, seen in answers.seen.items():
             fields = _row_fields(seen)
@@ -323,9 +325,7 @@ def _apply(sync: CatalogueSync, answers: _Answers) -> CatalogueSync:
         WorkflowRow.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
         removed_ids: list[str] = []
         if complete:
-            gone = WorkflowRow.objects.filter(removed_at__isnull=True).exclude(
-                nql_id__in=list(answers.seen)
-            )
+            gone = synced.filter(removed_at__isnull=True).exclude(nql_id__in=list(answers.seen))
             removed_ids = list(gone.order_by("nql_id").values_list("nql_id", flat=True))
             WorkflowRow.objects.filter(nql_id__in=removed_ids).update(removed_at=now)
         sync.added, sync.changed = len(new_rows), len(changed_rows)

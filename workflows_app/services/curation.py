@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from django.db.models import Prefetch, Q
 
 from workflows_app.models import Flow, ParameterDefinition, Workflow, WorkflowCuration
 from workflows_app.permissions import self_service_warnings
-from workflows_app.services import curation_audit, flows
+from workflows_app.services import curation_audit, flows, remote_actions
 from workflows_app.services.curation_document import (
     FORMAT,
     MAX_DOCUMENT_BYTES,
@@ -35,6 +35,7 @@ from workflows_app.services.curation_document import (
     ParameterType,
     WorkflowCurationDoc,
     listed_nql_ids,
+    listed_remote_actions,
     parse_document,
     validate_document,
 )
@@ -107,6 +108,7 @@ class ImportResult:
     parameters_written: int
     reset: int
     warnings: list[str]
+    registered: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One sentence for the admin."""
@@ -114,6 +116,8 @@ class ImportResult:
             f"Curation imported: {self.changed} workflow(s) updated, {self.unchanged} "
             f"unchanged, {self.parameters_written} parameter definition(s) written"
         )
+        if self.registered:
+            text += f", {len(self.registered)} remote action(s) registered or updated"
         if self.reset:
             text += f", {self.reset} workflow(s) not in the document reset"
         return text + "."
@@ -135,12 +139,11 @@ def export_curation() -> dict[str, Any]:
     # Sorted here rather than in SQL: database collations must not change the bytes.
     entries = sorted((_entry(workflow) for workflow in workflows), key=lambda e: e["nql_id"])
     exported_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    document = {
-        "format": FORMAT,
-        "version": VERSION,
-        "exported_at": exported_at,
-        "workflows": entries,
-    }
+    document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "exported_at": exported_at}
+    registered = remote_actions.document_entries()
+    if registered:  # left out when there is none, so cloud-only exports keep their bytes
+        document["remote_actions"] = registered
+    document["workflows"] = entries
     live = list(Flow.objects.filter(deleted_at__isnull=True).order_by("name", "pk"))
     if live:  # only then: a portal without flows exports what it always did
         document["flows"] = flows.export_items(live)
@@ -213,14 +216,17 @@ def import_curation(
     data, notes = parse_document(doc)
     with transaction.atomic():
         listed = listed_nql_ids(data)
-        catalogue = {
-            w.nql_id: w
-            for w in Workflow.objects.select_for_update().filter(nql_id__in=listed).order_by("pk")
-        }
-        document, errors = validate_document(data, catalogue.keys())
-        errors = notes + errors
+        actions = listed_remote_actions(data)
+        catalogue = _locked(listed)
+        # The document's remote actions count as known: they are registered before it applies.
+        known = {*catalogue, *(entry.uid.strip().lower() for _, entry in actions)}
+        document, errors = validate_document(data, known)
+        errors = notes + errors + remote_actions.document_problems(actions)
         if errors or document is None:
             raise CurationImportError(errors or ["document: could not be read."])
+        registered = remote_actions.register_listed(actions, actor=user)
+        if registered:
+            catalogue = _locked(listed)
         result, changes = _apply(document, catalogue, user=user, replace_all=replace_all)
         if document.flows:
             try:  # checked against the parameters just applied; an error undoes everything
@@ -229,11 +235,22 @@ def import_curation(
                 raise CurationImportError(
                     [f"flows{e}" if e.startswith("[") else e for e in exc.errors]
                 ) from None
-        if result.changed or result.reset:
+        result = replace(result, registered=tuple(registered))
+        for uid in registered:
+            changes[uid] = replace(
+                changes.get(uid, curation_audit.CurationChange()), registered=True
+            )
+        if result.changed or result.reset or result.registered:
             curation_audit.imported(
                 result.summary(), changes, unchanged=result.unchanged, user=user, ip=ip
             )
         return result
+
+
+def _locked(nql_ids: set[str]) -> dict[str, Workflow]:
+    """The catalogue rows with these ids, locked until the import's transaction ends."""
+    rows = Workflow.objects.select_for_update().filter(nql_id__in=nql_ids).order_by("pk")
+    return {w.nql_id: w for w in rows}
 
 
 def save_curation(

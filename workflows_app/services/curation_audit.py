@@ -48,15 +48,23 @@ class CurationChange:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     reset: bool = False  # an import with "replace all" removed its curation
+    registered: bool = False  # an import registered (or updated) this remote action
 
     def __bool__(self) -> bool:
-        return bool(self.fields or self.added or self.removed or self.changed or self.reset)
+        return bool(
+            self.fields
+            or self.added
+            or self.removed
+            or self.changed
+            or self.reset
+            or self.registered
+        )
 
     def describe(self) -> str:
         """A short sentence: which fields and parameters changed."""
         if self.reset:
             return "curation and parameters removed"
-        parts = []
+        parts = ["remote action registered"] if self.registered else []
         if self.fields:
             parts.append(f"{', '.join(self.fields)} changed")
         for label, names in (

@@ -70,12 +70,23 @@ class WorkflowCurationDoc(_Strict):
     parameters: list[ParameterDoc] = Field(default_factory=list)
 
 
+class RemoteActionDoc(_Strict):
+    """A registered remote action of the classic platform (its curation is a `workflows` entry
+    keyed by its UID, like a workflow's by its NQL id)."""
+
+    uid: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    description: str = ""
+
+
 class CurationDocument(_Strict):
     """The whole exported curation of a portal."""
 
     format: Literal["nexthink-portal-curation"]
     version: Literal[1]
     exported_at: Annotated[datetime | None, Field(strict=False)] = None
+    # Registered before the workflows' entries apply, in the same transaction (optional).
+    remote_actions: list[RemoteActionDoc] = Field(default_factory=list)
     workflows: list[WorkflowCurationDoc]
     # Remediation flows (flow inputs), checked by the flow rules once the workflows' part is
     # applied, in the same transaction (services/flows.py).
@@ -182,6 +193,18 @@ def _object(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, An
             duplicates.append(f"document: the key '{key}' appears twice in one object.")
         result[key] = value
     return result
+
+
+def listed_remote_actions(data: Any) -> list[tuple[int, RemoteActionDoc]]:
+    """The well-formed remote action entries, by index (the schema reports the others)."""
+    entries = data.get("remote_actions") if isinstance(data, dict) else None
+    found: list[tuple[int, RemoteActionDoc]] = []
+    for index, raw in enumerate(entries if isinstance(entries, list) else []):
+        try:
+            found.append((index, RemoteActionDoc.model_validate(raw)))
+        except ValidationError:
+            continue
+    return found
 
 
 def listed_nql_ids(data: Any) -> set[str]:

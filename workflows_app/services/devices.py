@@ -92,6 +92,8 @@ class DeviceChoice:
     uid: str
     last_seen: datetime | None
     source: DeviceSource
+    # Its UID on the classic platform (an assigned device's), for remote actions; "" if none.
+    classic_uid: str = ""
 
     @property
     def key(self) -> str:
@@ -169,6 +171,12 @@ def device_query_problem() -> DeviceQueryProblem | None:
     return DeviceQueryProblem(query_id, tuple(str(m) for m in missing), seen_at)
 
 
+NO_CLASSIC_DEVICE = (
+    "No device of yours is known on the classic Nexthink platform, so this fix cannot run yet: "
+    "ask the helpdesk to assign your device with its classic device UID."
+)
+
+
 def devices_for(user: User) -> DeviceLookup:
     """The person's devices: NQL's answer when it has one, else the devices an admin assigned."""
     settings = PortalSettings.load()
@@ -196,6 +204,17 @@ def devices_for(user: User) -> DeviceLookup:
     return DeviceLookup(assigned[:limit], notice)
 
 
+def classic_devices_for(user: User) -> DeviceLookup:
+    """The person's devices a remote action can run on: those assigned with a classic UID.
+
+    The classic platform answers no NQL API query, so only an admin's assignment (People page)
+    says which classic device is this person's.
+    """
+    limit = max(1, PortalSettings.load().max_devices_offered)
+    devices = [d for d in assigned_devices(user) if d.classic_uid]
+    return DeviceLookup(devices[:limit], None if devices else NO_CLASSIC_DEVICE)
+
+
 def assigned_devices(user: User) -> list[DeviceChoice]:
     """The devices an admin assigned to this person, newest assignment first."""
     rows = DeviceAssignment.objects.filter(user=user).order_by("-created_at", "-id")
@@ -206,6 +225,7 @@ def assigned_devices(user: User) -> list[DeviceChoice]:
             uid="",
             last_seen=None,
             source="assigned",
+            classic_uid=row.classic_uid,
         )
         for row in rows
     ]

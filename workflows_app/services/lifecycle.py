@@ -38,6 +38,7 @@ from workflows_app.models import (
     Outcome,
     Run,
     RunEventKind,
+    RunnableKind,
     RunStatus,
     Target,
 )
@@ -85,6 +86,10 @@ NOT_SENT_DETAILS = "The batch was not sent to Nexthink: {reason}"
 UNKNOWN_DETAILS = (
     "The request may have reached Nexthink; its execution history is being checked for it."
 )
+UNKNOWN_UNCHECKED_DETAILS = (
+    "The request may have reached Nexthink, which keeps no history the portal can check: "
+    "look in Finder before running it on this device again."
+)
 MISSING_ID_DETAILS = "Nexthink returned no execution id for this target."
 IN_FLIGHT_STATES = (BatchState.QUEUED, BatchState.SENDING)
 
@@ -101,6 +106,14 @@ def _move(batch_id: int, move: Move, *, where: Q | None = None, **fields: Any) -
         rows = rows.filter(where)
     fields.setdefault("updated_at", timezone.now())
     return rows.update(state=transition.target, **fields)
+
+
+def apply_move(batch_id: int, move: Move, *, where: Q | None = None, **fields: Any) -> int:
+    """One move, for the lifecycle's companion modules (services/engine_answers.py).
+
+    Same contract as every move here: call inside the transaction that refreshes the run.
+    """
+    return _move(batch_id, move, where=where, **fields)
 
 
 def claim(batch_id: int, claim_id: str) -> bool:
@@ -163,6 +176,7 @@ def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: s
     """End this task's batch as `failed` or `unknown`; False if its claim was lost meanwhile."""
     move = {BatchState.FAILED: Move.FAIL, BatchState.UNKNOWN: Move.GIVE_UP}[state]
     now = timezone.now()
+    checked = state == BatchState.UNKNOWN and _reconcilable(batch.run_id)
     with transaction.atomic():
         moved = _move(
             batch.pk,
@@ -171,12 +185,12 @@ def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: s
             error_code=code[:MAX_CODE_LENGTH],
             error_details=details,
             next_attempt_at=None,
-            next_check_at=_first_check(now) if state == BatchState.UNKNOWN else None,
+            next_check_at=_first_check(now) if checked else None,
             finished_at=now,
             updated_at=now,
         )
         if moved:
-            _mark_targets(batch.pk, state, details)
+            _mark_targets(batch.pk, state, details, reconciled=checked)
             kind, what = {
                 BatchState.FAILED: (RunEventKind.BATCH_FAILED, "failed, nothing ran"),
                 BatchState.UNKNOWN: (
@@ -194,7 +208,9 @@ def finish(batch: Batch, claim_id: str, state: BatchState, code: str, details: s
     return moved == 1
 
 
-def _mark_targets(batch_id: int, state: BatchState, details: str) -> None:
+def _mark_targets(
+    batch_id: int, state: BatchState, details: str, *, reconciled: bool = True
+) -> None:
     """Give a batch's targets the outcome its end implies: not sent, or unknown."""
     rows = Target.objects.filter(batch_id=batch_id)
     if state == BatchState.FAILED:
@@ -202,8 +218,17 @@ def _mark_targets(batch_id: int, state: BatchState, details: str) -> None:
             outcome=Outcome.NOT_SENT, outcome_details=NOT_SENT_DETAILS.format(reason=details)
         )
     else:
-        rows.update(outcome=Outcome.UNKNOWN, outcome_details=UNKNOWN_DETAILS)
+        unknown = UNKNOWN_DETAILS if reconciled else UNKNOWN_UNCHECKED_DETAILS
+        rows.update(outcome=Outcome.UNKNOWN, outcome_details=unknown)
     recount(batch_id)
+
+
+def _reconcilable(run_id: int) -> bool:
+    """Whether Nexthink's execution history can tell what became of an unknown batch of this run.
+
+    Not for a remote action: the classic Act API leaves no execution the portal can look up.
+    """
+    return not Run.objects.filter(pk=run_id, kind=RunnableKind.REMOTE_ACTION).exists()
 
 
 def _first_check(now: datetime) -> datetime:
@@ -266,6 +291,7 @@ def record_submitted(
 def give_up_stuck(batch_id: int, run_id: int, *, claimed_before: datetime, details: str) -> bool:
     """End a batch `sending` since before `claimed_before` (its worker is dead) as unknown."""
     now = timezone.now()
+    checked = _reconcilable(run_id)
     with transaction.atomic():
         moved = _move(
             batch_id,
@@ -273,12 +299,12 @@ def give_up_stuck(batch_id: int, run_id: int, *, claimed_before: datetime, detai
             where=Q(claimed_at__lte=claimed_before),
             error_code="WORKER_LOST",
             error_details=details,
-            next_check_at=_first_check(now),
+            next_check_at=_first_check(now) if checked else None,
             finished_at=now,
             updated_at=now,
         )
         if moved:
-            _mark_targets(batch_id, BatchState.UNKNOWN, details)
+            _mark_targets(batch_id, BatchState.UNKNOWN, details, reconciled=checked)
             number = Batch.objects.filter(pk=batch_id).values_list("number", flat=True).get()
             timeline.note(
                 run_id,
@@ -365,16 +391,20 @@ def refresh_run_status(run_id: int) -> Run | None:
             return None
         counts: dict[str, int] = {}
         outcomes: dict[str, int] = {}
-        attempted = reconciling = 0
-        for state, batch_outcomes, attempts, next_check in Batch.objects.filter(
+        attempted = reconciling = mixed = 0
+        for state, batch_outcomes, attempts, next_check, engines in Batch.objects.filter(
             run_id=run_id
-        ).values_list("state", "outcome_counts", "attempts", "next_check_at"):
+        ).values_list("state", "outcome_counts", "attempts", "next_check_at", "engine_results"):
             counts[state] = counts.get(state, 0) + 1
             attempted += attempts
             reconciling += state == BatchState.UNKNOWN and next_check is not None
+            codes = {e.get("code") == "ok" for e in engines or []}
+            mixed += codes == {True, False}
             for outcome, n in (batch_outcomes or {}).items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + n
-        status = derive_status(counts, outcomes, attempted=attempted, reconciling=reconciling)
+        status = derive_status(
+            counts, outcomes, attempted=attempted, reconciling=reconciling, engines_mixed=mixed
+        )
         fields: list[str] = []
         if status != run.status:
             run.status = status
@@ -412,11 +442,15 @@ def derive_status(
     *,
     attempted: int = 0,
     reconciling: int = 0,
+    engines_mixed: int = 0,
 ) -> RunStatus:
     """A run's status from how many batches are in each state and targets have each outcome.
 
     `reconciling` counts unknown batches whose fate is still being looked up in Nexthink's
     history: until that ends, the run is in progress rather than of unknown outcome.
+    `engines_mixed` counts remote action batches some Engines accepted and others did not:
+    the run then partly failed, whatever its targets' outcomes (the classic API does not say
+    which device is on which Engine).
     """
     queued = batches.get(BatchState.QUEUED, 0)
     sending = batches.get(BatchState.SENDING, 0)
@@ -433,10 +467,13 @@ def derive_status(
         return RunStatus.WAITING
     total = sum(outcomes.values())
     succeeded = outcomes.get(Outcome.SUCCESS, 0)
+    sent = outcomes.get(Outcome.SENT, 0)
     unknown = outcomes.get(Outcome.UNKNOWN, 0)
     if total and succeeded == total:
         return RunStatus.SUCCEEDED
-    if succeeded:
+    if total and sent == total:
+        return RunStatus.SENT
+    if succeeded or sent or engines_mixed:
         return RunStatus.PARTIAL
     if unknown:
         # Nothing is known to have worked and some may have run: someone must check first.

@@ -22,7 +22,7 @@ from workflows_app.models import AuditAction, DeviceAssignment, PersonProfile
 from workflows_app.roles import Role
 from workflows_app.selectors.people import strongest_role
 from workflows_app.services import audit
-from workflows_app.targets import TargetError, TargetKind, normalise
+from workflows_app.targets import TargetError, TargetKind, classify_classic, normalise
 
 NOTE_LENGTH = DeviceAssignment._meta.get_field("note").max_length or 200
 LAST_ADMIN = (
@@ -194,11 +194,26 @@ def clean_collector_uid(value: str) -> str:
         ) from None
 
 
+def clean_classic_uid(value: str) -> str:
+    """The classic device UID as stored (lower case; "" for none), or ValueError saying why."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        return classify_classic(value)[1]
+    except TargetError as exc:
+        raise ValueError(
+            f"Not a classic device UID: {exc.reason}. Leave it empty if the device is not on "
+            "the classic platform."
+        ) from None
+
+
 def assign_device(
     *,
     person: User,
     device_name: str,
     collector_uid: str = "",
+    classic_uid: str = "",
     note: str = "",
     by: AbstractBaseUser,
     ip: str | None = None,
@@ -207,6 +222,7 @@ def assign_device(
     try:
         name = clean_device_name(device_name)
         uid = clean_collector_uid(collector_uid)
+        classic = clean_classic_uid(classic_uid)
     except ValueError as exc:
         raise PeopleRefused(str(exc)) from None
     note = note.replace("\x00", "").strip()[:NOTE_LENGTH]
@@ -216,7 +232,7 @@ def assign_device(
     try:
         with transaction.atomic():
             assignment = DeviceAssignment.objects.create(
-                user=person, device_name=name, collector_uid=uid, note=note
+                user=person, device_name=name, collector_uid=uid, classic_uid=classic, note=note
             )
             record_assignment(assignment, by=by, ip=ip)
     except IntegrityError:  # assigned by someone else a moment ago
@@ -295,5 +311,6 @@ def _assignment_details(assignment: DeviceAssignment) -> dict[str, str]:
         "person": assignment.user.get_username(),
         "device_name": assignment.device_name,
         "collector_uid": assignment.collector_uid,
+        "classic_uid": assignment.classic_uid,
         "note": assignment.note,
     }

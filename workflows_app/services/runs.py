@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from operator import attrgetter
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -107,7 +108,8 @@ def create_permitted_run(
     public, secret = split_secrets(workflow, clean)
     masked = {**public, **dict.fromkeys(secret, MASK)}
     fingerprint = _fingerprint(workflow, targets, masked)
-    api_version = targets_mod.api_version(targets)
+    # A remote action goes through the classic Act API, which has no version to choose.
+    api_version = "" if workflow.is_remote_action else targets_mod.api_version(targets)
 
     with transaction.atomic():
         # One creation at a time per person: the double-click guard below must see the first run.
@@ -119,6 +121,7 @@ def create_permitted_run(
             role=permit.role.value,
             source=permit.source,
             workflow=workflow,
+            kind=workflow.kind,
             workflow_nql_id=workflow.nql_id,
             workflow_uuid=workflow.uuid,
             workflow_name=workflow.name,
@@ -132,7 +135,7 @@ def create_permitted_run(
             status=RunStatus.QUEUED,
             target_fingerprint=fingerprint,
         )
-        batch_ids = _write_batches_and_targets(run, targets, api_version)
+        batch_ids = _write_batches_and_targets(run, targets, api_version, batch_size(workflow))
         _record_creation(run, user, ip, batches=len(batch_ids), again_of=again_of)
         priority = dispatch.batch_priority(len(targets))
         for batch_id in batch_ids:
@@ -165,6 +168,7 @@ def _record_creation(
         obj=run,
         details={
             "workflow": run.workflow_nql_id,
+            "kind": run.kind,
             "targets": run.target_count,
             "source": run.source,
             "reason": run.reason,
@@ -175,8 +179,15 @@ def _record_creation(
     )
 
 
+def batch_size(workflow: Workflow) -> int:
+    """Targets per request: Nexthink's limit, or NEXTHINK_CLASSIC_BATCH_SIZE for a remote action."""
+    if workflow.is_remote_action:
+        return max(1, min(int(settings.NEXTHINK_CLASSIC_BATCH_SIZE), targets_mod.MAX_TARGETS))
+    return targets_mod.MAX_TARGETS
+
+
 def _write_batches_and_targets(
-    run: Run, targets: Sequence[targets_mod.Target], api_version: str
+    run: Run, targets: Sequence[targets_mod.Target], api_version: str, size: int
 ) -> list[int]:
     """Insert the run's batches and, in bulk, its targets; returns the batch ids in order."""
     # batches() keeps the objects it is given, so identity maps each back to its position.
@@ -185,7 +196,7 @@ def _write_batches_and_targets(
         positions.setdefault(id(t), []).append(index)
     batch_ids: list[int] = []
     rows: list[TargetRow] = []
-    for number, chunk in enumerate(targets_mod.batches(targets), start=1):
+    for number, chunk in enumerate(targets_mod.batches(targets, size), start=1):
         batch = Batch.objects.create(
             run=run,
             number=number,
@@ -206,6 +217,17 @@ def _check_targets(workflow: Workflow, targets: Sequence[targets_mod.Target]) ->
     problems = targets_mod.check_dependency(targets, workflow.dependency)
     if problems:
         raise RunRefused(" ".join(problems))
+    classic = [t.kind is targets_mod.TargetKind.DEVICE_CLASSIC_UID for t in targets]
+    if workflow.is_remote_action and not all(classic):
+        first = targets[classic.index(False)]
+        raise RunRefused(
+            f"{workflow.name} is a remote action: it runs on classic device UIDs only "
+            f"(32 hexadecimal digits); line {first.line} is not one."
+        )
+    if not workflow.is_remote_action and any(classic):
+        raise RunRefused(
+            f"{workflow.name} is a workflow: classic device UIDs cannot be sent to it."
+        )
 
 
 def _fingerprint(

@@ -9,13 +9,20 @@ all is the run rule's answer (workflows_app.permissions), asked by the page.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.nexthink.models import Dependency
 from workflows_app.permissions import RunPermit
-from workflows_app.services.devices import DeviceChoice, devices_for, user_upn
+from workflows_app.services.devices import (
+    DeviceChoice,
+    DeviceLookup,
+    classic_devices_for,
+    devices_for,
+    user_upn,
+)
 from workflows_app.services.runs import RunRefused, create_permitted_run
 from workflows_app.targets import Target, TargetKind
 
@@ -53,21 +60,36 @@ def needs_user(workflow: Workflow) -> bool:
     return workflow.dependency in USER_DEPENDENCIES
 
 
+def devices_offered(user: User, workflow: Workflow) -> DeviceLookup:
+    """The person's devices this fix can run on: any of theirs for a workflow; for a remote
+    action, those assigned to them with a classic device UID (README, "Classic remote actions")."""
+    return classic_devices_for(user) if workflow.is_remote_action else devices_for(user)
+
+
 def self_service_targets(
     workflow: Workflow, *, upn: str | None, device: DeviceChoice | None
 ) -> list[Target]:
     """The run's targets: the chosen device and/or the person's UPN, as the dependency needs."""
-    return targets_for(str(workflow.dependency), upn=upn, device=device)
+    return targets_for(
+        str(workflow.dependency), upn=upn, device=device, classic=workflow.is_remote_action
+    )
 
 
-def targets_for(dependency: str, *, upn: str | None, device: DeviceChoice | None) -> list[Target]:
-    """The chosen device and/or the person's UPN, as a dependency (a workflow's, a flow's) needs."""
+def targets_for(
+    dependency: str, *, upn: str | None, device: DeviceChoice | None, classic: bool = False
+) -> list[Target]:
+    """The chosen device and/or the person's UPN, as a dependency (a workflow's, a flow's) needs;
+    `classic`: the device by its classic device UID, for a remote action."""
     targets: list[Target] = []
     if dependency in DEVICE_DEPENDENCIES:
         if device is None:
             raise SelfServiceRefused(NOT_YOUR_DEVICE)
         # A Collector UUID lets the run go through API v1; a name alone needs v2.
-        if device.collector_uid:
+        if classic:
+            if not device.classic_uid:
+                raise SelfServiceRefused(NOT_YOUR_DEVICE)
+            targets.append(Target(TargetKind.DEVICE_CLASSIC_UID, device.classic_uid, 1))
+        elif device.collector_uid:
             targets.append(Target(TargetKind.DEVICE_COLLECTOR, device.collector_uid, 1))
         else:
             targets.append(Target(TargetKind.DEVICE_NAME, device.name, 1))
@@ -90,7 +112,7 @@ def start_self_service_run(
     if permit.source != Run.Source.SELF_SERVICE:
         raise ValueError(f"a self-service run needs a self-service permit, not {permit.source}")
     user, workflow = permit.user, permit.workflow
-    device = devices_for(user).find(device_key) if needs_device(workflow) else None
+    device = devices_offered(user, workflow).find(device_key) if needs_device(workflow) else None
     upn = user_upn(user) if needs_user(workflow) else None
     targets = self_service_targets(workflow, upn=upn, device=device)
     note = f"Self-service on {device.label}" if device is not None else "Self-service"

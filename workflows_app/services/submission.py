@@ -12,26 +12,34 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from contextlib import closing
+from functools import partial
+from typing import TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from pydantic import ValidationError
 
 from workflows_app import targets as targets_mod
-from workflows_app.models import Batch, BatchState, Run, Target
+from workflows_app.models import Batch, BatchState, Run, RunnableKind, Target
 from workflows_app.nexthink import errors as nx
+from workflows_app.nexthink.classic import ClassicClient, RemoteActionRefused, TooManyDevices
 from workflows_app.nexthink.client import NexthinkClient
 from workflows_app.nexthink.models import (
     ExecutionRequest,
     ExecutionResponse,
     ExternalIdsExecutionRequest,
 )
-from workflows_app.nexthink_factory import get_client
-from workflows_app.services import lifecycle
+from workflows_app.nexthink_factory import get_classic_client, get_client
+from workflows_app.services import engine_answers, lifecycle
 from workflows_app.services.params import MASK
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Rate limiting is Nexthink asking us to wait, not failing: allow many more tries than for 5xx.
 RATE_LIMITED_MAX_ATTEMPTS = 20
@@ -52,28 +60,71 @@ def send_batch(batch_id: int, *, claim_id: str) -> None:
         _handle_unclaimable(batch_id, claim_id)
         return
     batch = Batch.objects.select_related("run").get(pk=batch_id)
+    if batch.run.kind == RunnableKind.REMOTE_ACTION:
+        _send_remote_action(batch, claim_id)
+        return
     try:
         request, target_ids = _build_request(batch)
         client = _client()
     except _Outcome as exc:
         lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code, exc.details)
         return
-
-    try:
+    with closing(client):
         if isinstance(request, ExecutionRequest):
-            response = client.execute_v1(request)
+            response = _call(batch, claim_id, partial(client.execute_v1, request))
         else:
-            response = client.execute_v2(request)
+            response = _call(batch, claim_id, partial(client.execute_v2, request))
+    if response is not None:
+        _record_success(batch, claim_id, target_ids, response)
+
+
+def _send_remote_action(batch: Batch, claim_id: str) -> None:
+    """Send a remote action batch to the classic web interface and record its Engines' answers."""
+    try:
+        client = _classic_client()
+    except _Outcome as exc:
+        lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code, exc.details)
+        return
+    with closing(client):
+        try:
+            uids = Target.objects.filter(batch=batch).order_by("position")
+            request = client.request(
+                remote_action_uid=batch.run.workflow_uuid,
+                device_uids=list(uids.values_list("value", flat=True)),
+                request_uid=engine_answers.request_uid(batch),
+                params=_params(batch.run),
+            )
+        except _Outcome as exc:
+            lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code, exc.details)
+            return
+        results = _call(batch, claim_id, partial(client.run, request))
+    if results is not None:
+        engine_answers.record(batch, claim_id, sent_as=request.requestUid or "", results=results)
+
+
+def _call(batch: Batch, claim_id: str, call: Callable[[], T]) -> T | None:
+    """Make the one call out for a claimed batch; on failure end or requeue it, return None.
+
+    Only what proves nothing ran is queued again; what may have run ends `unknown`.
+    """
+    try:
+        return call()
     except nx.RateLimited as exc:
         _retry_rate_limited(batch, claim_id, exc)
     except nx.Unavailable as exc:
         _retry_unavailable(batch, claim_id, exc)
+    except TooManyDevices as exc:
+        engine_answers.split(batch, claim_id, details=exc.message)
+    except RemoteActionRefused as exc:
+        lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code or "REFUSED", exc.message)
     except nx.BadRequest as exc:
         lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code or "BAD_REQUEST", exc.message)
     except nx.Forbidden as exc:
         lifecycle.finish(batch, claim_id, BatchState.FAILED, exc.code or "FORBIDDEN", exc.message)
     except nx.Unauthorized as exc:
-        details = f"{exc.message} The portal's Nexthink API credentials need fixing by an admin."
+        details = exc.message
+        if batch.run.kind != RunnableKind.REMOTE_ACTION:
+            details += " The portal's Nexthink API credentials need fixing by an admin."
         lifecycle.finish(batch, claim_id, BatchState.FAILED, "UNAUTHORIZED", details)
     except (nx.OutcomeUnknown, nx.InvalidResponse) as exc:
         code = "OUTCOME_UNKNOWN" if isinstance(exc, nx.OutcomeUnknown) else "INVALID_RESPONSE"
@@ -89,10 +140,22 @@ def send_batch(batch_id: int, *, claim_id: str) -> None:
             "TIME_LIMIT",
             "The task ran out of time while talking to Nexthink; the request may have run.",
         )
-    else:
-        _record_success(batch, claim_id, target_ids, response)
-    finally:
-        client.close()
+    return None
+
+
+def _classic_client() -> ClassicClient:
+    """The classic web interface's client; a configuration error fails the batch unsent."""
+    try:
+        return get_classic_client()
+    except (ValidationError, ImproperlyConfigured) as exc:
+        problem = (
+            f"{exc.error_count()} problem(s)" if isinstance(exc, ValidationError) else str(exc)
+        )
+        raise _Outcome(
+            "CLIENT_CONFIG",
+            f"The portal's classic Nexthink settings are invalid ({problem}); an admin must fix "
+            "NEXTHINK_CLASSIC_* settings.",
+        ) from None
 
 
 def _client() -> NexthinkClient:

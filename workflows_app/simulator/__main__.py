@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--client-id", default="portal-demo")
     parser.add_argument("--client-secret", default="demo-secret")
+    parser.add_argument("--classic-user", default="portal-classic")
+    parser.add_argument("--classic-password", default="classic-secret")
     parser.add_argument("--execution-seconds", type=float, default=3.0)
     parser.add_argument("--trigger-shape", choices=("flags", "list"), default="flags")
     parser.add_argument(
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         export_seconds=args.export_seconds,
         verbose=args.verbose,
         control_token=args.control_token,
+        classic_user=args.classic_user,
+        classic_password=args.classic_password,
     )
 
 

@@ -104,6 +104,19 @@ def _settings(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
     return json_reply(200, tenant.settings(base_url))
 
 
+def _classic(request: Incoming, tenant: Tenant) -> Reply:
+    """GET: the classic web interface's settings, Engines, actions and runs; POST changes them."""
+    if request.method == "POST":
+        body = _body_object(request)
+        if isinstance(body, Reply):
+            return body
+        try:
+            tenant.classic.configure(body)
+        except (TypeError, ValueError) as exc:
+            return error_reply(400, "INVALID_CLASSIC_SETTINGS", str(exc))
+    return json_reply(200, tenant.classic.to_json())
+
+
 def _workflow_action(catalogue: Catalogue, nql_id: str, action: str) -> Reply:
     nql_id = nql_id if nql_id.startswith("#") else "#" + nql_id
     done = catalogue.remove(nql_id) if action == "remove" else catalogue.restore(nql_id)
@@ -151,13 +164,15 @@ def handle(request: Incoming, tenant: Tenant, base_url: str) -> Reply:
         if name == "requests":
             return _requests(request, tenant)
         return _executions(request, tenant.state)
-    readable = name in ("faults", "settings")  # GET reads them, POST changes them
+    readable = name in ("faults", "settings", "classic")  # GET reads them, POST changes them
     if request.method != "POST" and not (readable and request.method == "GET"):
         return error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
     if name == "faults":
         return _faults(request, tenant.faults)
     if name == "settings":
         return _settings(request, tenant, base_url)
+    if name == "classic":
+        return _classic(request, tenant)
     if name == "advance":
         return _advance(request, tenant)
     if name == "reset":

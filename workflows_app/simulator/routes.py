@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from . import exports, nql, oauth, workflows_api
+from . import classic, exports, nql, oauth, workflows_api
 from .replies import Incoming, Reply, error_reply, unauthorized
 from .spec import find_operation, operations
 from .state import SimRequestRecord
@@ -168,6 +168,8 @@ def handle(request: Incoming, tenant: Tenant) -> Reply:
             if request.method == "POST"
             else error_reply(405, "METHOD_NOT_ALLOWED", "Use POST.")
         )
+    elif request.path == classic.RUN_PATH:
+        reply = classic.run(request, tenant.classic)
     elif request.path.startswith(exports.EXPORTS_PREFIX):
         reply = exports.download(request, exports=tenant.exports)
     else:

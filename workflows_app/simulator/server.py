@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .catalogue import Catalogue, SimWorkflow, TriggerShape
+from .classic import ClassicApi
 from .exports import ExportStore
 from .faults import Faults
 from .handler import SimHTTPServer, http_url
@@ -43,6 +44,8 @@ class Simulator:
         export_url_seconds: float = 900,
         verbose: bool = False,
         control_token: str | None = None,
+        classic_user: str = "portal-classic",
+        classic_password: str = "classic-secret",  # noqa: S107 (the demo's documented one)
     ) -> None:
         self.host = host
         self.port = port
@@ -62,6 +65,7 @@ class Simulator:
             nql_column_shape=nql_column_shape,
             export_seconds=export_seconds,
             export_url_seconds=export_url_seconds,
+            classic=ClassicApi(user=classic_user, password=classic_password),
         )
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -138,6 +142,11 @@ class Simulator:
     def faults(self) -> Faults:
         """The faults injected into answers."""
         return self.tenant.faults
+
+    @property
+    def classic(self) -> ClassicApi:
+        """The classic web interface (Act API v2): credentials, remote actions, Engines, runs."""
+        return self.tenant.classic
 
     @property
     def client_id(self) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, get_args
 
 from .catalogue import Catalogue, SimWorkflow, TriggerShape
+from .classic import ClassicApi
 from .exports import ExportStore
 from .faults import Faults
 from .inventory import Inventory, default_inventory
@@ -42,6 +43,7 @@ class Tenant:
         nql_column_shape: ColumnShape = "plain",
         export_seconds: float = 1.0,
         export_url_seconds: float = 900,
+        classic: ClassicApi | None = None,
     ) -> None:
         self.catalogue = catalogue if isinstance(catalogue, Catalogue) else Catalogue(catalogue)
         self.inventory = inventory or default_inventory()
@@ -50,6 +52,8 @@ class Tenant:
         self.state = SimState(execution_seconds=execution_seconds)
         self.exports = ExportStore()
         self.faults = Faults()
+        # The classic web interface's Act API v2, beside the cloud APIs.
+        self.classic = classic or ClassicApi()
         self._initial_settings: dict[str, Any] = {
             "execution_seconds": execution_seconds,
             "trigger_shape": trigger_shape,
@@ -114,4 +118,5 @@ class Tenant:
         self.state.reset()
         self.exports.reset()
         self.catalogue.reset()
+        self.classic.reset()
         self.configure(**self._initial_settings)

@@ -16,8 +16,9 @@ client's request model. The spec's patterns and per-request limit are the client
 (`workflows_app.nexthink.models`); they are re-exported here for the code that classifies values.
 """
 
-from workflows_app.nexthink.models import SID_PATTERN, UPN_PATTERN, UUID_PATTERN
+from workflows_app.nexthink.models import MAX_TARGETS, SID_PATTERN, UPN_PATTERN, UUID_PATTERN
 
+from .classic import EXAMPLE_CLASSIC_UID, classify_classic
 from .classify import TargetError, classify, normalise
 from .codec import from_row, from_session_text, to_line, to_row, to_session_text
 from .model import (
@@ -42,6 +43,8 @@ from .payloads import (
 __all__ = [
     "COLUMNS",
     "MAX_ERRORS",
+    "EXAMPLE_CLASSIC_UID",
+    "MAX_TARGETS",
     "MAX_TARGETS_PER_RUN",
     "SID_PATTERN",
     "UPN_PATTERN",
@@ -56,6 +59,7 @@ __all__ = [
     "batches",
     "check_dependency",
     "classify",
+    "classify_classic",
     "execution_request",
     "fits_v1",
     "from_row",

@@ -42,14 +42,22 @@ CANONICAL_PREFIX: dict[TargetKind, str] = {
     TargetKind.USER_SID: "sid",
     TargetKind.USER_UPN: "upn",
     TargetKind.USER_UID: "user-uid",
+    # Read back by the classic parser (targets/classic.py) only.
+    TargetKind.DEVICE_CLASSIC_UID: "uid",
 }
 PREFIXES: dict[str, TargetKind] = {
-    **{prefix: kind for kind, prefix in CANONICAL_PREFIX.items()},
+    **{
+        prefix: kind
+        for kind, prefix in CANONICAL_PREFIX.items()
+        if kind is not TargetKind.DEVICE_CLASSIC_UID
+    },
     "collector-uid": TargetKind.DEVICE_COLLECTOR,
     "uid": TargetKind.DEVICE_UID,
     "device-name": TargetKind.DEVICE_NAME,
 }
-_PREFIX_LIST = ", ".join(f"{p}:" for p in CANONICAL_PREFIX.values())
+_PREFIX_LIST = ", ".join(
+    f"{p}:" for k, p in CANONICAL_PREFIX.items() if k is not TargetKind.DEVICE_CLASSIC_UID
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*", re.ASCII)
 
 
@@ -127,6 +135,7 @@ _EXPECTED: dict[TargetKind, str] = {
     TargetKind.USER_SID: f"a SID like {EXAMPLE_SID}",
     TargetKind.USER_UPN: f"a UPN like {EXAMPLE_UPN}",
     TargetKind.DEVICE_NAME: "a device name",
+    TargetKind.DEVICE_CLASSIC_UID: "a classic device UID (32 hexadecimal digits)",
 }
 
 

@@ -19,6 +19,8 @@ class TargetKind(StrEnum):
     USER_SID = "user_sid"
     USER_UPN = "user_upn"
     USER_UID = "user_uid"
+    # A device of the classic (on-premise) platform, for remote actions (targets/classic.py).
+    DEVICE_CLASSIC_UID = "device_classic_uid"
 
     @property
     def is_user(self) -> bool:

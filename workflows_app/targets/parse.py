@@ -5,6 +5,7 @@ import io
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
+from .classic import classify_classic
 from .classify import TargetError, classify, normalise
 from .model import (
     MAX_ERRORS,
@@ -38,7 +39,9 @@ _BOM = b"\xef\xbb\xbf"
 class _Collector:
     """Accumulates targets, duplicates and errors while lines are read."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, classic: bool = False) -> None:
+        # Classic: every value must be a classic device UID (a remote action's targets).
+        self.classic = classic
         self.targets: list[Target] = []
         self.seen: set[tuple[TargetKind, str]] = set()
         self.errors: list[LineError] = []
@@ -48,7 +51,14 @@ class _Collector:
     def take(self, line: int, text: str, kind: TargetKind | None = None) -> None:
         """Classify one stripped value (as `kind` when the column says so) and keep it."""
         try:
-            if kind is None:
+            if self.classic:
+                if kind not in (None, TargetKind.DEVICE_UID):
+                    raise TargetError(
+                        "this column cannot be used for a remote action: give classic device "
+                        "UIDs in a target or device_uid column"
+                    )
+                kind, value = classify_classic(text)
+            elif kind is None:
                 kind, value = classify(text)
             else:
                 value = normalise(kind, text)
@@ -89,21 +99,24 @@ class _Collector:
         )
 
 
-def parse_text(text: str) -> ParsedTargets:
-    """Read pasted text: one target per line, `#` comments and blank lines skipped."""
+def parse_text(text: str, *, classic: bool = False) -> ParsedTargets:
+    """Read pasted text: one target per line, `#` comments and blank lines skipped.
+
+    `classic`: the targets of a remote action, classic device UIDs only (every parser).
+    """
     lines = _split_lines(text)
-    collector = _Collector()
+    collector = _Collector(classic=classic)
     _take_lines(collector, enumerate(lines, start=1), kind=None)
     return collector.result(total_lines=len(lines))
 
 
-def parse_items(items: Sequence[str]) -> ParsedTargets:
+def parse_items(items: Sequence[str], *, classic: bool = False) -> ParsedTargets:
     """Read a list of targets, one per item (the API's): errors carry the item's number (1-based).
 
     The same values as a pasted line, except that an item is never a comment or blank line: an
     empty item, or one holding a line break, is an error of its own.
     """
-    collector = _Collector()
+    collector = _Collector(classic=classic)
     for number, raw in enumerate(items, start=1):
         text = _clean(raw)
         if not text:
@@ -115,13 +128,13 @@ def parse_items(items: Sequence[str]) -> ParsedTargets:
     return collector.result(total_lines=len(items))
 
 
-def parse_csv(data: bytes) -> ParsedTargets:
+def parse_csv(data: bytes, *, classic: bool = False) -> ParsedTargets:
     """Read an uploaded CSV file: one column of any targets, or named columns of given kinds."""
     text, problem = _decode(data, "CSV")
     if problem is not None:
         return _failed(problem, data)
     lines = _split_lines(text)
-    collector = _Collector()
+    collector = _Collector(classic=classic)
     first_index = next(
         (i for i, line in enumerate(lines) if (c := _clean(line)) and not c.startswith("#")), None
     )
@@ -139,14 +152,16 @@ def parse_csv(data: bytes) -> ParsedTargets:
     return collector.result(total_lines=len(lines))
 
 
-def parse_upload(data: bytes, filename: str) -> ParsedTargets:
+def parse_upload(data: bytes, filename: str, *, classic: bool = False) -> ParsedTargets:
     """Read an uploaded file by its extension: .csv/.tsv as CSV, .txt (or none) as pasted text."""
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return parse_csv(data)
+        return parse_csv(data, classic=classic)
     if suffix in (".txt", ""):
         text, problem = _decode(data, "text")
-        return _failed(problem, data) if problem is not None else parse_text(text)
+        if problem is not None:
+            return _failed(problem, data)
+        return parse_text(text, classic=classic)
     if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
         reason = "Spreadsheets cannot be read directly: save the sheet as CSV UTF-8, upload that."
     else:

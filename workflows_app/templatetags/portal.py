@@ -6,6 +6,8 @@ import datetime as dt
 
 from django import template
 
+from workflows_app.nexthink.classic import engine_code_meaning
+
 register = template.Library()
 
 
@@ -52,3 +54,9 @@ def duration(value: object) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+@register.filter
+def engine_meaning(code: object) -> str:
+    """What a classic Engine's answer code means, for the run page's table of Engine answers."""
+    return engine_code_meaning(str(code))

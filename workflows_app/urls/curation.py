@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows_app.views import curation
+from workflows_app.views import curation, remote_actions
 
 app_name = "curation"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("export/", curation.export, name="export"),
     path("import/", curation.import_document, name="import"),
     path("self-service-settings/", curation.self_service_settings, name="settings"),
+    path("remote-actions/new/", remote_actions.register_page, name="register_remote_action"),
     path("<int:pk>/", curation.edit, name="edit"),
     path("<int:pk>/parameter-row/", curation.parameter_row, name="parameter_row"),
 ]

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from workflows_app.models import Outcome, Run, RunStatus, Target
+from workflows_app.models import Outcome, Run, RunnableKind, RunStatus, Target
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.history import (
     export_rows,
@@ -75,6 +75,7 @@ def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         "everyone": everyone,
         "roles": [(role.name.lower(), role.value) for role in Role],
         "sources": Run.Source.choices,
+        "kinds": RunnableKind.choices,
         "statuses": RunStatus.choices,
         "outcomes": Outcome.choices,
         "filter_query": urlencode(query),

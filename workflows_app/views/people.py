@@ -128,6 +128,7 @@ def assign_device(request: AuthenticatedHttpRequest, person_id: int) -> HttpResp
             person=person,
             device_name=form.cleaned_data["device_name"],
             collector_uid=form.cleaned_data["collector_uid"],
+            classic_uid=form.cleaned_data["classic_uid"],
             note=form.cleaned_data["note"],
             by=request.user,
             ip=client_address(request),

@@ -21,14 +21,13 @@ from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
 from workflows_app.models import Run, Workflow
-from workflows_app.nexthink.models import MAX_TARGETS
 from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import run_of_workflow
 from workflows_app.services import pending_runs
 from workflows_app.services.audit import client_address
 from workflows_app.services.params import mask_params
-from workflows_app.services.runs import RunRefused, create_permitted_run
+from workflows_app.services.runs import RunRefused, batch_size, create_permitted_run
 from workflows_app.views.catalogue import NEEDS
 from workflows_app.views.http import AuthenticatedHttpRequest
 from workflows_app.views.runs_rerun import pending_initial, prefill_initial
@@ -188,9 +187,11 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "sample": [(KIND_LABELS[t.kind], t.value) for t in chosen[:SAMPLE_SIZE]],
         "params": _labelled(form, mask_params(workflow, form.params)),
         "reason": form.cleaned_data.get("reason", ""),
-        "batch_count": len(targets_mod.batches(chosen)),
-        "batch_limit": f"{MAX_TARGETS:,}",
-        "api_version": targets_mod.api_version(chosen),
+        "batch_count": len(targets_mod.batches(chosen, batch_size(workflow))),
+        "batch_limit": f"{batch_size(workflow):,}",
+        "api_version": (
+            "classic Act API v2" if workflow.is_remote_action else targets_mod.api_version(chosen)
+        ),
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
         "again_of": form.cleaned_data.get("again"),
         "has_secrets": any(d.secret for d in form.param_definitions.values()),

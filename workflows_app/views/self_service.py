@@ -21,11 +21,12 @@ from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
 from workflows_app.selectors.self_service import any_unfinished, recent_fixes
 from workflows_app.services.audit import client_address
-from workflows_app.services.devices import DeviceLookup, devices_for, user_upn
+from workflows_app.services.devices import DeviceLookup, user_upn
 from workflows_app.services.portal_settings import helpdesk_contact
 from workflows_app.services.runs import RunRefused
 from workflows_app.services.self_service import (
     SelfServiceRefused,
+    devices_offered,
     needs_device,
     needs_user,
     start_self_service_run,
@@ -166,7 +167,8 @@ def _confirm_context(
 ) -> dict[str, Any]:
     """What the confirmation shows: devices, the one selected, the question, whether it can run."""
     card = _card(workflow, unavailable)
-    lookup = devices_for(request.user) if needs_device(workflow) and not unavailable else None
+    offered = needs_device(workflow) and not unavailable
+    lookup = devices_offered(request.user, workflow) if offered else None
     upn = user_upn(request.user) if needs_user(workflow) else None
     selected = lookup.find(chosen) if lookup is not None else None
     if selected is None and lookup is not None:

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows_app.models import WorkflowCuration
+from workflows_app.models import DeviceAssignment, WorkflowCuration
 from workflows_app.services.accounts import ensure_demo_accounts
 from workflows_app.services.curation import import_curation
 
 DEMO_CURATION = Path(__file__).resolve().parents[2] / "demo" / "curation.json"
+DEMO_CLASSIC_DEVICE = ("EMP-LT-0142", "da2add909a144e8235453f88dc45172f")
 
 
 class Command(BaseCommand):
@@ -54,11 +56,14 @@ class Command(BaseCommand):
         sim_url = f"http://127.0.0.1:{sim_port}"
         settings.NEXTHINK_API_URL = sim_url
         settings.NEXTHINK_TOKEN_URL = f"{sim_url}/oauth2/default/v1/token"
+        # Its classic web interface too (Act API v2): demo mode shows both kinds.
+        settings.NEXTHINK_CLASSIC_URL = sim_url
         env = {
             **os.environ,
             "PORTAL_DEMO": "true",
             "NEXTHINK_API_URL": settings.NEXTHINK_API_URL,
             "NEXTHINK_TOKEN_URL": settings.NEXTHINK_TOKEN_URL,
+            "NEXTHINK_CLASSIC_URL": sim_url,
         }
         children: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -127,3 +132,11 @@ class Command(BaseCommand):
             return  # an admin's curation is never overwritten by the demo's
         result = import_curation(DEMO_CURATION.read_bytes(), user=None)
         self.stdout.write(f"Demo curation loaded: {result.summary()}")
+        # The demo employee's laptop on the classic platform, so its remote actions can run.
+        employee = get_user_model().objects.filter(username="employee").first()
+        if employee is not None:
+            DeviceAssignment.objects.get_or_create(
+                user=employee,
+                device_name=DEMO_CLASSIC_DEVICE[0],
+                defaults={"classic_uid": DEMO_CLASSIC_DEVICE[1], "note": "demo (classic)"},
+            )

@@ -1,4 +1,5 @@
-"""Run a workflow on targets from a file or stdin, as a named portal user, optionally waiting."""
+"""Run a workflow (or a registered remote action) on targets from a file or stdin, as a named
+portal user, optionally waiting."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from workflows_app import targets as targets_mod
 from workflows_app.models import Batch, BatchState, Run, Workflow
 from workflows_app.services.params import validate_params
+from workflows_app.services.remote_actions import find_remote_action
 from workflows_app.services.runs import RunRefused, create_run
 
 EXIT_INVALID = 1
@@ -23,13 +25,18 @@ EXIT_TIMEOUT = 3
 
 class Command(BaseCommand):
     help = (
-        "Run a workflow (by NQL id) on the targets in FILE ('-' for stdin; .csv read as CSV), "
+        "Run a workflow (by NQL id) or a registered remote action (by UID or name) on the "
+        "targets in FILE ('-' for stdin; .csv read as CSV), "
         "with the same role rules and validation as the portal's forms."
     )
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("workflow", metavar="WORKFLOW", help="NQL id, e.g. #clear_teams_cache")
+        parser.add_argument(
+            "workflow",
+            metavar="WORKFLOW",
+            help="NQL id (#clear_teams_cache), or a remote action's UID or name",
+        )
         parser.add_argument("--targets", required=True, metavar="FILE", help="file, or - for stdin")
         parser.add_argument(
             "--param",
@@ -52,7 +59,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         user = self._user(options["user"])
         workflow = self._workflow(options["workflow"])
-        parsed = self._read_targets(options["targets"], options.get("stdin") or sys.stdin)
+        parsed = self._read_targets(
+            options["targets"], options.get("stdin") or sys.stdin, classic=workflow.is_remote_action
+        )
         if not parsed.ok:
             for error in parsed.errors:
                 where = f"line {error.line}" if error.line is not None else "input"
@@ -80,8 +89,8 @@ class Command(BaseCommand):
             raise CommandError(f"Refused: {exc.message}", returncode=EXIT_INVALID) from None
         batches = run.batches.count()
         self.stdout.write(
-            f"Run {run.pk} queued: {run.target_count:,} targets in {batches} batch(es), "
-            f"API {run.api_version}"
+            f"Run {run.pk} queued: {run.target_count:,} targets in {batches} batch(es)"
+            + (", classic Act API" if workflow.is_remote_action else f", API {run.api_version}")
             + (f", {parsed.duplicates:,} duplicate line(s) dropped" if parsed.duplicates else "")
         )
         self.stdout.write(run_url(run))
@@ -98,19 +107,24 @@ class Command(BaseCommand):
         return user
 
     def _workflow(self, nql_id: str) -> Workflow:
-        """The catalogue's workflow with this NQL id."""
+        """The catalogue's workflow with this NQL id, or the remote action with this UID or name."""
         workflow = Workflow.objects.filter(nql_id=nql_id).select_related("curation").first()
+        if workflow is None and not nql_id.startswith("#"):
+            workflow = find_remote_action(nql_id)
         if workflow is None:
             raise CommandError(
-                f"No workflow {nql_id!r} in the catalogue; check the NQL id or sync the catalogue.",
+                f"No workflow {nql_id!r} in the catalogue, and no remote action registered with "
+                "that UID or name; check the NQL id or sync the catalogue.",
                 returncode=EXIT_INVALID,
             )
         return workflow
 
-    def _read_targets(self, source: str, stdin: TextIO) -> targets_mod.ParsedTargets:
-        """Parse the targets file (CSV by extension) or stdin."""
+    def _read_targets(
+        self, source: str, stdin: TextIO, *, classic: bool
+    ) -> targets_mod.ParsedTargets:
+        """Parse the targets file (CSV by extension) or stdin; classic device UIDs if `classic`."""
         if source == "-":
-            return targets_mod.parse_text(stdin.read())
+            return targets_mod.parse_text(stdin.read(), classic=classic)
         path = Path(source)
         try:
             data = path.read_bytes()
@@ -120,7 +134,8 @@ class Command(BaseCommand):
             ) from None
         # CSV by extension; any other file is read as pasted text (UTF-8 checked by parse_upload).
         is_csv = path.suffix.lower() in (".csv", ".tsv")
-        return targets_mod.parse_upload(data, path.name if is_csv else "targets.txt")
+        name = path.name if is_csv else "targets.txt"
+        return targets_mod.parse_upload(data, name, classic=classic)
 
     def _params(self, workflow: Workflow, pairs: list[str]) -> dict[str, str]:
         """Parse NAME=VALUE options and validate them like the form does."""
@@ -170,6 +185,11 @@ class Command(BaseCommand):
                 line += f", request {batch.request_uuid}"
             if batch.error_code:
                 line += f", {batch.error_code}: {batch.error_details}"
+            if batch.engine_results:
+                codes = ", ".join(
+                    f"{e.get('databaseUid')} {e.get('code')}" for e in batch.engine_results
+                )
+                line += f"; Engines: {codes}"
             self.stdout.write(line)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows_app.models import Batch, Outcome, Run, Target
+from workflows_app.models import Batch, Outcome, Run, RunnableKind, Target
 from workflows_app.selectors.runs import (
     details_of,
     find_run,
@@ -22,6 +22,7 @@ OUTCOME_LABELS = {"": "Queued", **{o.value: str(o.label) for o in Outcome}}
 # The summary's order: how it ended, then what is still open.
 SUMMARY_ORDER = (
     Outcome.SUCCESS,
+    Outcome.SENT,
     Outcome.FAILURE,
     Outcome.NOT_SENT,
     Outcome.UNKNOWN,
@@ -60,6 +61,7 @@ class Command(BaseCommand):
             {
                 "id": run.pk,
                 "status": run.status,
+                "kind": run.kind,
                 "workflow": run.workflow_nql_id,
                 "batches": [batch_document(b) for b in batches],
             }
@@ -73,13 +75,15 @@ class Command(BaseCommand):
     def _summary(self, run: Run, batches: list[Batch]) -> None:
         write = self.stdout.write
         write(f"Run {run.pk}: {run.workflow_name} ({run.workflow_nql_id})")
+        write(f"Kind:     {run.get_kind_display()}")
         write(f"Status:   {run.get_status_display()}")
         started = f"{run.created_at:%Y-%m-%d %H:%M:%S} by {run.created_by.get_username()}"
         finished = f", finished {run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else ""
         write(f"Started:  {started} ({run.get_source_display()}){finished}")
         if run.reason:
             write(f"Reason:   {run.reason}")
-        write(f"Targets:  {run.target_count:,} (API {run.api_version})")
+        api = "classic Act API v2" if run.kind == RunnableKind.REMOTE_ACTION else run.api_version
+        write(f"Targets:  {run.target_count:,} (API {api})")
         counts = outcome_counts(run)
         shown = [f"{OUTCOME_LABELS[o]} {counts[o]:,}" for o in SUMMARY_ORDER if counts.get(o)]
         write(f"Outcomes: {' · '.join(shown) or 'none yet'}")
@@ -89,6 +93,9 @@ class Command(BaseCommand):
             write(f"  #{b.number} {b.get_state_display()}: {b.target_count:,} targets, {request}")
             if b.error_code or b.error_details:
                 write(f"      error: {' '.join(filter(None, (b.error_code, b.error_details)))}")
+            for e in b.engine_results:
+                message = f": {e.get('message')}" if e.get("message") else ""
+                write(f"      Engine {e.get('databaseUid') or '?'} {e.get('code')}{message}")
             if b.next_check_at:
                 write(f"      next check {b.next_check_at:%Y-%m-%d %H:%M:%S}")
             if b.check_error:
@@ -113,6 +120,8 @@ def batch_document(batch: Batch) -> dict[str, Any]:
         "request_id": batch.request_uuid or None,
         "error_code": batch.error_code or None,
         "error_details": batch.error_details or None,
+        # A remote action's Engines' answers: [{databaseUid, code, message}]; [] otherwise.
+        "engines": list(batch.engine_results or []),
     }
 
 
