@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -191,10 +192,7 @@ RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
 DASHBOARD_RECOUNT_MINUTES = env_float(
     "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
 )
-# Every task's messages at background priority unless sent with one of their own: the Redis
-# broker serves 0 first, and services/dispatch.py sends batches at 0 (someone waits) or 3.
-CELERY_TASK_ROUTES = {"workflows_app.tasks.*": {"priority": 6}}
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
         "schedule": CATALOGUE_SYNC_MINUTES * 60,
@@ -219,6 +217,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RETENTION_SWEEP_HOURS * 3600,
     },
 }
+# Beat's messages at background priority (services/dispatch.BACKGROUND): the Redis broker serves
+# 0 first, and batches go at 0 (someone waits) or 3 (bulk).
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    CELERY_BEAT_SCHEDULE[_name] = {
+        **_entry,
+        "options": {**_entry.get("options", {}), "priority": 6},
+    }
+del _name, _entry
 CELERY_BEAT_SCHEDULE_FILENAME = (
     str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else "celerybeat-schedule"
 )
