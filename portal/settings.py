@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -191,13 +192,10 @@ RETENTION_SWEEP_HOURS = env_float("RETENTION_SWEEP_HOURS", 24.0, minimum=0.01)
 DASHBOARD_RECOUNT_MINUTES = env_float(
     "DASHBOARD_RECOUNT_MINUTES", 1.0 if DEMO_MODE else 5.0, minimum=0.1
 )
-# Every task's messages at background priority unless sent with one of their own: the Redis
-# broker serves 0 first, and services/dispatch.py sends batches at 0 (someone waits) or 3.
-CELERY_TASK_ROUTES = {"workflows_app.tasks.*": {"priority": 6}}
 # How often beat advances flow runs in progress (services/flow_engine.py); each step's run
 # becoming final advances its flow at once, so this only catches lost messages.
 FLOW_SWEEP_SECONDS = env_float("FLOW_SWEEP_SECONDS", 30.0, minimum=0.5)
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
         "schedule": CATALOGUE_SYNC_MINUTES * 60,
@@ -229,6 +227,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RETENTION_SWEEP_HOURS * 3600,
     },
 }
+# Beat's messages at background priority (services/dispatch.BACKGROUND) unless an entry names its
+# own (the follow-up cycle: 0): the Redis broker serves 0 first, batches go at 0 or 3 (bulk).
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    CELERY_BEAT_SCHEDULE[_name] = {
+        **_entry,
+        "options": {"priority": 6, **_entry.get("options", {})},  # unless it names its own
+    }
+del _name, _entry
 CELERY_BEAT_SCHEDULE_FILENAME = (
     str(DEMO_DIR / "celerybeat-schedule") if DEMO_MODE else "celerybeat-schedule"
 )

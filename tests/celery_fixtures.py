@@ -427,8 +427,8 @@ def celery_producer(celery_queue: str, pipeline_redis: RedisServer) -> Iterator[
 def use_default_queue(app: Any, queue: str) -> None:
     """Publish messages without a queue of their own to `queue` from now on.
 
-    Celery caches the default queue the first time it sends a message without one (every task
-    routed by CELERY_TASK_ROUTES is), so changing the setting alone would not be enough.
+    Celery caches the default queue the first time a message goes there without a queue of its
+    own (a route that names none does that), so changing the setting alone may not be enough.
     """
     app.conf.task_default_queue = queue
     app.amqp.__dict__.pop("default_queue", None)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings
 
-from tests.celery_fixtures import _drop_queue, use_default_queue
+from tests.celery_fixtures import BROKER_DB, CACHE_DB, RedisServer
 from tests.test_run_views import make_workflow
 from workflows_app.models import Run
 from workflows_app.services import dispatch
@@ -17,36 +18,47 @@ from workflows_app.targets import parse_text
 
 # Batch ids no test database holds: these messages are read back here, never by a worker.
 NO_BATCH = 2_000_000_000
+# A database of the session's private Redis that neither its broker nor its cache uses.
+PRIORITY_DB = max(BROKER_DB, CACHE_DB) + 5
 
 
 @pytest.fixture
-def own_queue(celery_producer: Any, celery_queue: str) -> Any:
-    """The producer publishing to a queue of this test alone, emptied afterwards."""
-    name = f"{celery_queue}-priority"
-    saved = celery_producer.conf.task_default_queue
-    use_default_queue(celery_producer, name)
+def own_queue(pipeline_redis: RedisServer) -> Iterator[tuple[Any, str]]:
+    """This process's Celery app publishing to a Redis database of this test alone, and the
+    name of the queue its messages go to there.
+
+    Not the session's `celery_producer`, nor its broker database: the app's connection pools
+    are shared per broker URL, so this test neither redirects the session's messages nor
+    closes a pool the pipeline and browser tests' workers publish through.
+    """
+    from portal.celery import app
+
+    saved = (app.conf.broker_url, app._pool, app.amqp._producer_pool)
+    app.conf.broker_url = pipeline_redis.url(PRIORITY_DB)
+    app._pool = app.amqp._producer_pool = None  # the new URL's pools; the others stay open
     try:
-        yield name
+        yield app, app.conf.task_default_queue
     finally:
-        use_default_queue(celery_producer, saved)
-        with celery_producer.connection_for_write() as conn:
-            _drop_queue(conn.default_channel.client, name)
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.flushdb()  # this test's database alone
+        app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
 
 
 def test_a_click_is_served_before_queued_bulk_batches_and_beats_work(
-    celery_producer: Any, own_queue: str
+    own_queue: tuple[Any, str],
 ) -> None:
+    app, name = own_queue
     for n in range(3):
         dispatch.enqueue_batch(NO_BATCH + n)
-    celery_producer.send_task(dispatch.SWEEP_BATCHES)  # as beat sends it: no priority of its own
+    beat = settings.CELERY_BEAT_SCHEDULE
+    app.send_task(dispatch.SWEEP_BATCHES, **beat["sweep-batches"]["options"])  # as beat sends it
     dispatch.enqueue_check(NO_BATCH + 5)
-    cycle = settings.CELERY_BEAT_SCHEDULE["follow-up"]["options"]["priority"]
-    celery_producer.send_task(dispatch.FOLLOW_UP, priority=cycle)  # as beat sends the cycle
+    app.send_task(dispatch.FOLLOW_UP, **beat["follow-up"]["options"])
     dispatch.enqueue_batch(NO_BATCH + 9, priority=dispatch.batch_priority(1))
 
     taken = []
-    with celery_producer.connection_for_read() as conn:
-        queue = conn.SimpleQueue(own_queue)
+    with app.connection_for_write() as conn:  # the broker the messages were just sent to
+        queue = conn.SimpleQueue(name)
         for _ in range(7):
             message = queue.get(timeout=5)  # as a worker takes them: by priority, then in order
             taken.append((message.headers["task"], json.loads(message.body)[0]))
@@ -91,5 +103,10 @@ def test_small_runs_are_interactive_and_large_ones_bulk(
         dispatch.INTERACTIVE_TARGETS: dispatch.INTERACTIVE,
         dispatch.INTERACTIVE_TARGETS + 1: dispatch.BULK,
     }
-    # Every other task (beat's, the catalogue sync, retention) waits behind both.
-    assert settings.CELERY_TASK_ROUTES["workflows_app.tasks.*"] == {"priority": dispatch.BACKGROUND}
+    # Beat's messages wait behind both, but for the follow-up cycle, which only queues checks.
+    assert {
+        name: entry["options"]["priority"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+    } == {
+        **dict.fromkeys(settings.CELERY_BEAT_SCHEDULE, dispatch.BACKGROUND),
+        "follow-up": dispatch.INTERACTIVE,
+    }

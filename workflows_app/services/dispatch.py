@@ -9,10 +9,12 @@ Messages carry a priority, which the Redis broker serves lowest number first (ko
 list per step of 0, 3, 6, 9 and a worker pops them in that order; prefetch is one message, so
 it never holds a low one while a high one waits): a person waiting for a fix (INTERACTIVE) goes
 before the batches of a bulk run and the follow-up checks (BULK, in the order queued), which go
-before sweeps and syncs (BACKGROUND: every other task, by `CELERY_TASK_ROUTES` in the settings).
-Beat's follow-up cycle only leases and queues checks, so it is sent INTERACTIVE (settings): it
-would otherwise expire behind a bulk run's batches. A click never waits behind queued batches
-or beat's work, only for a worker to finish the message it has.
+before sweeps and syncs (BACKGROUND: every other message, beat's by the options of
+CELERY_BEAT_SCHEDULE). Beat's follow-up cycle only leases and queues checks, so it is sent
+INTERACTIVE (settings): it would otherwise expire behind a bulk run's batches. A click never
+waits behind queued batches or beat's work, only for a worker to finish the message it has.
+Priorities are given per message, not by CELERY_TASK_ROUTES: a route that names no queue makes
+Celery send to the default queue it saw first, not the one configured now.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
 
 INTERACTIVE = 0
 BULK = 3
-BACKGROUND = 6  # what CELERY_TASK_ROUTES gives every task sent without a priority of its own
+BACKGROUND = 6  # what the settings give beat's messages
 # A run this small has someone waiting for it (a self-service click, a helpdesk agent's fix for
 # one caller): its first message goes before bulk batches.
 INTERACTIVE_TARGETS = 10
@@ -68,13 +70,15 @@ def enqueue_check(batch_id: int) -> None:
 def enqueue_catalogue_sync(*, trigger: str, requested_by_id: int | None = None) -> None:
     """Ask a worker to refresh the catalogue from Nexthink now."""
     current_app.send_task(
-        SYNC_CATALOGUE, kwargs={"trigger": trigger, "requested_by_id": requested_by_id}
+        SYNC_CATALOGUE,
+        kwargs={"trigger": trigger, "requested_by_id": requested_by_id},
+        priority=BACKGROUND,
     )
 
 
 def enqueue_retention() -> None:
     """Ask a worker for another retention pass (the last one stopped at its time budget)."""
-    current_app.send_task(RETENTION)
+    current_app.send_task(RETENTION, priority=BACKGROUND)
 
 
 def enqueue_flow_advance(flow_run_id: int) -> None:
