@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 
 from tests.api_support import OPENAPI_URL, ApiClient
-from tests.flow_support import catalogue, step
-from workflows_app.models import Flow, FlowRun, FlowVersion, Run
+from tests.flow_support import catalogue, make_flow, run_flow, step
+from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowVersion, Run
 from workflows_app.roles import Role
+from workflows_app.selectors import flows as flow_selectors
 from workflows_app.services import api_tokens
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +49,9 @@ def test_flows_are_in_the_openapi_document(client: Any) -> None:
     assert "get" in paths["/api/v1/flows/{flow_id}/versions/{number}"]
     assert "post" in paths["/api/v1/flows/import"]
     assert "post" in paths["/api/v1/flows/{flow_id}/runs"]
+    assert set(paths["/api/v1/flow-runs"]) == {"get"}
+    names = {p["name"] for p in paths["/api/v1/flow-runs"]["get"]["parameters"]}
+    assert names == {"flow", "status", "before"}
 
 
 def test_list_sorts_pages_and_filters_names_with_a_glob(
@@ -212,3 +217,90 @@ def test_a_flow_run_with_an_idempotency_key_is_created_once(
     assert users.status_code == 422 and body(users)["code"] == "not_runnable"
     listed = body(helpdesk_api.get(FLOWS))["items"][0]["latest_run"]
     assert listed["started_by"] == "agent" and listed["status"] == "in_progress"
+
+
+FLOW_RUNS = "/api/v1/flow-runs"
+
+
+def test_flow_runs_are_listed_newest_first_scoped_as_on_the_page_and_filtered(
+    make_user: Any, sim_workflow: Any
+) -> None:
+    catalogue(sim_workflow)
+    admin = make_user("boss", Role.ADMIN)
+    fix = make_flow(admin, "Fix Teams", step("clear"))
+    disk = make_flow(admin, "Free disk", step("disk"))
+    agent, jane, john = (
+        make_user("agent", Role.HELPDESK),
+        make_user("jane", Role.EMPLOYEE),
+        make_user("john", Role.EMPLOYEE),
+    )
+    by_agent = run_flow(agent, fix, "PC-1")
+    by_jane = run_flow(agent, disk, "PC-2")
+    by_john = run_flow(agent, fix, "PC-3")
+    # As if each had run a self-service flow (the employees' way in) on their device.
+    FlowRun.objects.filter(pk=by_jane.pk).update(created_by=jane)
+    FlowRun.objects.filter(pk=by_john.pk).update(created_by=john)
+    FlowRun.objects.filter(pk=by_agent.pk).update(status=FlowRunStatus.SUCCEEDED)
+    boss = ApiClient(api_tokens.create_token(user=admin, name="t").secret)
+    helpdesk = ApiClient(api_tokens.create_token(user=agent, name="t").secret)
+    ids = lambda r: [f["id"] for f in body(r)["items"]]  # noqa: E731
+
+    assert ids(boss.get(FLOW_RUNS)) == [by_john.pk, by_jane.pk, by_agent.pk]
+    assert ids(helpdesk.get(FLOW_RUNS)) == ids(boss.get(FLOW_RUNS))
+    first = body(boss.get(FLOW_RUNS))["items"][1]
+    assert (first["flow"], first["flow_name"], first["requester"]) == (disk.pk, "Free disk", "jane")
+    assert first["url"].endswith(f"/api/v1/flow-runs/{by_jane.pk}")
+    assert first["page_url"].endswith(f"/flows/runs/{by_jane.pk}/")
+    assert ids(boss.get(FLOW_RUNS, flow="teams")) == [by_john.pk, by_agent.pk]
+    assert ids(boss.get(FLOW_RUNS, flow=str(disk.pk))) == [by_jane.pk]
+    assert ids(boss.get(FLOW_RUNS, status="succeeded")) == [by_agent.pk]
+    assert ids(boss.get(FLOW_RUNS, flow="fix", status="in_progress")) == [by_john.pk]
+    odd = body(boss.get(FLOW_RUNS, status="green", before="x", flow="²"))
+    assert odd["items"] == [] and len(odd["warnings"]) == 2
+    assert body(boss.get(FLOW_RUNS, status="green"))["next_before"] is None
+
+    # The page's selector scopes the list: an employee sees their own flow runs only...
+    own = flow_selectors.flow_run_page(jane)
+    assert [f.pk for f in own.flow_runs] == [by_jane.pk]
+    assert flow_selectors.flow_run_page(jane, flow=str(fix.pk)).flow_runs == []
+    # ...and an employee holds no token: one whose owner became an employee is refused.
+    agent.groups.clear()
+    agent.groups.add(Group.objects.get_or_create(name=Role.EMPLOYEE.value)[0])
+    refused = helpdesk.get(FLOW_RUNS)
+    assert refused.status_code == 403 and "items" not in body(refused)
+
+
+def test_flow_runs_are_paged_by_id_with_next_before(
+    make_user: Any, sim_workflow: Any, monkeypatch: Any
+) -> None:
+    catalogue(sim_workflow)
+    admin = make_user("boss", Role.ADMIN)
+    flow = make_flow(admin, "Fix", step("clear"))
+    made = [run_flow(admin, flow, f"PC-{n}").pk for n in range(5)]
+    monkeypatch.setattr(flow_selectors, "FLOW_RUN_PAGE_SIZE", 2)
+    api = ApiClient(api_tokens.create_token(user=admin, name="t").secret)
+
+    seen: list[int] = []
+    before: int | None = None
+    while True:
+        page = body(api.get(FLOW_RUNS, **({"before": before} if before else {})))
+        seen += [f["id"] for f in page["items"]]
+        assert len(page["items"]) <= 2
+        before = page["next_before"]
+        if before is None:
+            break
+        assert before == seen[-1]
+    assert seen == sorted(made, reverse=True)
+
+
+def test_flow_runs_need_a_token_and_are_only_read(make_user: Any) -> None:
+    assert ApiClient().get(FLOW_RUNS).status_code == 401
+    user = make_user("agent", Role.HELPDESK)
+    api = ApiClient(api_tokens.create_token(user=user, name="t").secret)
+    answer = api.client.post(
+        FLOW_RUNS,
+        "{}",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    assert answer.status_code == 405

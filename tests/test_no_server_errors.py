@@ -176,6 +176,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "api:flow_version": TOKEN_ONLY,
     "api:flows_import": TOKEN_ONLY,
     "api:flow_runs": TOKEN_ONLY,
+    "api:flow_run_list": TOKEN_ONLY,
     "api:flow_run": TOKEN_ONLY,
     "flows:list": STAFF,
     "flows:new": ADMIN,
@@ -206,6 +207,7 @@ API_TOKEN_ACCESS: dict[str, frozenset[str]] = {
     "api:flow_version": STAFF,
     "api:flows_import": STAFF,
     "api:flow_runs": STAFF,
+    "api:flow_run_list": STAFF,
     "api:flow_run": STAFF,
 }
 

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.flow_support import catalogue, make_flow, run_flow, step
 from tests.test_run_views import make_run, make_workflow
 from workflows_app.models import (
     AuditAction,
@@ -19,6 +20,9 @@ from workflows_app.models import (
     AuditPurgePermit,
     Batch,
     BatchState,
+    FlowRun,
+    FlowRunStatus,
+    FlowStepRun,
     Outcome,
     Resumption,
     RetentionSweep,
@@ -28,7 +32,7 @@ from workflows_app.models import (
     Target,
     Workflow,
 )
-from workflows_app.services import audit, dispatch, retention
+from workflows_app.services import audit, dispatch, retention, retention_flows
 from workflows_app.tasks import retention_task
 
 pytestmark = pytest.mark.django_db
@@ -310,3 +314,86 @@ def test_a_run_that_becomes_active_while_the_pass_works_on_it_is_left_whole(
     assert Target.objects.filter(run=revived).count() == 3
     assert not Run.objects.filter(pk=gone.pk).exists()
     assert result.sweep.runs_removed == 1
+
+
+def aged_flow_run(user: Any, flow: Any, *, days: float, status: str) -> FlowRun:
+    """A flow run started (and, if final, ended) `days` ago, in `status`."""
+    flow_run = run_flow(user, flow, "PC-1", "PC-2")
+    when = timezone.now() - days * DAY
+    final = status != FlowRunStatus.IN_PROGRESS
+    FlowRun.objects.filter(pk=flow_run.pk).update(
+        status=status, created_at=when, finished_at=when if final else None
+    )
+    return flow_run
+
+
+def test_old_ended_flow_runs_go_with_their_steps_recent_and_unfinished_ones_stay(
+    admin_user, helpdesk, sim_workflow, settings
+):
+    settings.HISTORY_RETENTION_DAYS = 30
+    catalogue(sim_workflow)
+    flow = make_flow(admin_user, "Fix", step("clear"), step("disk", "clear"))
+    gone = [
+        aged_flow_run(helpdesk, flow, days=31, status=status)
+        for status in (FlowRunStatus.SUCCEEDED, FlowRunStatus.FAILED, FlowRunStatus.STOPPED)
+    ]
+    recent = aged_flow_run(helpdesk, flow, days=29, status=FlowRunStatus.SUCCEEDED)
+    unfinished = aged_flow_run(helpdesk, flow, days=400, status=FlowRunStatus.IN_PROGRESS)
+    late = aged_flow_run(helpdesk, flow, days=400, status=FlowRunStatus.PARTIAL)
+    FlowRun.objects.filter(pk=late.pk).update(finished_at=timezone.now() - 2 * DAY)
+    step_runs = set(
+        FlowStepRun.objects.filter(flow_run__in=gone).values_list("run_id", flat=True)
+    ) - {None}
+
+    result = retention.purge()
+
+    assert set(FlowRun.objects.values_list("pk", flat=True)) == {
+        recent.pk,
+        unfinished.pk,
+        late.pk,
+    }
+    assert not FlowStepRun.objects.filter(flow_run_id__in=[f.pk for f in gone]).exists()
+    for kept in (recent, unfinished, late):
+        assert FlowStepRun.objects.filter(flow_run=kept).count() == 2
+    # The steps' runs are recent: they follow the runs' own retention.
+    assert step_runs and set(Run.objects.values_list("pk", flat=True)) >= step_runs
+    assert result.sweep.flow_runs_removed == 3 and result.as_dict()["flow_runs"] == 3
+    assert not result.more
+    event = AuditEvent.objects.get(action=AuditAction.RETENTION)
+    assert (event.details["flow_runs"], event.details["flow_steps"]) == (3, 6)
+    assert "3 flow run(s) (6 step(s))" in event.summary
+    assert retention.purge().sweep.flow_runs_removed == 0
+
+
+def test_flow_runs_go_in_bounded_transactions_and_stop_at_the_budget(
+    admin_user, helpdesk, sim_workflow, settings, monkeypatch
+):
+    settings.HISTORY_RETENTION_DAYS = 30
+    catalogue(sim_workflow)
+    flow = make_flow(admin_user, "Fix", step("clear"))
+    for _ in range(3):
+        aged_flow_run(helpdesk, flow, days=31, status=FlowRunStatus.SUCCEEDED)
+    monkeypatch.setattr(retention_flows, "FLOW_RUNS_PER_TRANSACTION", 2)
+
+    assert retention.purge(budget_seconds=0).more
+    assert FlowRun.objects.count() == 3
+
+    with CaptureQueriesContext(connection) as seen:
+        result = retention.purge()
+    assert result.sweep.flow_runs_removed == 3 and not FlowRun.objects.exists()
+    locks = [q["sql"] for q in seen.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert sum('"workflows_app_flowrun"' in sql.split("WHERE")[0] for sql in locks) == 2
+
+
+def test_the_console_counts_the_flow_runs_retention_removed(
+    client_for, admin_user, helpdesk, sim_workflow, settings
+):
+    settings.HISTORY_RETENTION_DAYS = 30
+    catalogue(sim_workflow)
+    flow = make_flow(admin_user, "Fix", step("clear"))
+    aged_flow_run(helpdesk, flow, days=31, status=FlowRunStatus.SUCCEEDED)
+
+    retention.purge()
+
+    page = client_for(admin_user).get(reverse("console:home")).content.decode()
+    assert "1 flow run that ended before then," in page

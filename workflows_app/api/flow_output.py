@@ -10,6 +10,7 @@ from workflows_app.api.flow_schemas import (
     FlowOut,
     FlowRunOut,
     FlowRunStepOut,
+    FlowRunSummaryOut,
     FlowStepOut,
     FlowSummaryOut,
     LatestRunOut,
@@ -19,20 +20,9 @@ from workflows_app.selectors.flows import latest_runs, step_rows
 
 
 def flow_run_out(request: HttpRequest, flow_run: FlowRun, *, created: bool = True) -> FlowRunOut:
-    """A flow run as the API shows it."""
+    """A flow run as the API shows it, with its steps."""
     return FlowRunOut(
-        id=flow_run.pk,
-        url=request.build_absolute_uri(reverse("api:flow_run", args=[flow_run.pk])),
-        page_url=request.build_absolute_uri(reverse("flows:run", args=[flow_run.pk])),
-        flow=flow_run.flow_id,
-        version_number=flow_run.flow_version.number,
-        status=flow_run.status,
-        stop_reason=flow_run.stop_reason,
-        target_count=flow_run.target_count,
-        created_at=flow_run.created_at,
-        finished_at=flow_run.finished_at,
-        requester=flow_run.created_by.get_username(),
-        reason=flow_run.reason,
+        **flow_run_summary(request, flow_run).model_dump(),
         steps=[
             FlowRunStepOut(
                 id=s.step_id,
@@ -49,6 +39,25 @@ def flow_run_out(request: HttpRequest, flow_run: FlowRun, *, created: bool = Tru
             for s in step_rows(flow_run)
         ],
         created=created,
+    )
+
+
+def flow_run_summary(request: HttpRequest, flow_run: FlowRun) -> FlowRunSummaryOut:
+    """A flow run as the API lists it (its steps are in the flow run's own answer)."""
+    return FlowRunSummaryOut(
+        id=flow_run.pk,
+        url=request.build_absolute_uri(reverse("api:flow_run", args=[flow_run.pk])),
+        page_url=request.build_absolute_uri(reverse("flows:run", args=[flow_run.pk])),
+        flow=flow_run.flow_id,
+        flow_name=flow_run.flow_version.name,
+        version_number=flow_run.flow_version.number,
+        status=flow_run.status,
+        stop_reason=flow_run.stop_reason,
+        target_count=flow_run.target_count,
+        created_at=flow_run.created_at,
+        finished_at=flow_run.finished_at,
+        requester=flow_run.created_by.get_username(),
+        reason=flow_run.reason,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictStr
 
+from workflows_app.models import FlowRunStatus
 from workflows_app.targets import MAX_TARGETS_PER_RUN
 
 
@@ -88,19 +89,29 @@ class FlowRunStepOut(Schema):
     run_url: str | None
 
 
-class FlowRunOut(Schema):
+class FlowRunSummaryOut(Schema):
     id: int
     url: str
     page_url: str
     flow: int
+    flow_name: str = Field(description="The flow's name in the version it ran")
     version_number: int
-    status: str
+    status: str = Field(description="One of: " + ", ".join(s.value for s in FlowRunStatus))
     stop_reason: str
     target_count: int
     created_at: datetime
     finished_at: datetime | None
     requester: str
     reason: str
+
+
+class FlowRunPageOut(Schema):
+    items: list[FlowRunSummaryOut]
+    next_before: int | None = Field(description="Pass as `before` for the next page; null: none")
+    warnings: list[str] = Field(description="Filters that were ignored, and why")
+
+
+class FlowRunOut(FlowRunSummaryOut):
     steps: list[FlowRunStepOut]
     created: bool = Field(True, description="False when an Idempotency-Key returned it again")
 

@@ -1,5 +1,6 @@
 """Flows through the API: list (seed 004's sorting, paging and glob filter), read a flow or one
-of its versions, create, edit and delete (admins), import a list all or nothing, and run one."""
+of its versions, create, edit and delete (admins), import a list all or nothing, run one, and
+list or read the flow runs the caller may see."""
 
 import re
 from typing import Any
@@ -11,21 +12,29 @@ from pydantic import ConfigDict, Field
 from workflows_app import targets as targets_mod
 from workflows_app.api.auth import audited, caller
 from workflows_app.api.errors import ApiError, problem
-from workflows_app.api.flow_output import current_steps, flow_out, flow_run_out, summary
+from workflows_app.api.flow_output import (
+    current_steps,
+    flow_out,
+    flow_run_out,
+    flow_run_summary,
+    summary,
+)
 from workflows_app.api.flow_schemas import (
     FlowImportOut,
     FlowOut,
     FlowPageOut,
     FlowRunIn,
     FlowRunOut,
+    FlowRunPageOut,
 )
 from workflows_app.api.schemas import ErrorOut
-from workflows_app.models import Flow, FlowRun, Run
+from workflows_app.models import Flow, FlowRun, FlowRunStatus, Run
 from workflows_app.roles import Role, has_role
 from workflows_app.selectors.flows import (
     MAX_PER_PAGE,
     SORT_FIELDS,
     flow_page,
+    flow_run_page,
     latest_runs,
     one_flow,
     version_of,
@@ -36,6 +45,7 @@ from workflows_app.services import idempotency
 from workflows_app.services.audit import client_address
 from workflows_app.services.flow_rules import FlowIn, FlowStepIn
 from workflows_app.services.flow_runs import FlowRunRefused, start_flow_run
+from workflows_app.views.runs_follow import query_int
 
 router = Router(tags=["flows"])
 READ_ERRORS = {code: ErrorOut for code in (401, 403, 404, 422, 429)}
@@ -239,6 +249,36 @@ def run_flow(
         except idempotency.KeyConflict as exc:
             raise ApiError(409, "idempotency_conflict", str(exc)) from None
     return Status(202, flow_run_out(request, flow_run, created=created))
+
+
+@router.get("/flow-runs", response={200: FlowRunPageOut, **READ_ERRORS}, url_name="flow_run_list")
+def list_flow_runs(
+    request: HttpRequest,
+    flow: str | None = Query(None, max_length=200),
+    status: str | None = Query(None, max_length=50),
+    before: str | None = Query(None, max_length=50),
+) -> FlowRunPageOut:
+    """The flow runs the caller may see (as on the flow runs page), newest first, 50 a page:
+    `flow` a flow's id or part of its name, `status` one of the flow run statuses, `before`
+    the `next_before` of the previous page. A value it cannot use is ignored and named in
+    `warnings`."""
+    user = caller(request)
+    ignored: list[str] = []
+    wanted_flow = (flow or "").replace("\x00", "").strip()
+    wanted_status = (status or "").strip().lower()
+    if wanted_status and wanted_status not in FlowRunStatus.values:
+        known = ", ".join(FlowRunStatus.values)
+        ignored.append(f"Unknown status {wanted_status[:50]!r}: ignored (one of {known}).")
+        wanted_status = ""
+    start = query_int(before)
+    if before is not None and start is None:
+        ignored.append("'before' is not a flow run id: showing the newest.")
+    page = flow_run_page(user, before=start, flow=wanted_flow, status=wanted_status)
+    return FlowRunPageOut(
+        items=[flow_run_summary(request, r) for r in page.flow_runs],
+        next_before=page.next_before,
+        warnings=ignored,
+    )
 
 
 @router.get(

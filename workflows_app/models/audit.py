@@ -135,6 +135,7 @@ class RetentionSweep(models.Model):
     runs_removed = models.PositiveIntegerField(default=0)
     targets_removed = models.PositiveIntegerField(default=0)
     audit_removed = models.PositiveIntegerField(default=0)
+    flow_runs_removed = models.PositiveIntegerField(default=0)
     runs_before = models.DateTimeField(null=True, blank=True)
     audit_before = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -1,4 +1,5 @@
-"""Reading flows: the list (sorted, paged, filtered by a name glob), one flow, latest runs."""
+"""Reading flows: the list (sorted, paged, filtered by a name glob), one flow, latest runs, and
+the flow runs a person may see (keyset pages, newest first)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import Upper
 
 from workflows_app.models import Flow, FlowRun, FlowStepRun, FlowVersion
@@ -20,6 +21,7 @@ SORT_FIELDS: dict[str, Any] = {
     "lastUpdated": F("modified_at"),
 }
 MAX_PER_PAGE = 1_000
+FLOW_RUN_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,38 @@ def visible_flow_runs(user: Any) -> QuerySet[FlowRun]:
     if has_role(user, Role.HELPDESK, Role.ADMIN):
         return from_roles.order_by("-pk")
     return from_roles.filter(created_by=user).order_by("-pk")
+
+
+@dataclass(frozen=True)
+class FlowRunPage:
+    """A page of flow runs, newest first, and the id the next (older) page starts below."""
+
+    flow_runs: list[FlowRun]
+    next_before: int | None = None
+
+
+def flow_run_page(
+    user: Any,
+    *,
+    before: int | None = None,
+    flow: str = "",
+    status: str = "",
+    size: int | None = None,
+) -> FlowRunPage:
+    """The flow runs this person may see with an id below `before`, newest first: `flow` a
+    flow's id or part of its name (any case), `status` a flow run status; one row more than a
+    page is read to tell whether another follows."""
+    size = size or FLOW_RUN_PAGE_SIZE
+    rows = visible_flow_runs(user)
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    if flow:
+        named = Q(flow__name__icontains=flow)
+        if flow.isascii() and flow.isdigit() and 0 < int(flow) < 2**31:
+            named |= Q(flow_id=int(flow))
+        rows = rows.filter(named)
+    if status:
+        rows = rows.filter(status=status)
+    shown = list(rows[: size + 1])
+    more = len(shown) > size
+    return FlowRunPage(flow_runs=shown[:size], next_before=shown[size - 1].pk if more else None)

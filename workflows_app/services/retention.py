@@ -5,7 +5,8 @@ and nothing will touch it again: no batch queued, sending or planned for a follo
 targets go first, at most TARGETS_PER_STATEMENT per statement, each statement in its own short
 transaction; then the run goes with its batches, timeline and resumptions. Every transaction
 locks the runs (after their batches, the order resending takes them) and checks again that they
-may go, so a run that became active meanwhile is left alone.
+may go, so a run that became active meanwhile is left alone. Flow runs that ended before the
+same cutoff go next, with their steps (services/retention_flows.py).
 
 Audit entries older than AUDIT_RETENTION_DAYS go in chunks; each chunk's transaction grants
 itself the trigger's purge permit (migration 0005) and withdraws it before it commits, so no
@@ -39,6 +40,7 @@ from workflows_app.models import (
 )
 from workflows_app.models.runs import FINAL_RUN_STATUSES
 from workflows_app.services import audit
+from workflows_app.services.retention_flows import remove_flow_runs
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class RetentionResult:
             "sweep": self.sweep.pk,
             "runs": self.sweep.runs_removed,
             "targets": self.sweep.targets_removed,
+            "flow_runs": self.sweep.flow_runs_removed,
             "audit": self.sweep.audit_removed,
             "more": self.more,
         }
@@ -73,6 +76,8 @@ class RetentionResult:
 class _Counts:
     runs: int = 0
     targets: int = 0
+    flow_runs: int = 0
+    flow_steps: int = 0
     audit: int = 0
     more: list[str] = field(default_factory=list)
 
@@ -109,6 +114,10 @@ def purge(*, now: datetime | None = None, budget_seconds: float | None = None) -
     try:
         if _remove_runs(runs_before, deadline, counts):
             counts.more.append("runs")
+        flows = remove_flow_runs(runs_before, deadline)
+        counts.flow_runs, counts.flow_steps = flows.flow_runs, flows.steps
+        if flows.more:
+            counts.more.append("flow runs")
         if _remove_audit(audit_before, deadline, counts):
             counts.more.append("audit entries")
     except Exception as exc:
@@ -227,14 +236,24 @@ def _finish(sweep: RetentionSweep, counts: _Counts, *, error: str = "") -> None:
     sweep.runs_removed = counts.runs
     sweep.targets_removed = counts.targets
     sweep.audit_removed = counts.audit
+    sweep.flow_runs_removed = counts.flow_runs
     sweep.error = error
     sweep.finished_at = timezone.now()
     sweep.save(
-        update_fields=["runs_removed", "targets_removed", "audit_removed", "error", "finished_at"]
+        update_fields=[
+            "runs_removed",
+            "targets_removed",
+            "audit_removed",
+            "flow_runs_removed",
+            "error",
+            "finished_at",
+        ]
     )
     summary = (
         f"Removed {counts.runs:,} run(s) ({counts.targets:,} target(s)) from before "
-        f"{sweep.runs_before:%Y-%m-%d} and {counts.audit:,} audit entries from before "
+        f"{sweep.runs_before:%Y-%m-%d}, {counts.flow_runs:,} flow run(s) "
+        f"({counts.flow_steps:,} step(s)) that ended before then "
+        f"and {counts.audit:,} audit entries from before "
         f"{sweep.audit_before:%Y-%m-%d}."
     )
     if counts.more:
@@ -251,6 +270,8 @@ def _finish(sweep: RetentionSweep, counts: _Counts, *, error: str = "") -> None:
         details={
             "runs": counts.runs,
             "targets": counts.targets,
+            "flow_runs": counts.flow_runs,
+            "flow_steps": counts.flow_steps,
             "audit_entries": counts.audit,
             "runs_before": sweep.runs_before.isoformat() if sweep.runs_before else None,
             "audit_before": sweep.audit_before.isoformat() if sweep.audit_before else None,

@@ -18,7 +18,12 @@ from workflows_app import targets as targets_mod
 from workflows_app.flow_graph import StepState, layout
 from workflows_app.models import FlowRun, FlowStepRun, Run
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.flows import step_rows, version_of, visible_flow_runs
+from workflows_app.selectors.flows import (
+    flow_run_page,
+    step_rows,
+    version_of,
+    visible_flow_runs,
+)
 from workflows_app.services.audit import client_address
 from workflows_app.services.flow_runs import FlowRunRefused, start_flow_run
 from workflows_app.views.csv_files import csv_download
@@ -150,15 +155,12 @@ CSV_HEADER = (
 @role_required(Role.EMPLOYEE, *STAFF)
 def flow_run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The flow runs this person may see, newest first, 50 a page (`before` an id)."""
-    rows = visible_flow_runs(request.user)
-    before = query_int(request.GET.get("before"))
-    if before is not None:
-        rows = rows.filter(pk__lt=before)
-    shown = list(rows[: HISTORY_SIZE + 1])
-    more = len(shown) > HISTORY_SIZE
+    page = flow_run_page(
+        request.user, before=query_int(request.GET.get("before")), size=HISTORY_SIZE
+    )
     context = {
-        "flow_runs": shown[:HISTORY_SIZE],
-        "next_before": shown[HISTORY_SIZE - 1].pk if more else None,
+        "flow_runs": page.flow_runs,
+        "next_before": page.next_before,
         "nav_section": "flows",
     }
     return render(request, "flows/runs.html", context)
