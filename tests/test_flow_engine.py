@@ -30,6 +30,16 @@ from workflows_app.services import dispatch, flow_engine, lifecycle
 from workflows_app.services.flow_runs import FlowRunRefused
 
 
+@pytest.fixture(autouse=True)
+def advances_asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The flow runs the lifecycle hook asks to advance, recorded instead of sent: these tests
+    advance flows themselves, and a message sent here could reach a worker another test left
+    running on the session's queue, which would advance the flow under the test's feet."""
+    asked: list[int] = []
+    monkeypatch.setattr(dispatch, "enqueue_flow_advance", asked.append)
+    return asked
+
+
 @pytest.fixture
 def admin(make_user: Any, sim_workflow: Any) -> Any:
     catalogue(sim_workflow)
