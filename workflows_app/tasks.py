@@ -17,6 +17,7 @@ from workflows_app.services import (
     dispatch,
     flow_engine,
     follow_up,
+    notifications,
     retention,
     submission,
     sweeper,
@@ -87,3 +88,9 @@ def advance_flow_task(flow_run_id: int) -> dict[str, Any]:
 def sweep_flows_task() -> list[int]:
     """Beat: advance every flow run in progress (a lost message never loses a flow's place)."""
     return flow_engine.sweep()
+
+
+@shared_task(name=dispatch.NOTIFY)
+def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
+    """Hand one run event to the notification channels (each queues its own sends)."""
+    notifications.deliver(run_id, event, details)

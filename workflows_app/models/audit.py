@@ -32,6 +32,19 @@ class AuditAction(models.TextChoices):
     FLOW_IMPORTED = "flow.imported", "Flows imported"
     FLOW_DELETED = "flow.deleted", "Flow deleted"
     FLOW_RUN_CREATED = "flow_run.created", "Flow run created"
+    # Four-eyes approval (services/approvals.py).
+    RUN_APPROVED = "run.approved", "Run approved"
+    RUN_REJECTED = "run.rejected", "Run rejected"
+    RUN_APPROVAL_EXPIRED = "run.approval_expired", "Run approval expired"
+    FLOW_RUN_APPROVED = "flow_run.approved", "Flow run approved"
+    FLOW_RUN_REJECTED = "flow_run.rejected", "Flow run rejected"
+    FLOW_RUN_APPROVAL_EXPIRED = "flow_run.approval_expired", "Flow run approval expired"
+    # Notifications (services/emails.py, services/webhooks.py) and escalation.
+    WEBHOOK_ADDED = "webhook.added", "Webhook added"
+    WEBHOOK_CHANGED = "webhook.changed", "Webhook changed"
+    WEBHOOK_REMOVED = "webhook.removed", "Webhook removed"
+    NOTIFICATIONS_CHANGED = "person.notifications_changed", "Notification choices changed"
+    HELP_REQUESTED = "run.help_requested", "Help requested"
 
 
 class AuditEvent(models.Model):
@@ -100,6 +113,12 @@ class RunEventKind(models.TextChoices):
     FOLLOW_UP_ENDED = "follow_up.ended", "Follow-up ended"
     RESENT = "resent", "Not-sent targets sent again"
     RESUMED = "resumed", "Execution resumed"
+    APPROVAL_REQUESTED = "approval.requested", "Approval requested"
+    APPROVED = "approval.approved", "Approved"
+    REJECTED = "approval.rejected", "Rejected"
+    APPROVAL_EXPIRED = "approval.expired", "Approval expired"
+    NOTIFIED = "notified", "People notified"
+    HELP_REQUESTED = "help.requested", "Help requested"
 
 
 class RunEvent(models.Model):

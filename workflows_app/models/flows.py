@@ -81,15 +81,26 @@ class FlowVersion(models.Model):
 class FlowRunStatus(models.TextChoices):
     """Where a flow run stands, derived from its steps."""
 
+    # Four-eyes: no step starts until an approver says yes (services/approvals.py).
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
     IN_PROGRESS = "in_progress", "In progress"
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Partly failed"
     FAILED = "failed", "Failed"
     STOPPED = "stopped", "Stopped"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Approval expired"
 
 
 FINAL_FLOW_RUN_STATUSES = frozenset(
-    {FlowRunStatus.SUCCEEDED, FlowRunStatus.PARTIAL, FlowRunStatus.FAILED, FlowRunStatus.STOPPED}
+    {
+        FlowRunStatus.SUCCEEDED,
+        FlowRunStatus.PARTIAL,
+        FlowRunStatus.FAILED,
+        FlowRunStatus.STOPPED,
+        FlowRunStatus.REJECTED,
+        FlowRunStatus.EXPIRED,
+    }
 )
 
 
@@ -110,7 +121,7 @@ class FlowRun(models.Model):
     targets = models.TextField()
     target_count = models.PositiveIntegerField(default=0)
     status = models.CharField(
-        max_length=12, choices=FlowRunStatus.choices, default=FlowRunStatus.IN_PROGRESS
+        max_length=20, choices=FlowRunStatus.choices, default=FlowRunStatus.IN_PROGRESS
     )
     stop_reason = models.CharField(max_length=500, blank=True)
     advanced_at = models.DateTimeField(null=True, blank=True)

@@ -14,6 +14,8 @@ from workflows_app.models.catalogue import RunnableKind, Workflow
 class RunStatus(models.TextChoices):
     """Where a run stands, derived from its batches and its targets' outcomes."""
 
+    # Four-eyes: nothing is sent until an approver says yes (services/approvals.py).
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
     QUEUED = "queued", "Queued"
     IN_PROGRESS = "in_progress", "In progress"
     WAITING = "waiting", "Waiting for an event"
@@ -23,16 +25,28 @@ class RunStatus(models.TextChoices):
     PARTIAL = "partial", "Partly failed"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
+    # An approver said no, or nobody answered in time: nothing was sent.
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Approval expired"
 
 
 FINAL_RUN_STATUSES = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.SENT, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.UNKNOWN}
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.SENT,
+        RunStatus.PARTIAL,
+        RunStatus.FAILED,
+        RunStatus.UNKNOWN,
+        RunStatus.REJECTED,
+        RunStatus.EXPIRED,
+    }
 )
 
 
 class BatchState(models.TextChoices):
     """Where sending one batch stands (services/lifecycle.py holds the moves between them)."""
 
+    HELD = "held", "Awaiting approval"  # its run waits for an approver; no message is queued
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     SUBMITTED = "submitted", "Submitted"
@@ -102,7 +116,7 @@ class Run(models.Model):
     api_version = models.CharField(max_length=2)
     target_count = models.PositiveIntegerField(default=0)
     duplicate_count = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     target_fingerprint = models.CharField(max_length=64, blank=True)
     # How many targets have each outcome (keys of Outcome, "" for not yet sent): the sum of
     # its batches' counts, kept with the status.

@@ -31,6 +31,7 @@ RETENTION = "workflows_app.tasks.retention_task"
 RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
 ADVANCE_FLOW = "workflows_app.tasks.advance_flow_task"
 SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
+NOTIFY = "workflows_app.tasks.notify_task"
 
 INTERACTIVE = 0
 BULK = 3
@@ -93,3 +94,11 @@ def enqueue_flow_advance(flow_run_id: int) -> None:
 def enqueue_flow_advance_on_commit(flow_run_id: int) -> None:
     """Queue the flow run's advance once the current transaction commits."""
     transaction.on_commit(lambda: enqueue_flow_advance(flow_run_id))
+
+
+def enqueue_notification(run_id: int, event: str, details: dict[str, object]) -> None:
+    """Ask a worker to tell people and tools about a run's event (services/notifications.py).
+
+    BULK: behind a click, in the order queued with batches, ahead of sweeps and syncs.
+    """
+    current_app.send_task(NOTIFY, args=(run_id, event, details), priority=BULK)
