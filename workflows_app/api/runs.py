@@ -192,10 +192,15 @@ def get_run(
     )
 
 
+def run_url(request: HttpRequest, run_id: int) -> str:
+    """The absolute API URL of one run (also a flow step's run, api/flow_output.py)."""
+    return request.build_absolute_uri(reverse("api:run", args=[run_id]))
+
+
 def _summary(request: HttpRequest, run: Run) -> RunSummary:
     return RunSummary(
         id=run.pk,
-        url=request.build_absolute_uri(reverse("api:run", args=[run.pk])),
+        url=run_url(request, run.pk),
         status=run.status,
         created_at=run.created_at,
         finished_at=run.finished_at,
