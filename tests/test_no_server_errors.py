@@ -186,6 +186,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:edit": ADMIN,
     "flows:delete": ADMIN,
     "flows:start": STAFF,
+    "flows:confirm": STAFF,
+    "flows:change": STAFF,
     "flows:fix": SIGNED_IN,  # only flows offered for self-service (the world's is not: 404)
     "flows:runs": SIGNED_IN,  # employees see their own flow runs only
     "flows:runs_export": SIGNED_IN,

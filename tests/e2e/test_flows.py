@@ -64,6 +64,8 @@ def test_admin_builds_a_three_step_flow_and_helpdesk_runs_it_and_watches_the_ste
     page.get_by_label("Devices or users, one a line").fill("EMP-LT-0142\nKIOSK-LOBBY-01")
     page.get_by_label("Reason or ticket").fill("INC0012345")
     page.get_by_test_id("start-flow").click()
+    expect(page.get_by_test_id("target-count")).to_have_text("2")
+    page.get_by_test_id("run-now").click()
     expect(page).to_have_url(re.compile(r"/flows/runs/\d+/$"))
 
     steps = page.get_by_test_id("flow-run-steps")

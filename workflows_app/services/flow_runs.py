@@ -68,16 +68,11 @@ def check_permits(
     return found
 
 
-def start_flow_run(
-    *,
-    user: User,
-    flow: Flow,
-    targets: Sequence[targets_mod.Target],
-    reason: str,
-    source: Run.Source,
-    ip: str | None = None,
-) -> FlowRun:
-    """Record a flow run of the flow's current version and start the steps that can start."""
+def check_flow_run(
+    *, user: User, flow: Flow, targets: Sequence[targets_mod.Target], source: Run.Source
+) -> FlowVersion:
+    """The flow's current version if this person may run it on these targets, or FlowRunRefused
+    saying why; writes nothing, so a confirmation page can ask it first."""
     if flow.deleted_at is not None:
         raise FlowRunRefused([f"The flow '{flow.name}' was deleted."])
     version = flow.versions.get(number=flow.version)
@@ -91,6 +86,20 @@ def start_flow_run(
     problems = targets_mod.check_dependency(targets, flow_dependency(version))
     if problems:
         raise FlowRunRefused(problems)
+    return version
+
+
+def start_flow_run(
+    *,
+    user: User,
+    flow: Flow,
+    targets: Sequence[targets_mod.Target],
+    reason: str,
+    source: Run.Source,
+    ip: str | None = None,
+) -> FlowRun:
+    """Record a flow run of the flow's current version and start the steps that can start."""
+    version = check_flow_run(user=user, flow=flow, targets=targets, source=source)
     role = user_role(user)
     with transaction.atomic():
         flow_run = FlowRun.objects.create(

@@ -11,25 +11,37 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from workflows_app import targets as targets_mod
 from workflows_app.flow_graph import StepState, layout
-from workflows_app.models import FlowRun, FlowStepRun, Run
+from workflows_app.forms.runs import KIND_LABELS
+from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowStepRun, FlowVersion, Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.flows import (
     flow_run_page,
+    latest_runs,
     step_rows,
     version_of,
     visible_flow_runs,
 )
+from workflows_app.services import idempotency, pending_runs
 from workflows_app.services.audit import client_address
-from workflows_app.services.flow_runs import FlowRunRefused, start_flow_run
+from workflows_app.services.flow_referrers import resolve
+from workflows_app.services.flow_runs import (
+    FlowRunRefused,
+    check_flow_run,
+    flow_dependency,
+    start_flow_run,
+)
+from workflows_app.services.params import mask_params
+from workflows_app.views.catalogue import NEEDS
 from workflows_app.views.csv_files import csv_download
-from workflows_app.views.flows import STAFF, flow_or_404
+from workflows_app.views.flows import RUN_ON_LABELS, STAFF, flow_or_404
 from workflows_app.views.http import AuthenticatedHttpRequest
 from workflows_app.views.runs_follow import query_int
+from workflows_app.views.runs_start import EXPIRED, SAMPLE_SIZE
 
 MAX_TEXT = 5_000_000
 
@@ -37,46 +49,176 @@ MAX_TEXT = 5_000_000
 @require_http_methods(["GET", "POST"])
 @role_required(*STAFF)
 def start(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The targets and reason of a flow run; on POST it starts (every problem listed at once)."""
+    """The targets and reason of a flow run; on POST every problem listed at once, or the
+    confirmation page (as for a workflow: nothing starts before "Run now")."""
     flow = flow_or_404(pk)
-    version = version_of(flow)
-    context: dict[str, Any] = {
-        "flow": flow,
-        "graph": layout(version.steps if version else []),
-        "targets_text": "",
-        "reason": "",
-        "errors": [],
-        "nav_section": "flows",
-    }
     if request.method == "GET":
-        return render(request, "flows/start.html", context)
+        return _form_page(request, flow)
     text = request.POST.get("targets_text", "")[:MAX_TEXT].replace("\x00", "")
     reason = request.POST.get("reason", "").replace("\x00", "").strip()[:500]
-    context.update(targets_text=text, reason=reason)
     parsed = targets_mod.parse_text(text)
     errors = [f"Line {e.line}: {e.reason}" if e.line else e.reason for e in parsed.errors]
-    if not errors:
-        try:
-            flow_run = start_flow_run(
-                user=request.user,
-                flow=flow,
-                targets=parsed.targets,
-                reason=reason,
-                source=Run.Source.HELPDESK,
-                ip=client_address(request),
-            )
-        except FlowRunRefused as exc:
-            errors = exc.messages
-            if exc.forbidden:
-                context["errors"] = errors
-                return render(request, "flows/start.html", context, status=403)
     if errors:
-        context["errors"] = errors
-        return render(request, "flows/start.html", context, status=400)
-    messages.success(
-        request, f"Flow run {flow_run.pk} started on {flow_run.target_count} target(s)."
+        return _form_page(request, flow, text, reason, errors=errors, status=400)
+    try:
+        version = check_flow_run(
+            user=request.user, flow=flow, targets=parsed.targets, source=Run.Source.HELPDESK
+        )
+    except FlowRunRefused as exc:
+        status = 403 if exc.forbidden else 400
+        return _form_page(request, flow, text, reason, errors=exc.messages, status=status)
+    token = pending_runs.stash_flow_run(
+        request.session,
+        flow=flow,
+        version=version.number,
+        targets=parsed.targets,
+        duplicates=parsed.duplicates,
+        reason=reason,
     )
+    context = _confirm_context(flow, version, parsed.targets, parsed.duplicates, reason, token)
+    return render(request, "flows/confirm.html", context)
+
+
+@require_POST
+@role_required(*STAFF)
+def change(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """ "Change something" on the confirmation page: the form again, with what waited there."""
+    flow = flow_or_404(pk)
+    pending = pending_runs.take_flow_run(request.session, request.POST.get("token", ""), flow)
+    if pending is None:
+        return _expired(request, flow)
+    messages.info(request, "Nothing was started. The targets and reason are back in the form.")
+    return _form_page(request, flow, _lines(pending.targets), pending.reason)
+
+
+@require_POST
+@role_required(*STAFF)
+def confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Start the flow run the confirmation page describes; a second click finds the first."""
+    flow = flow_or_404(pk)
+    token = request.POST.get("token", "")
+    started = pending_runs.started_flow_run_id(request.session, token)
+    if started is not None:
+        messages.info(request, "This flow run was already started; here it is.")
+        return redirect("flows:run", started)
+    pending = pending_runs.take_flow_run(request.session, token, flow)
+    if pending is None:
+        return _expired(request, flow)
+    text = _lines(pending.targets)
+    if pending.version != flow.version:
+        changed = (
+            f"{flow.name} was changed (version {flow.version} now, you confirmed version "
+            f"{pending.version}): nothing was started. Check its steps and submit again."
+        )
+        return _form_page(request, flow, text, pending.reason, errors=[changed], status=409)
+
+    def create() -> FlowRun:
+        return start_flow_run(
+            user=request.user,
+            flow=flow,
+            targets=pending.targets,
+            reason=pending.reason,
+            source=Run.Source.HELPDESK,
+            ip=client_address(request),
+        )
+
+    try:
+        # The session alone cannot stop two clicks sent at once (each reads it before either
+        # saves): the token is claimed in the database, and the second click finds the first.
+        flow_run, _ = idempotency.create_once(
+            user=request.user, key=f"confirm:{token}", body={"flow": flow.pk}, create=create
+        )
+    except FlowRunRefused as exc:
+        status = 403 if exc.forbidden else 400
+        return _form_page(request, flow, text, pending.reason, errors=exc.messages, status=status)
+    pending_runs.remember_flow_run(request.session, token, flow_run.pk)
+    messages.success(request, _started(flow_run))
     return redirect("flows:run", flow_run.pk)
+
+
+def _form_page(
+    request: AuthenticatedHttpRequest,
+    flow: Flow,
+    targets_text: str = "",
+    reason: str = "",
+    *,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    version = version_of(flow)
+    context = {
+        "flow": flow,
+        "graph": layout(version.steps if version else []),
+        "targets_text": targets_text,
+        "reason": reason,
+        "errors": errors or [],
+        "nav_section": "flows",
+    }
+    return render(request, "flows/start.html", context, status=status)
+
+
+def _expired(request: AuthenticatedHttpRequest, flow: Flow) -> HttpResponse:
+    messages.error(request, EXPIRED)
+    return _form_page(request, flow, status=400)
+
+
+def _lines(targets: list[targets_mod.Target]) -> str:
+    return "\n".join(targets_mod.to_line(t.kind, t.value) for t in targets)
+
+
+def _started(flow_run: FlowRun) -> str:
+    count = f"{flow_run.target_count:,} target{'s' if flow_run.target_count != 1 else ''}"
+    if flow_run.status == FlowRunStatus.AWAITING_APPROVAL:
+        return f"Flow run {flow_run.pk} on {count} waits for approval; nothing runs before."
+    return f"Flow run {flow_run.pk} started on {count}."
+
+
+def _confirm_context(
+    flow: Flow,
+    version: FlowVersion,
+    chosen: list[targets_mod.Target],
+    duplicates: int,
+    reason: str,
+    token: str,
+) -> dict[str, Any]:
+    """What the confirmation page shows: the steps (parameters masked), counts, a sample."""
+    found = resolve(s["referrer"] for s in version.steps)
+    steps = []
+    for s in version.steps:
+        referrer = found.get(s["referrer"])
+        params = s["params"]
+        if referrer is not None and referrer.workflow is not None:
+            params = mask_params(referrer.workflow, params)
+        steps.append(
+            {**s, "params": params, "run_on_label": RUN_ON_LABELS.get(s.get("run_on", "all"), "")}
+        )
+    dependency = flow_dependency(version)
+    return {
+        "flow": flow,
+        "version": version,
+        "graph": layout(version.steps),
+        "steps": steps,
+        "needs": NEEDS.get(dependency, dependency),
+        "token": token,
+        "target_count": len(chosen),
+        "duplicates": duplicates,
+        "sample": [(KIND_LABELS[t.kind], t.value) for t in chosen[:SAMPLE_SIZE]],
+        "reason": reason,
+        "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
+        "warnings": _warnings(flow),
+        "nav_section": "flows",
+    }
+
+
+def _warnings(flow: Flow) -> list[str]:
+    """What the person should know before starting: a run of this flow still going."""
+    latest = latest_runs([flow]).get(flow.pk)
+    if latest is None or latest.is_final:
+        return []
+    return [
+        f"Flow run {latest.pk} of this flow, started by {latest.created_by.get_username()} "
+        f"on {latest.target_count:,} target(s), is {latest.get_status_display().lower()}."
+    ]
 
 
 def _flow_run_or_404(request: AuthenticatedHttpRequest, pk: int) -> FlowRun:
