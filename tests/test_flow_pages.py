@@ -17,12 +17,14 @@ from workflows_app.models import (
     AuditEvent,
     Flow,
     FlowRun,
+    FlowRunStatus,
     FlowVersion,
     ParameterDefinition,
     Workflow,
 )
 from workflows_app.roles import Role
 from workflows_app.services import flows, pending_runs
+from workflows_app.views import flow_runs as flow_run_views
 
 pytestmark = pytest.mark.django_db
 
@@ -291,3 +293,45 @@ def test_confirming_a_flow_changed_meanwhile_or_another_flow_starts_nothing(
         assert client_for(employee).post(url, {"token": token}).status_code == 403
         assert client_for(helpdesk).get(url).status_code == 405
     assert not FlowRun.objects.exists()
+
+
+def test_flow_runs_filter_by_flow_and_status_through_pages_and_export(
+    client_for: Any,
+    admin: Any,
+    helpdesk: Any,
+    employee: Any,
+    enqueued: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fix = make_flow(admin, "Fix Teams", step("clear"))
+    disk = make_flow(admin, "Free disk", step("disk"))
+    old, waiting, newer, other = (run_flow(helpdesk, f, "PC-1") for f in (fix, fix, fix, disk))
+    FlowRun.objects.filter(pk=waiting.pk).update(status=FlowRunStatus.AWAITING_APPROVAL)
+    monkeypatch.setattr(flow_run_views, "HISTORY_SIZE", 1)
+    client = client_for(helpdesk)
+    shown = lambda html: re.findall(r'data-flow-run="(\d+)"', html)  # noqa: E731
+
+    first = client.get(reverse("flows:runs"), {"flow": "teams", "status": "in_progress"})
+    html = first.content.decode()
+    assert shown(html) == [str(newer.pk)]
+    assert '<option value="awaiting_approval">Awaiting approval</option>' in html
+    older = re.search(r'href="\?([^"]+)" data-testid="older"', html)
+    assert older and "flow=teams" in older.group(1) and "status=in_progress" in older.group(1)
+    second = client.get(reverse("flows:runs") + "?" + older.group(1).replace("&amp;", "&"))
+    assert shown(second.content.decode()) == [str(old.pk)]  # the awaiting one is left out
+    by_id = client.get(reverse("flows:runs"), {"flow": str(disk.pk)}).content.decode()
+    assert shown(by_id) == [str(other.pk)]
+    held = client.get(reverse("flows:runs"), {"status": "awaiting_approval"}).content.decode()
+    assert shown(held) == [str(waiting.pk)]
+
+    exported = client.get(reverse("flows:runs_export"), {"flow": "teams", "status": "in_progress"})
+    lines = b"".join(exported.streaming_content).decode("utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [str(newer.pk), str(old.pk)]
+
+    odd = client.get(reverse("flows:runs"), {"status": "green", "before": "x"})
+    assert odd.status_code == 200 and "Unknown status &#x27;green&#x27;" in odd.content.decode()
+    assert "is not a flow run id" in odd.content.decode()
+    refused = client.get(reverse("flows:runs_export"), {"status": "green"})
+    assert refused.status_code == 400 and b"Nothing was exported: Unknown status" in refused.content
+    mine = client_for(employee).get(reverse("flows:runs"), {"flow": "teams"}).content.decode()
+    assert shown(mine) == []  # filters never widen an employee's own list

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -20,8 +22,11 @@ from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowStepRun, FlowVersion, Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.flows import (
+    NOT_A_FLOW_RUN_ID,
+    flow_run_filters,
     flow_run_page,
     latest_runs,
+    matching_flow_runs,
     step_rows,
     version_of,
     visible_flow_runs,
@@ -37,7 +42,7 @@ from workflows_app.services.flow_runs import (
 )
 from workflows_app.services.params import mask_params
 from workflows_app.views.catalogue import NEEDS
-from workflows_app.views.csv_files import csv_download
+from workflows_app.views.csv_files import csv_download, export_refused
 from workflows_app.views.flows import RUN_ON_LABELS, STAFF, flow_or_404
 from workflows_app.views.http import AuthenticatedHttpRequest
 from workflows_app.views.runs_follow import query_int
@@ -296,13 +301,26 @@ CSV_HEADER = (
 @require_safe
 @role_required(Role.EMPLOYEE, *STAFF)
 def flow_run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The flow runs this person may see, newest first, 50 a page (`before` an id)."""
+    """The flow runs this person may see, filtered by flow and status, newest first, 50 a page
+    (`before` an id); a value it cannot use is ignored and said so."""
+    filters, ignored = flow_run_filters(request.GET.get("flow"), request.GET.get("status"))
+    raw_before = request.GET.get("before")
+    before = query_int(raw_before)
+    if raw_before is not None and before is None:
+        ignored.append(NOT_A_FLOW_RUN_ID)
     page = flow_run_page(
-        request.user, before=query_int(request.GET.get("before")), size=HISTORY_SIZE
+        request.user, before=before, flow=filters.flow, status=filters.status, size=HISTORY_SIZE
     )
+    query = filters.as_query()
     context = {
         "flow_runs": page.flow_runs,
-        "next_before": page.next_before,
+        "filters": filters,
+        "ignored": ignored,
+        "statuses": FlowRunStatus.choices,
+        "filter_query": urlencode(query),
+        "next_query": urlencode({**query, "before": page.next_before}),
+        "more": page.next_before is not None,
+        "paged": before is not None,
         "nav_section": "flows",
     }
     return render(request, "flows/runs.html", context)
@@ -311,13 +329,18 @@ def flow_run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 @role_required(Role.EMPLOYEE, *STAFF)
-def flow_runs_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
-    """Every flow run this person may see as CSV, one row each, its steps summarised."""
+def flow_runs_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
+    """The flow runs of the list's filters as CSV, one row each, its steps summarised; a filter
+    value it cannot use refuses the export (400)."""
+    filters, ignored = flow_run_filters(request.GET.get("flow"), request.GET.get("status"))
+    if "before" in request.GET:
+        ignored.append("'before' is not a filter of the export.")
+    if ignored:
+        return export_refused(ignored)
+    chosen = matching_flow_runs(request.user, filters)
 
     def rows() -> Iterator[list[object]]:
-        for flow_run in (
-            visible_flow_runs(request.user).prefetch_related("steps").iterator(chunk_size=500)
-        ):
+        for flow_run in chosen.prefetch_related("steps").iterator(chunk_size=500):
             steps = "; ".join(
                 f"{s.step_id}={s.outcome or s.state}" + (f" (run {s.run_id})" if s.run_id else "")
                 for s in sorted(flow_run.steps.all(), key=lambda s: s.position)
@@ -338,4 +361,4 @@ def flow_runs_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse
                 steps,
             ]
 
-    return csv_download(CSV_HEADER, rows(), name="flow-runs")
+    return csv_download(CSV_HEADER, rows(), name="flow-runs", slug=filters.status)
