@@ -191,6 +191,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:runs_export": SIGNED_IN,
     "flows:run": SIGNED_IN,
     "flows:run_progress": SIGNED_IN,
+    # "Get help" on one's own final self-service run (others' runs: 404; rules: 403/409).
+    "help:ask": SIGNED_IN,
+    "help:list": STAFF,
 }
 
 # Who may call each API URL with a personal token (tests below). An employee's token (held
@@ -260,6 +263,7 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("flows:runs_export", ""): SIGNED_IN,
     ("flows:run", "flow run"): STAFF,
     ("flows:run_progress", "flow run"): STAFF,
+    ("help:list", ""): STAFF,
 }
 
 
