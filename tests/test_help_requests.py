@@ -17,6 +17,8 @@ from tests.celery_fixtures import wait_until
 from workflows_app.models import (
     AuditAction,
     AuditEvent,
+    FlowRun,
+    FlowRunStatus,
     HelpRequest,
     Outcome,
     ParameterDefinition,
@@ -29,7 +31,8 @@ from workflows_app.models import (
 )
 from workflows_app.nexthink.models import Dependency
 from workflows_app.roles import Role
-from workflows_app.services import dispatch, escalation, help_requests, notifications
+from workflows_app.services import dispatch, escalation, flows, help_requests, notifications
+from workflows_app.services.flow_runs import start_flow_run
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
@@ -272,6 +275,40 @@ def test_without_a_helpdesk_channel_the_page_says_how_to_contact_it(
     helpdesk_mail.HELPDESK_WEBHOOK_CONFIGURED = True  # a webhook alone is a channel
     assert 'data-testid="get-help"' in client.get(f"/runs/{run.pk}/").content.decode()
     assert not HelpRequest.objects.exists()
+
+
+def test_an_ended_self_service_flow_offers_help_about_its_step_that_did_not_work(
+    client_for: Any,
+    employee: Any,
+    admin_user: Any,
+    teams: Workflow,
+    helpdesk_mail: Any,
+    enqueued: Any,
+) -> None:
+    flow = flows.create_flow(
+        user=admin_user,
+        data={
+            "name": "Teams",
+            "self_service": True,
+            "steps": [{"name": "clear", "referrer": teams.nql_id}],
+        },
+    )
+    flow_run = start_flow_run(
+        user=employee,
+        flow=flow,
+        targets=[Wanted(TargetKind.DEVICE_COLLECTOR, COLLECTOR, 1)],
+        reason="Self-service",
+        source=Run.Source.SELF_SERVICE,
+    )
+    step_run = flow_run.steps.get().run
+    client = client_for(employee)
+    page = f"/flows/runs/{flow_run.pk}/"
+    assert 'data-testid="get-help"' not in client.get(page).content.decode()  # still running
+
+    Run.objects.filter(pk=step_run.pk).update(status=RunStatus.FAILED)
+    FlowRun.objects.filter(pk=flow_run.pk).update(status=FlowRunStatus.FAILED)
+    html = client.get(page).content.decode()
+    assert f'href="/runs/{step_run.pk}/help/" data-testid="get-help">Get help</a>' in html
 
 
 # --- one request per run ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ helpdesk once the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from workflows_app.models import (
     RunStatus,
     Target,
 )
-from workflows_app.selectors.help_requests import help_request_of
+from workflows_app.selectors.help_requests import help_request_of, help_requests_of
 from workflows_app.selectors.runs import TARGET_COLUMNS
 from workflows_app.services import audit, escalation, notifications, timeline
 
@@ -103,6 +104,19 @@ def help_offer(user: User, run: Run, existing: HelpRequest | None = None) -> Hel
     if not escalation.channel_configured():
         return HelpOffer(run, quiet=quiet, contact=escalation.contact_text())
     return HelpOffer(run, available=True, quiet=quiet)
+
+
+def flow_help_offer(user: User, step_runs: Sequence[Run]) -> HelpOffer | None:
+    """The help offered on a person's ended self-service flow run, about one of its steps' runs:
+    the one they already asked about, else the first that did not work, else the last."""
+    if not step_runs:
+        return None
+    helped = help_requests_of(run.pk for run in step_runs)
+    for run in step_runs:
+        if run.pk in helped:
+            return help_offer(user, run, existing=helped[run.pk])
+    failed = (run for run in step_runs if run.is_final and run.status not in WORKED)
+    return help_offer(user, next(failed, step_runs[-1]))
 
 
 @dataclass(frozen=True)
