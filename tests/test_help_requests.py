@@ -420,6 +420,7 @@ def test_only_the_requester_of_a_final_self_service_run_may_ask(
     assert early.status_code == 409 and b"has not finished yet" in early.content
     too_long = client.post(ask_url(run), {"message": "x" * 2001})
     assert too_long.status_code == 422 and b"at most (it has 2001)" in too_long.content
+    assert client.post(ask_url(run), {"message": "a\x00b"}).status_code == 422
     assert client.put(ask_url(run)).status_code == 405
     assert client.get("/help-requests/").status_code == 403
     assert not HelpRequest.objects.exists()

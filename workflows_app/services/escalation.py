@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import HelpRequest
@@ -77,28 +77,41 @@ def send_helpdesk_email(help_request_id: int) -> str:
     Raises MailUnavailable when the mail server could not take it now (the task retries);
     a refusal that will not change (a 5xx answer, refused recipients) is recorded, not raised.
     """
-    help_request = HelpRequest.objects.filter(pk=help_request_id).first()
     to = settings.HELPDESK_EMAIL
-    if help_request is None:
-        return "gone"
-    if help_request.email_sent_at is not None:
-        return "already sent"  # a redelivered message
     if not to:
         return "not configured"
-    rows = HelpRequest.objects.filter(pk=help_request.pk)
-    rows.update(email_attempts=F("email_attempts") + 1)
-    message = helpdesk_mail(help_request.details, to=to)
+    with transaction.atomic():
+        # One sender at a time: a redelivered message finds the row locked, or the mail sent.
+        # The lock is held while the mail server answers (each step times out).
+        rows = HelpRequest.objects.select_for_update(skip_locked=True).filter(pk=help_request_id)
+        help_request = rows.first()
+        if help_request is None:
+            return "skipped"  # removed with its run, or being sent by another worker
+        if help_request.email_sent_at is not None:
+            return "already sent"
+        failure = _send(helpdesk_mail(help_request.details, to=to))
+        help_request.email_attempts += 1
+        help_request.email_error = (
+            f"{type(failure).__name__}: {failure}"[:MAX_ERROR] if failure else ""
+        )
+        help_request.email_sent_at = None if failure else timezone.now()
+        help_request.save(update_fields=["email_attempts", "email_error", "email_sent_at"])
+    if failure is None:
+        return "sent"
+    if _temporary(failure):
+        raise MailUnavailable(str(failure)) from failure
+    logger.error("The helpdesk e-mail of %s was refused: %s", help_request.reference, failure)
+    return "refused"
+
+
+def _send(message: EmailMessage) -> Exception | None:
+    """Hand the mail to the mail server; the error when it did not take it."""
     try:
         with get_connection(timeout=MAIL_TIMEOUT_SECONDS) as connection:
             connection.send_messages([message])
     except (smtplib.SMTPException, OSError) as exc:
-        rows.update(email_error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
-        if _temporary(exc):
-            raise MailUnavailable(str(exc)) from exc
-        logger.error("The helpdesk e-mail of %s was refused: %s", help_request.reference, exc)
-        return "refused"
-    rows.update(email_sent_at=timezone.now(), email_error="")
-    return "sent"
+        return exc
+    return None
 
 
 def _temporary(exc: Exception) -> bool:

@@ -27,7 +27,7 @@ from workflows_app.models import (
     Target,
 )
 from workflows_app.selectors.help_requests import help_request_of, help_requests_of
-from workflows_app.selectors.runs import TARGET_COLUMNS
+from workflows_app.selectors.runs import TARGET_COLUMNS, employee_title
 from workflows_app.services import audit, escalation, notifications, timeline
 
 MAX_MESSAGE = 2000
@@ -35,6 +35,8 @@ MAX_MESSAGE = 2000
 TARGETS_SENT = 20
 # The fix did what it should (the quieter "Still not fixed? Get help" is offered).
 WORKED = frozenset({RunStatus.SUCCEEDED, RunStatus.SENT})
+# What the runs page reads of a target, and Nexthink's own word for its outcome.
+_TARGET_COLUMNS = (*TARGET_COLUMNS, "upstream_outcome")
 
 NOT_SELF_SERVICE = (
     "Help requests are for self-service fixes. This run was started from the "
@@ -192,7 +194,6 @@ def help_details(
 
     Parameters are the run's masked ones: a secret value never reaches this.
     """
-    curation = run.workflow.curation_or_none
     targets = list(
         Target.objects.filter(run_id=run.pk)
         .order_by("position")
@@ -212,7 +213,7 @@ def help_details(
         "run": {
             "id": run.pk,
             "url": run_url,
-            "workflow": curation.display_title if curation is not None else run.workflow_name,
+            "workflow": employee_title(run),
             "workflow_name": run.workflow_name,
             "workflow_nql_id": run.workflow_nql_id,
             "kind": run.kind,
@@ -228,9 +229,6 @@ def help_details(
         "targets_total": run.target_count,
     }
 
-
-# What the runs page reads of a target, and Nexthink's own word for its outcome.
-_TARGET_COLUMNS = (*TARGET_COLUMNS, "upstream_outcome")
 
 _OUTCOME_LABELS = dict(Outcome.choices)
 
