@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from tests.celery_fixtures import wait_until
+from workflows_app import tasks
 from workflows_app.models import (
     AuditAction,
     AuditEvent,
@@ -210,14 +211,17 @@ def test_a_helpdesk_the_mail_server_cannot_reach_now_is_tried_again_not_a_refuse
     pk = given.help_request.pk
 
     helpdesk_mail.EMAIL_BACKEND = f"{__name__}.MailServerDown"
-    with pytest.raises(escalation.MailUnavailable):
-        escalation.send_helpdesk_email(pk)
-    helpdesk_mail.EMAIL_BACKEND = f"{__name__}.MailboxRefused"
-    assert escalation.send_helpdesk_email(pk) == "refused"
-
+    down = tasks.help_email_task.apply(args=(pk,))  # eager: its retries run at once
+    assert isinstance(down.result, escalation.MailUnavailable)
     row = HelpRequest.objects.get(pk=pk)
-    assert row.email_attempts == 2 and row.email_sent_at is None
-    assert "550" in row.email_error
+    assert row.email_attempts == 1 + escalation.MAIL_RETRIES
+    assert "SMTPServerDisconnected" in row.email_error
+
+    helpdesk_mail.EMAIL_BACKEND = f"{__name__}.MailboxRefused"
+    assert tasks.help_email_task.apply(args=(pk,)).result == "refused"
+    row = HelpRequest.objects.get(pk=pk)
+    assert row.email_attempts == 2 + escalation.MAIL_RETRIES and row.email_sent_at is None
+    assert "550" in row.email_error and not mail.outbox
 
 
 class MailServerDown(BaseEmailBackend):
