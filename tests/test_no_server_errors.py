@@ -194,6 +194,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:runs_export": SIGNED_IN,
     "flows:run": SIGNED_IN,
     "flows:run_progress": SIGNED_IN,
+    # "Get help" on one's own final self-service run (others' runs: 404; rules: 403/409).
+    "help:ask": SIGNED_IN,
+    "help:list": STAFF,
 }
 
 # Who may call each API URL with a personal token (tests below). An employee's token (held
@@ -263,6 +266,7 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("flows:runs_export", ""): SIGNED_IN,
     ("flows:run", "flow run"): STAFF,
     ("flows:run_progress", "flow run"): STAFF,
+    ("help:list", ""): STAFF,
 }
 
 
@@ -818,6 +822,7 @@ QUERIES = [
             "since": ("2026-01-01", "", "1969-12-31"),
             "until": ("2026-12-31", "9999-12-31"),
             "mine": ("1", "0"),
+            "help": ("1", "0"),
         },
     ),
     Query(

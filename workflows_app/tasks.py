@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from workflows_app.services import (
     dashboard_counts,
     dispatch,
+    escalation,
     flow_engine,
     follow_up,
     notifications,
@@ -94,3 +95,15 @@ def sweep_flows_task() -> list[int]:
 def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
     """Hand one run event to the notification channels (each queues its own sends)."""
     notifications.deliver(run_id, event, details)
+
+
+@shared_task(
+    name=dispatch.HELP_EMAIL,
+    autoretry_for=(escalation.MailUnavailable,),
+    max_retries=escalation.MAIL_RETRIES,
+    retry_backoff=30,
+    retry_jitter=False,
+)
+def help_email_task(help_request_id: int) -> str:
+    """E-mail the helpdesk one help request; a mail server that is down is tried again later."""
+    return escalation.send_helpdesk_email(help_request_id)

@@ -122,6 +122,7 @@ def list_runs(
     since: str | None = None,
     until: str | None = None,
     mine: str | None = None,
+    help: str | None = None,  # 1: only runs an employee asked the helpdesk's help with
     before: str | None = None,
 ) -> RunPage:
     """The runs the caller may review, newest first, 50 a page: the history page's filters.

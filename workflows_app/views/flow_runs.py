@@ -40,6 +40,7 @@ from workflows_app.services.flow_runs import (
     flow_dependency,
     start_flow_run,
 )
+from workflows_app.services.help_requests import flow_help_offer
 from workflows_app.services.params import mask_params
 from workflows_app.views.catalogue import NEEDS
 from workflows_app.views.csv_files import csv_download, export_refused
@@ -234,8 +235,11 @@ def _flow_run_or_404(request: AuthenticatedHttpRequest, pk: int) -> FlowRun:
     return flow_run
 
 
-def _context(flow_run: FlowRun) -> dict[str, Any]:
+def _context(flow_run: FlowRun, request: AuthenticatedHttpRequest) -> dict[str, Any]:
     rows = step_rows(flow_run)
+    step_runs = [row.run for row in rows if row.run is not None]
+    # "Get help" for the requester of an ended self-service flow run, about a step's run.
+    offer = flow_help_offer(request.user, step_runs) if flow_run.is_final else None
     definitions = {s["id"]: s for s in flow_run.flow_version.steps}
     states = {}
     for row in rows:
@@ -248,6 +252,7 @@ def _context(flow_run: FlowRun) -> dict[str, Any]:
         "steps": [(row, definitions.get(row.step_id, {}), states[row.step_id]) for row in rows],
         "graph": layout(flow_run.flow_version.steps, states),
         "polling": not flow_run.is_final,
+        "help": offer,
     }
 
 
@@ -263,7 +268,8 @@ def _label(row: FlowStepRun) -> str:
 def flow_run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A flow run: who, what, why, and its steps' graph and table, live while it runs."""
     flow_run = _flow_run_or_404(request, pk)
-    return render(request, "flows/run.html", {**_context(flow_run), "nav_section": "flows"})
+    context = {**_context(flow_run, request), "nav_section": "flows"}
+    return render(request, "flows/run.html", context)
 
 
 @never_cache
@@ -272,7 +278,7 @@ def flow_run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def flow_run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The steps partial alone, polled by htmx; once the flow run ended, polling stops."""
     flow_run = _flow_run_or_404(request, pk)
-    response = render(request, "flows/_run_steps.html", _context(flow_run))
+    response = render(request, "flows/_run_steps.html", _context(flow_run, request))
     if flow_run.is_final and request.htmx:
         stop = HttpResponseStopPolling(response.content)
         return stop
