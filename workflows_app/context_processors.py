@@ -25,6 +25,7 @@ NAV_PAGES = {
     ("console", "dashboard"): "dashboard",
     ("console", "audit"): "audit",
     ("console", "audit_export"): "audit",
+    ("account", "notifications"): "notifications",
 }
 
 

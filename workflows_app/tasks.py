@@ -15,12 +15,14 @@ from django.contrib.auth import get_user_model
 from workflows_app.services import (
     dashboard_counts,
     dispatch,
+    emails,
     flow_engine,
     follow_up,
     notifications,
     retention,
     submission,
     sweeper,
+    webhooks,
 )
 from workflows_app.services.catalogue_sync import sync_catalogue
 
@@ -94,3 +96,19 @@ def sweep_flows_task() -> list[int]:
 def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
     """Hand one run event to the notification channels (each queues its own sends)."""
     notifications.deliver(run_id, event, details)
+
+
+@shared_task(name=dispatch.SEND_EMAIL)
+def send_email_task(notice_id: int) -> None:
+    """Send one e-mail; a failing mail server gets another message later (a few times)."""
+    delay = emails.send(notice_id)
+    if delay is not None:
+        dispatch.enqueue_email(notice_id, countdown=delay)
+
+
+@shared_task(name=dispatch.DELIVER_WEBHOOK)
+def deliver_webhook_task(delivery_id: int) -> None:
+    """POST one webhook delivery; a failing receiver gets another try later (backing off)."""
+    delay = webhooks.attempt(delivery_id)
+    if delay is not None:
+        dispatch.enqueue_webhook_delivery(delivery_id, countdown=delay)

@@ -32,6 +32,15 @@ from workflows_app.models.flows import (
     StepOutcome,
     StepState,
 )
+from workflows_app.models.notifications import (
+    DeliveryState,
+    EmailNotice,
+    EmailState,
+    NotificationPreference,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
@@ -58,7 +67,10 @@ __all__ = [
     "DailyDeviceFailure",
     "DailyRunCount",
     "DashboardCounting",
+    "DeliveryState",
     "DeviceAssignment",
+    "EmailNotice",
+    "EmailState",
     "FINAL_FLOW_RUN_STATUSES",
     "FLOW_FORMAT_VERSION",
     "Flow",
@@ -66,6 +78,7 @@ __all__ = [
     "FlowRunStatus",
     "FlowStepRun",
     "FlowVersion",
+    "NotificationPreference",
     "Outcome",
     "ParameterDefinition",
     "PersonProfile",
@@ -80,6 +93,9 @@ __all__ = [
     "StepOutcome",
     "StepState",
     "Target",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "Workflow",
     "WorkflowCuration",
 ]
