@@ -3,6 +3,9 @@ send a test event, and each one's delivery log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,26 +29,24 @@ SAVED_SECRET = "The secret is saved encrypted and is not shown again."
 def webhook_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The webhooks (GET) and a new one (POST)."""
     form = WebhookForm(request.POST or None)
-    status = 200
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                hook = webhook_admin.create_webhook(
-                    url=form.cleaned_data["url"],
-                    secret=form.cleaned_data["secret"],
-                    events=form.cleaned_data["events"],
-                    description=form.cleaned_data["description"],
-                    actor=request.user,
-                    ip=client_address(request),
-                )
-            except webhook_admin.WebhookRefused as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, f"Webhook {hook.pk} added. {SAVED_SECRET}")
-                return redirect("console:webhook", pk=hook.pk)
-        status = 400
+        saved = _save(
+            request,
+            form,
+            lambda data: webhook_admin.create_webhook(
+                url=data["url"],
+                secret=data["secret"],
+                events=data["events"],
+                description=data["description"],
+                actor=request.user,
+                ip=client_address(request),
+            ),
+            f"added. {SAVED_SECRET}",
+        )
+        if saved is not None:
+            return saved
     context = {"form": form, "webhooks": webhooks_listed()}
-    return render(request, "console/webhooks.html", context, status=status)
+    return render(request, "console/webhooks.html", context, status=400 if form.errors else 200)
 
 
 @never_cache
@@ -56,28 +57,44 @@ def webhook_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     hook = get_object_or_404(Webhook, pk=pk)
     initial = {"url": hook.url, "description": hook.description, "events": hook.events}
     form = WebhookForm(request.POST or None, initial=initial, editing=True)
-    status = 200
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                webhook_admin.update_webhook(
-                    hook,
-                    url=form.cleaned_data["url"],
-                    events=form.cleaned_data["events"],
-                    description=form.cleaned_data["description"],
-                    secret=form.cleaned_data["secret"],
-                    actor=request.user,
-                    ip=client_address(request),
-                )
-            except webhook_admin.WebhookRefused as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, f"Webhook {hook.pk} saved.")
-                return redirect("console:webhook", pk=hook.pk)
-        status = 400
+        saved = _save(
+            request,
+            form,
+            lambda data: webhook_admin.update_webhook(
+                hook,
+                url=data["url"],
+                events=data["events"],
+                description=data["description"],
+                secret=data["secret"],
+                actor=request.user,
+                ip=client_address(request),
+            ),
+            "saved.",
+        )
+        if saved is not None:
+            return saved
         hook.refresh_from_db()
     context = {"hook": hook, "form": form, "attempts": recent_attempts(hook)}
-    return render(request, "console/webhook.html", context, status=status)
+    return render(request, "console/webhook.html", context, status=400 if form.errors else 200)
+
+
+def _save(
+    request: AuthenticatedHttpRequest,
+    form: WebhookForm,
+    save: Callable[[dict[str, Any]], Webhook],
+    done: str,
+) -> HttpResponse | None:
+    """Save a valid form through `save`; the redirect to the webhook, or None to show errors."""
+    if not form.is_valid():
+        return None
+    try:
+        hook = save(form.cleaned_data)
+    except webhook_admin.WebhookRefused as exc:
+        form.add_error(None, exc.message)
+        return None
+    messages.success(request, f"Webhook {hook.pk} {done}")
+    return redirect("console:webhook", pk=hook.pk)
 
 
 @require_POST
