@@ -73,9 +73,10 @@ def test_a_partly_failed_run_says_so_in_the_subject(secret_run: Run, sends_at_on
 
 
 def test_a_rejected_run_tells_the_requester_who_and_why(
-    secret_run: Run, sends_at_once: Any
+    secret_run: Run, sends_at_once: Any, make_user: Any
 ) -> None:
-    sends_at_once(secret_run.pk, Event.REJECTED, approver="boss", comment="Not on a Friday")
+    boss = make_user("boss", Role.ADMIN)
+    sends_at_once(secret_run.pk, Event.REJECTED, approver=boss.pk, comment="Not on a Friday")
     (sent,) = mail.outbox
     assert "rejected" in sent.subject
     assert "boss rejected your run" in sent.body and "Comment: Not on a Friday" in sent.body

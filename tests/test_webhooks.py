@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from tests.notify_support import SECRET_PARAM, Receiver, verify
 from workflows_app.models import (
@@ -24,6 +26,7 @@ from workflows_app.models import (
     WebhookDelivery,
 )
 from workflows_app.roles import Role
+from workflows_app.services import dispatch, webhooks
 from workflows_app.services.notifications import Event
 from workflows_app.services.params import MASK
 from workflows_app.services.webhook_admin import create_webhook
@@ -125,6 +128,33 @@ def test_a_refusing_receiver_is_not_tried_again(
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.attempts) == (DeliveryState.FAILED, 1)
     assert len(receiver.received) == 1
+
+
+def test_a_delivery_whose_worker_died_mid_call_is_claimed_again_once_the_call_must_be_over(
+    receiver: Receiver, secret_run: Run, sends_at_once: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(dispatch, "enqueue_webhook_delivery", lambda d, **_: queued.append(d))
+    hook_for(receiver)
+    sends_at_once(secret_run.pk, Event.ENDED)
+    (delivery,) = WebhookDelivery.objects.filter(pk__in=queued)
+    claimed_at = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=DeliveryState.SENDING, attempts=1, claimed_at=claimed_at
+    )
+    WebhookAttempt.objects.create(delivery=delivery, number=1)  # its worker died in the POST
+
+    wait = webhooks.attempt(delivery.pk)  # the message, redelivered at once: not yet
+    assert wait is not None and 10 < wait <= 21 and receiver.received == []
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        claimed_at=claimed_at - timedelta(seconds=wait)
+    )
+    assert webhooks.attempt(delivery.pk) is None
+    assert len(receiver.wait_for(1)) == 1
+    rows = list(WebhookAttempt.objects.order_by("number").values_list("number", "status_code"))
+    assert rows == [(1, None), (2, 200)]
+    assert "worker stopped" in WebhookAttempt.objects.get(number=1).error
+    assert webhooks.attempt(delivery.pk) is None and len(receiver.received) == 1
 
 
 # --- the command line -------------------------------------------------------------------------

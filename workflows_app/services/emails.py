@@ -138,7 +138,7 @@ def compose(run: Run, event: Event, details: Mapping[str, Any]) -> Mail:
         ],
         "params": sorted((run.params or {}).items()),
         "comment": str(details.get("comment") or ""),
-        "approver": str(details.get("approver") or ""),
+        "approver": _person_named(details.get("approver")),
         "preferences_url": links.absolute(reverse("account:notifications")),
     }
     if event == Event.AWAITING_APPROVAL:
@@ -156,6 +156,14 @@ def compose(run: Run, event: Event, details: Mapping[str, Any]) -> Mail:
         template = "emails/run_ended.txt"
     body = render_to_string(template, {**context, "subject": subject, "event": event.value})
     return Mail(subject=subject[:MAX_SUBJECT], body=body)
+
+
+def _person_named(value: object) -> str:
+    """A person as an event names them: a username, or a user id looked up ("" for none)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        user = get_user_model().objects.filter(pk=value).first()
+        return user.get_username() if user is not None else ""
+    return str(value or "")
 
 
 def _outcome_label(key: str) -> str:

@@ -134,16 +134,25 @@ def _keep_recent(webhook_id: int) -> None:
 
 
 def attempt(delivery_id: int) -> float | None:
-    """Make one attempt of a due delivery; the seconds before the next one, or None when done."""
+    """Make one attempt of a due delivery; the seconds before the next one, or None when done.
+
+    A delivery left `sending` longer than a call can take lost its worker mid-call: it is
+    claimed again (the receiver may see its id twice, as docs/webhooks.md warns). A message
+    that comes too early (a delivery not yet due, or still being sent) asks to come back later.
+    """
     now = timezone.now()
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLOCK_TOLERANCE)
+    abandoned = Q(state=DeliveryState.SENDING, claimed_at__lt=now - _call_limit())
     claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING)
-        .filter(due)
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .filter((Q(state=DeliveryState.PENDING) & due) | abandoned)
         .update(state=DeliveryState.SENDING, attempts=F("attempts") + 1, claimed_at=now)
     )
     if not claimed:
-        return None  # done, removed, not due yet, or being sent by another message
+        return _come_back_in(delivery_id, now)
+    WebhookAttempt.objects.filter(delivery_id=delivery_id, finished_at__isnull=True).update(
+        finished_at=now, error="No answer recorded: the worker stopped during the call."
+    )
     delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
     if delivery is None:
         return None  # its webhook was removed meanwhile
@@ -158,6 +167,31 @@ def attempt(delivery_id: int) -> float | None:
         error=error[:500],
     )
     return _after_attempt(delivery, finished, delivered=not error, temporary=temporary, error=error)
+
+
+def _call_limit() -> timedelta:
+    """The longest a POST can take (beyond it, a `sending` delivery lost its worker)."""
+    seconds = settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT + 10
+    return timedelta(seconds=seconds)
+
+
+def _come_back_in(delivery_id: int, now: datetime) -> float | None:
+    """Seconds until an unclaimed delivery may be tried; None when it is done or gone."""
+    row = (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .values_list("state", "next_attempt_at", "claimed_at")
+        .first()
+    )
+    if row is None:
+        return None  # removed with its webhook, or beyond the log's length
+    state, next_attempt_at, claimed_at = row
+    if state == DeliveryState.PENDING and next_attempt_at is not None:
+        when = next_attempt_at
+    elif state == DeliveryState.SENDING and claimed_at is not None:
+        when = claimed_at + _call_limit()
+    else:
+        return None  # delivered or failed
+    return max((when - now).total_seconds(), 1.0)
 
 
 def _post(delivery: WebhookDelivery, hook: Webhook) -> tuple[int | None, str, str, bool]:
