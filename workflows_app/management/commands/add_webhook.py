@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.management.actors import actor_named
 from workflows_app.services.webhook_admin import EVENT_NAMES, WebhookRefused, create_webhook
 
 
@@ -35,11 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="USERNAME", help="recorded in the audit log")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = None
-        if options["user"]:
-            actor = get_user_model().objects.filter(username=options["user"]).first()
-            if actor is None:
-                raise CommandError(f"No user named {options['user']!r}.")
+        actor = actor_named(options["user"])
         secret = self._secret(options["secret_file"])
         events = [e.strip() for e in options["events"].split(",") if e.strip()]
         try:
