@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -50,8 +50,9 @@ ENDINGS = {
     RunStatus.FAILED: "failed",
     RunStatus.UNKNOWN: "ended, outcome unknown",
 }
-# Refusals a second try cannot change: the server will not take this address or sender.
-PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+# Refusals a second try cannot change: the server will not take this address or sender, or
+# the address is not one a header can hold.
+PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, BadHeaderError)
 MAX_SUBJECT = EmailNotice._meta.get_field("subject").max_length or 255
 
 
@@ -74,8 +75,8 @@ def on_run_event(run_id: int, event: Event, details: Mapping[str, Any]) -> None:
         people = _wanting(approvers, "approvals_waiting")
     else:
         return
-    mail = compose(run, event, details)
-    queue(run, event, people, mail)
+    if people:
+        queue(run, event, people, compose(run, event, details))
 
 
 def _wanting(people: Iterable[User], choice: str) -> list[User]:
@@ -154,8 +155,9 @@ def compose(run: Run, event: Event, details: Mapping[str, Any]) -> Mail:
         ending = ENDINGS.get(RunStatus(run.status), "ended")
         subject = f"Run {run.pk} {ending}: {what}"
         template = "emails/run_ended.txt"
+    subject = " ".join(subject.split())[:MAX_SUBJECT]  # one line: a header holds no newline
     body = render_to_string(template, {**context, "subject": subject, "event": event.value})
-    return Mail(subject=subject[:MAX_SUBJECT], body=body)
+    return Mail(subject=subject, body=body)
 
 
 def _person_named(value: object) -> str:
