@@ -331,15 +331,45 @@ if NEXTHINK_PLATFORMS != "cloud" and not (
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
 # "Get help" on a self-service fix that did not work (services/escalation.py): the request goes
-# by e-mail to HELPDESK_EMAIL and/or to the webhooks subscribed to run.help_requested
-# (HELPDESK_WEBHOOK_CONFIGURED says one is). With neither, employees read HELPDESK_CONTACT_TEXT.
+# by e-mail to HELPDESK_EMAIL and/or to the enabled webhooks that receive run.help_requested
+# (console, Webhooks). With neither, employees read HELPDESK_CONTACT_TEXT.
 HELPDESK_EMAIL = env_str("HELPDESK_EMAIL", "") or ""
 if HELPDESK_EMAIL and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", HELPDESK_EMAIL):
     raise ConfigError(f"HELPDESK_EMAIL={HELPDESK_EMAIL!r} is not an e-mail address")
-HELPDESK_WEBHOOK_CONFIGURED = env_bool("HELPDESK_WEBHOOK_CONFIGURED", False)
 HELPDESK_CONTACT_TEXT = env_str(
     "HELPDESK_CONTACT_TEXT", "Call the IT helpdesk or open a ticket on the intranet."
 )
+# Notifications (README "Notifications and webhooks") -------------------------------------------
+# E-mail: SMTP unless EMAIL_BACKEND says otherwise; demo mode prints mails on the worker's console.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEMO_MODE
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", required=False) or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ConfigError("Set only one of EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.5)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Workflows portal <portal@localhost>")
+# An SMTP server that fails is tried this many times in all, waiting EMAIL_RETRY_SECONDS, then
+# twice as long each time.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 4, minimum=1)
+EMAIL_RETRY_SECONDS = env_float("EMAIL_RETRY_SECONDS", 60.0, minimum=0)
+# Outgoing webhooks (docs/webhooks.md): https only unless WEBHOOKS_ALLOW_HTTP; each delivery is
+# tried WEBHOOK_MAX_ATTEMPTS times, waiting WEBHOOK_RETRY_SECONDS, then twice as long each time.
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEMO_MODE)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+WEBHOOK_RETRY_SECONDS = env_float("WEBHOOK_RETRY_SECONDS", 30.0, minimum=0)
+WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+WEBHOOK_READ_TIMEOUT = env_float("WEBHOOK_READ_TIMEOUT", 5.0, minimum=0.1)
+# The deliveries kept per webhook for its log (older ones are removed as new ones come).
+WEBHOOK_LOG_KEEP = env_int("WEBHOOK_LOG_KEEP", 200, minimum=1)
 
 # Auth -----------------------------------------------------------------------------------------
 LOGIN_URL = "login"

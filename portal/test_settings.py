@@ -16,6 +16,9 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # The test client and the browser tests' live server speak plain HTTP.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Mails go to django.core.mail.outbox (in a worker process too); webhooks to local receivers.
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+os.environ.setdefault("WEBHOOKS_ALLOW_HTTP", "true")
 
 from portal.settings import *  # noqa: E402,F403
 

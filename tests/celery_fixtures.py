@@ -54,6 +54,9 @@ WORKER_SETTINGS = {
     "BATCH_SWEEP_SECONDS": "100000",
     # Flow runs whose advance message was lost are picked up within a couple of seconds.
     "FLOW_SWEEP_SECONDS": "2",
+    # A webhook receiver that hangs keeps its worker process waiting longer than a run takes
+    # (tests/test_webhook_pipeline.py: the run must end meanwhile).
+    "WEBHOOK_READ_TIMEOUT": "20",
 }
 
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from workflows_app.roles import Role
 from workflows_app.services import dispatch
 
-pytest_plugins = ["tests.nexthink_fixtures", "tests.celery_fixtures"]
+pytest_plugins = ["tests.nexthink_fixtures", "tests.celery_fixtures", "tests.notify_support"]
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from workflows_app.models import (
     RunEvent,
     RunEventKind,
     RunStatus,
+    Webhook,
     Workflow,
     WorkflowCuration,
 )
@@ -49,7 +50,6 @@ SECRET = "hunter2-never-shown"
 @pytest.fixture
 def helpdesk_mail(settings: Any) -> Any:
     settings.HELPDESK_EMAIL = HELPDESK
-    settings.HELPDESK_WEBHOOK_CONFIGURED = False
     settings.HELPDESK_CONTACT_TEXT = "Call IT on 555-0100."
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     return settings
@@ -276,7 +276,15 @@ def test_without_a_helpdesk_channel_the_page_says_how_to_contact_it(
     assert "To get help: Call IT on 555-0100." in client.get("/self-service/").content.decode()
     response = client.post(ask_url(run), {"message": "hello"})
     assert response.status_code == 409 and b"Call IT on 555-0100." in response.content
-    helpdesk_mail.HELPDESK_WEBHOOK_CONFIGURED = True  # a webhook alone is a channel
+    hook = Webhook.objects.create(
+        url="https://tickets.example.com/hook",
+        secret="not used",
+        events=["run.ended"],
+        created_by=employee,
+    )
+    assert 'data-testid="get-help"' not in client.get(f"/runs/{run.pk}/").content.decode()
+    hook.events = ["run.ended", "run.help_requested"]  # a webhook alone is a channel
+    hook.save()
     assert 'data-testid="get-help"' in client.get(f"/runs/{run.pk}/").content.decode()
     assert not HelpRequest.objects.exists()
 

@@ -14,6 +14,23 @@ BEFORE = [("workflows_app", "0003_target_execution_uuid_partial_index")]
 AFTER = [("workflows_app", "0004_outcomes")]
 
 
+def old_person_and_workflow(apps: Any) -> tuple[Any, Any]:
+    """A person and a workflow, written with the models of an older schema."""
+    user = apps.get_model("auth", "User").objects.create(username="old-agent")
+    now = timezone.now()
+    workflow = apps.get_model("workflows_app", "Workflow").objects.create(
+        nql_id="#old",
+        uuid="u",
+        name="Old",
+        status="ACTIVE",
+        dependency="DEVICE",
+        trigger_api=True,
+        first_seen=now,
+        last_seen=now,
+    )
+    return user, workflow
+
+
 @pytest.fixture
 def executor(transactional_db: None) -> Iterator[MigrationExecutor]:
     """The schema as it was before outcomes; the latest one is restored afterwards."""
@@ -29,18 +46,7 @@ def test_runs_made_before_outcomes_get_the_outcomes_the_portal_knew(
     executor: MigrationExecutor,
 ) -> None:
     old = executor.loader.project_state(BEFORE).apps
-    user = old.get_model("auth", "User").objects.create(username="old-agent")
-    now = timezone.now()
-    workflow = old.get_model("workflows_app", "Workflow").objects.create(
-        nql_id="#old",
-        uuid="u",
-        name="Old",
-        status="ACTIVE",
-        dependency="DEVICE",
-        trigger_api=True,
-        first_seen=now,
-        last_seen=now,
-    )
+    user, workflow = old_person_and_workflow(old)
     Run = old.get_model("workflows_app", "Run")
     Batch = old.get_model("workflows_app", "Batch")
     Target = old.get_model("workflows_app", "Target")
@@ -93,3 +99,43 @@ def test_runs_made_before_outcomes_get_the_outcomes_the_portal_knew(
     checks = dict(Batch.objects.values_list("run_id", "next_check_at"))
     assert checks[submitted.pk] is not None and checks[unknown.pk] is not None
     assert checks[failed.pk] is None
+
+
+BEFORE_NOTIFICATIONS = [("workflows_app", "0014_approval_and_notification_choices")]
+
+
+def test_runs_made_before_notifications_never_publish_their_submission_or_end_later(
+    transactional_db: None,
+) -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_NOTIFICATIONS)
+    try:
+        old = executor.loader.project_state(BEFORE_NOTIFICATIONS).apps
+        user, workflow = old_person_and_workflow(old)
+        now = timezone.now()
+        Run = old.get_model("workflows_app", "Run")
+        common = {
+            "created_by": user,
+            "role": "Helpdesk",
+            "source": "helpdesk",
+            "workflow": workflow,
+            "workflow_nql_id": "#old",
+            "workflow_uuid": "u",
+            "workflow_name": "Old",
+            "dependency": "DEVICE",
+            "api_version": "v2",
+            "target_count": 1,
+        }
+        ended = Run.objects.create(status="failed", finished_at=now, **common)
+        running = Run.objects.create(status="in_progress", **common)
+        queued = Run.objects.create(status="queued", **common)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from workflows_app.models import Run as NewRun
+
+    told = dict(NewRun.objects.values_list("pk", "end_published_at"))
+    submitted = dict(NewRun.objects.values_list("pk", "submitted_at"))
+    assert told == {ended.pk: now, running.pk: None, queued.pk: None}
+    assert submitted[ended.pk] and submitted[running.pk] and submitted[queued.pk] is None

@@ -43,6 +43,7 @@ from workflows_app.models import (
     Run,
     RunStatus,
     Target,
+    Webhook,
     Workflow,
     WorkflowCuration,
 )
@@ -56,6 +57,7 @@ from workflows_app.services.curation_rules import ROLE_NAMES
 from workflows_app.services.flow_runs import start_flow_run
 from workflows_app.services.flows import create_flow
 from workflows_app.services.runs import create_run
+from workflows_app.services.webhook_admin import create_webhook
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
 from workflows_app.views import core
@@ -134,6 +136,11 @@ ACCESS: dict[str, frozenset[str]] = {
     "console:dashboard_recount": ADMIN,
     "console:audit": ADMIN,
     "console:audit_export": ADMIN,
+    "console:webhooks": ADMIN,
+    "console:webhook": ADMIN,
+    "console:webhook_toggle": ADMIN,
+    "console:webhook_remove": ADMIN,
+    "console:webhook_test": ADMIN,
     "curation:list": ADMIN,
     "curation:export": ADMIN,
     "curation:import": ADMIN,
@@ -166,6 +173,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "sso:callback": EVERYONE,
     "account:tokens": STAFF,  # employees hold no API tokens
     "account:revoke": STAFF,
+    "account:notifications": SIGNED_IN,
     "api:openapi-json": EVERYONE,  # the document describes the API; it opens nothing
     "api:api-root": EVERYONE,  # django-ninja's anchor for reversing /api/v1/: a 404 for all
     "api:workflows": TOKEN_ONLY,
@@ -231,6 +239,8 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("console:dashboard", ""): ADMIN,
     ("console:audit", ""): ADMIN,
     ("console:audit_export", ""): ADMIN,
+    ("console:webhooks", ""): ADMIN,
+    ("console:webhook", "webhook"): ADMIN,
     ("people:list", ""): STAFF,
     ("people:detail", "person"): STAFF,
     ("curation:list", ""): ADMIN,
@@ -254,6 +264,7 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("self_service:confirm", "workflow"): SIGNED_IN,
     ("self_service:recent", ""): SIGNED_IN,
     ("account:tokens", ""): STAFF,
+    ("account:notifications", ""): SIGNED_IN,
     ("api:openapi-json", ""): EVERYONE,
     ("flows:list", ""): STAFF,
     ("flows:new", ""): ADMIN,
@@ -284,6 +295,8 @@ def argument_kind(route: Route, kwarg: str) -> str:
         return "token"
     if kwarg == "run_id":
         return "run"
+    if kwarg == "pk" and route.name.startswith("console:webhook"):
+        return "webhook"
     if kwarg == "flow_id" or (kwarg == "pk" and route.name.startswith("flows:")):
         return "flow run" if route.name.startswith("flows:run") else "flow"
     if kwarg == "flow_run_id":
@@ -310,6 +323,7 @@ class World:
     flow: Flow | None = None
     flow_run: FlowRun | None = None  # the helpdesk agent's
     device_keys: dict[str, list[str]] = field(default_factory=dict)
+    webhook: Webhook | None = None
 
 
 def _workflow(nql_id: str, **fields: Any) -> Workflow:
@@ -399,6 +413,7 @@ def world(
         device_keys=keys,
         flow=flow,
         flow_run=flow_run,
+        webhook=create_webhook(url="https://tickets.example.com/hook", secret="s" * 16, actor=None),
     )
 
 
@@ -429,6 +444,8 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("flow run", world.flow_run.pk)] if world.flow_run else []
         elif kind == "version":
             values = [("version", 1)]
+        elif kind == "webhook":
+            values = [("webhook", world.webhook.pk)] if world.webhook else []
         else:
             values = [("other's run", world.others_run.pk)]
             if role != ANONYMOUS:
@@ -451,6 +468,7 @@ def snapshot() -> tuple[Any, ...]:
         Target.objects.count(),
         list(WorkflowCuration.objects.order_by("pk").values_list()),
         list(ParameterDefinition.objects.order_by("pk").values_list()),
+        list(Webhook.objects.order_by("pk").values_list()),
     )
 
 

@@ -27,6 +27,7 @@ NAV_PAGES = {
     ("console", "audit_export"): "audit",
     ("help", "list"): "help",
     ("help", "ask"): "self_service",
+    ("account", "notifications"): "notifications",
 }
 
 

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from workflows_app.services import (
     dashboard_counts,
     dispatch,
+    emails,
     escalation,
     flow_engine,
     follow_up,
@@ -22,6 +23,7 @@ from workflows_app.services import (
     retention,
     submission,
     sweeper,
+    webhooks,
 )
 from workflows_app.services.catalogue_sync import sync_catalogue
 
@@ -107,3 +109,19 @@ def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
 def help_email_task(help_request_id: int) -> str:
     """E-mail the helpdesk one help request; a mail server that is down is tried again later."""
     return escalation.send_helpdesk_email(help_request_id)
+
+
+@shared_task(name=dispatch.SEND_EMAIL)
+def send_email_task(notice_id: int) -> None:
+    """Send one e-mail; a failing mail server gets another message later (a few times)."""
+    delay = emails.send(notice_id)
+    if delay is not None:
+        dispatch.enqueue_email(notice_id, countdown=delay)
+
+
+@shared_task(name=dispatch.DELIVER_WEBHOOK)
+def deliver_webhook_task(delivery_id: int) -> None:
+    """POST one webhook delivery; a failing receiver gets another try later (backing off)."""
+    delay = webhooks.attempt(delivery_id)
+    if delay is not None:
+        dispatch.enqueue_webhook_delivery(delivery_id, countdown=delay)

@@ -19,3 +19,15 @@ class TokenForm(forms.Form):
         max_value=MAX_EXPIRY_DAYS,
         help_text="Empty: never expires (revoke it here when it is no longer needed).",
     )
+
+
+class NotificationsForm(forms.Form):
+    """A person's e-mail choices (services/preferences.py)."""
+
+    runs_ended = forms.BooleanField(
+        label="My runs: when one ends (with its outcome), is rejected or expires",
+        required=False,
+    )
+    approvals_waiting = forms.BooleanField(
+        label="Approvals: when a run waits for my approval", required=False
+    )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows_app', '0014_approval_and_notification_choices'),
+        ('workflows_app', '0016_notifications'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

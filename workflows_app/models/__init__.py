@@ -33,6 +33,15 @@ from workflows_app.models.flows import (
     StepState,
 )
 from workflows_app.models.help_requests import HelpRequest
+from workflows_app.models.notifications import (
+    DeliveryState,
+    EmailNotice,
+    EmailState,
+    NotificationPreference,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
@@ -59,7 +68,10 @@ __all__ = [
     "DailyDeviceFailure",
     "DailyRunCount",
     "DashboardCounting",
+    "DeliveryState",
     "DeviceAssignment",
+    "EmailNotice",
+    "EmailState",
     "FINAL_FLOW_RUN_STATUSES",
     "FLOW_FORMAT_VERSION",
     "Flow",
@@ -68,6 +80,7 @@ __all__ = [
     "FlowStepRun",
     "FlowVersion",
     "HelpRequest",
+    "NotificationPreference",
     "Outcome",
     "ParameterDefinition",
     "PersonProfile",
@@ -82,6 +95,9 @@ __all__ = [
     "StepOutcome",
     "StepState",
     "Target",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "Workflow",
     "WorkflowCuration",
 ]

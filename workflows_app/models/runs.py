@@ -121,6 +121,10 @@ class Run(models.Model):
     # How many targets have each outcome (keys of Outcome, "" for not yet sent): the sum of
     # its batches' counts, kept with the status.
     outcome_counts = models.JSONField(default=dict, blank=True)
+    # When its first batch was submitted and when it first became final: services/lifecycle.py
+    # publishes run.submitted and run.ended then, once each, whatever changes afterwards.
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    end_published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -33,6 +33,8 @@ ADVANCE_FLOW = "workflows_app.tasks.advance_flow_task"
 SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
 NOTIFY = "workflows_app.tasks.notify_task"
 HELP_EMAIL = "workflows_app.tasks.help_email_task"
+SEND_EMAIL = "workflows_app.tasks.send_email_task"
+DELIVER_WEBHOOK = "workflows_app.tasks.deliver_webhook_task"
 
 INTERACTIVE = 0
 BULK = 3
@@ -111,3 +113,31 @@ def enqueue_help_email(help_request_id: int) -> None:
     INTERACTIVE: someone whose fix did not work waits for the helpdesk to call back.
     """
     current_app.send_task(HELP_EMAIL, args=(help_request_id,), priority=INTERACTIVE)
+
+
+def enqueue_email(notice_id: int, *, countdown: float | None = None) -> None:
+    """Ask a worker to send one e-mail (services/emails.py), after `countdown` seconds.
+
+    BULK: an approver may be waiting for it; never ahead of a click.
+    """
+    current_app.send_task(SEND_EMAIL, args=(notice_id,), countdown=countdown, priority=BULK)
+
+
+def enqueue_email_on_commit(notice_id: int) -> None:
+    """Queue the e-mail once the current transaction commits."""
+    transaction.on_commit(lambda: enqueue_email(notice_id))
+
+
+def enqueue_webhook_delivery(delivery_id: int, *, countdown: float | None = None) -> None:
+    """Ask a worker to POST one webhook delivery (services/webhooks.py), after `countdown` s.
+
+    BACKGROUND: a receiver is never waited for by a person or a run; behind every batch.
+    """
+    current_app.send_task(
+        DELIVER_WEBHOOK, args=(delivery_id,), countdown=countdown, priority=BACKGROUND
+    )
+
+
+def enqueue_webhook_delivery_on_commit(delivery_id: int) -> None:
+    """Queue the delivery once the current transaction commits."""
+    transaction.on_commit(lambda: enqueue_webhook_delivery(delivery_id))

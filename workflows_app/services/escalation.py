@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import HelpRequest
+from workflows_app.selectors.webhooks import any_webhook_wants
 from workflows_app.services import dispatch
 from workflows_app.targets import TargetKind
 
@@ -45,7 +46,7 @@ def configured_channels() -> list[str]:
     channels = []
     if settings.HELPDESK_EMAIL:
         channels.append(EMAIL)
-    if settings.HELPDESK_WEBHOOK_CONFIGURED:
+    if any_webhook_wants(HELP_REQUESTED):
         channels.append(WEBHOOK)
     return channels
 

@@ -42,7 +42,7 @@ from workflows_app.models import (
     RunStatus,
     Target,
 )
-from workflows_app.services import dispatch, timeline
+from workflows_app.services import dispatch, notifications, timeline
 from workflows_app.services.target_updates import write_columns
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ UNKNOWN_UNCHECKED_DETAILS = (
 )
 MISSING_ID_DETAILS = "Nexthink returned no execution id for this target."
 IN_FLIGHT_STATES = (BatchState.QUEUED, BatchState.SENDING)
+# Final without having run: their own events tell the requester (run.rejected, run.expired).
+NOT_RUN_STATUSES = (RunStatus.REJECTED, RunStatus.EXPIRED)
 
 
 def _move(batch_id: int, move: Move, *, where: Q | None = None, **fields: Any) -> int:
@@ -417,6 +419,7 @@ def refresh_run_status(run_id: int) -> Run | None:
             run.secret_params = ""
             fields.append("secret_params")
         final = run.is_final
+        fields += _publish_milestones(run, counts, outcomes)
         if final and run.finished_at is None:
             run.finished_at = timezone.now()
             fields.append("finished_at")
@@ -427,6 +430,29 @@ def refresh_run_status(run_id: int) -> Run | None:
         if fields:
             run.save(update_fields=fields)
         return run
+
+
+def _publish_milestones(
+    run: Run, batches: Mapping[str, int], outcomes: dict[str, int]
+) -> list[str]:
+    """Publish run.submitted (first batch submitted) and run.ended (first final), once each.
+
+    The run's row is locked, and the fields that say so commit with the status: a later change
+    (a reconciliation, a re-send) publishes neither again. A rejected or expired run has events
+    of its own (services/approvals.py). Returns the fields to save.
+    """
+    now, fields = timezone.now(), []
+    if run.submitted_at is None and batches.get(BatchState.SUBMITTED, 0):
+        run.submitted_at = now
+        fields.append("submitted_at")
+        notifications.publish(run.pk, notifications.Event.SUBMITTED)
+    if run.is_final and run.end_published_at is None and run.status not in NOT_RUN_STATUSES:
+        run.end_published_at = now
+        fields.append("end_published_at")
+        notifications.publish(
+            run.pk, notifications.Event.ENDED, status=str(run.status), outcome_counts=dict(outcomes)
+        )
+    return fields
 
 
 def _step_of_flow_ended(run_id: int) -> None:

@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
 
-from workflows_app.services import dispatch, escalation
+from workflows_app.services import dispatch, emails, escalation, webhooks
+from workflows_app.services.run_events import Event
+
+__all__ = ["Channel", "Event", "channels", "deliver", "publish"]
 
 logger = logging.getLogger(__name__)
-
-
-class Event(StrEnum):
-    """What happened to a run, as named in webhook payloads ("event") and e-mail choices."""
-
-    CREATED = "run.created"
-    AWAITING_APPROVAL = "run.awaiting_approval"
-    APPROVED = "run.approved"
-    REJECTED = "run.rejected"
-    EXPIRED = "run.expired"
-    SUBMITTED = "run.submitted"
-    ENDED = "run.ended"
-    HELP_REQUESTED = "run.help_requested"
 
 
 Channel = Callable[[int, Event, Mapping[str, Any]], None]
@@ -48,8 +37,8 @@ def publish(run_id: int, event: Event, **details: Any) -> None:
 
 
 def channels() -> list[Channel]:
-    """The channels an event goes to, in order (imported here: they import the models)."""
-    return [escalation.on_run_event]
+    """The channels an event goes to, in order."""
+    return [emails.on_run_event, webhooks.on_run_event, escalation.on_run_event]
 
 
 def deliver(run_id: int, event: str, details: Mapping[str, Any]) -> None:

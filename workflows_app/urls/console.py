@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows_app.views import audit, console, console_sync, dashboard
+from workflows_app.views import audit, console, console_sync, dashboard, webhooks
 
 app_name = "console"
 urlpatterns = [
@@ -14,4 +14,9 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_export, name="audit_export"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/recount/", dashboard.recount, name="dashboard_recount"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook"),
+    path("webhooks/<int:pk>/toggle/", webhooks.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<int:pk>/remove/", webhooks.webhook_remove, name="webhook_remove"),
+    path("webhooks/<int:pk>/test/", webhooks.webhook_test, name="webhook_test"),
 ]

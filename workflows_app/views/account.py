@@ -1,4 +1,4 @@
-"""A person's API tokens: list, create (the token is shown on the answer page, once), revoke."""
+"""A person's own settings: API tokens (list, create: shown once, revoke) and e-mail choices."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from workflows_app.forms.account import TokenForm
-from workflows_app.roles import role_required
-from workflows_app.services import api_tokens
+from workflows_app.forms.account import NotificationsForm, TokenForm
+from workflows_app.roles import Role, role_required
+from workflows_app.services import api_tokens, preferences
 from workflows_app.services.audit import client_address
 from workflows_app.views.http import AuthenticatedHttpRequest
 
@@ -65,3 +65,24 @@ def _context(request: AuthenticatedHttpRequest, error: str) -> dict[str, object]
         "tokens": api_tokens.tokens_of(request.user),
         "error": error,
     }
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.EMPLOYEE, Role.HELPDESK, Role.ADMIN)
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The person's e-mail choices (GET) and a change of them (POST, audited)."""
+    current = preferences.preferences_of(request.user)
+    initial = {name: getattr(current, name) for name in preferences.CHOICES}
+    form = NotificationsForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if form.is_valid():
+            preferences.save_preferences(
+                request.user,
+                runs_ended=form.cleaned_data["runs_ended"],
+                approvals_waiting=form.cleaned_data["approvals_waiting"],
+                ip=client_address(request),
+            )
+            messages.success(request, "Your e-mail choices are saved.")
+            return redirect("account:notifications")
+        return render(request, "account/notifications.html", {"form": form}, status=400)
+    return render(request, "account/notifications.html", {"form": form})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app.management.actors import actor_named
 from workflows_app.roles import Role
 from workflows_app.services.remote_actions import RegistrationError, RemoteActionSpec, register
 
@@ -43,11 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="USERNAME", help="recorded in the audit log")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = None
-        if options["user"]:
-            actor = get_user_model().objects.filter(username=options["user"]).first()
-            if actor is None:
-                raise CommandError(f"No user named {options['user']!r}.")
+        actor = actor_named(options["user"])
         spec = RemoteActionSpec(
             uid=options["uid"],
             name=options["name"],

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workflows_app import links
 from workflows_app import targets as targets_mod
 from workflows_app.models import Batch, BatchState, Run, Workflow
 from workflows_app.services.params import validate_params
@@ -93,7 +93,7 @@ class Command(BaseCommand):
             + (", classic Act API" if workflow.is_remote_action else f", API {run.api_version}")
             + (f", {parsed.duplicates:,} duplicate line(s) dropped" if parsed.duplicates else "")
         )
-        self.stdout.write(run_url(run))
+        self.stdout.write(links.run_url(run.pk))
         if options["wait"]:
             self._wait(run, timeout=options["timeout"], interval=options["poll_interval"])
 
@@ -191,10 +191,3 @@ class Command(BaseCommand):
                 )
                 line += f"; Engines: {codes}"
             self.stdout.write(line)
-
-
-def run_url(run: Run) -> str:
-    """The run's page, absolute when PORTAL_BASE_URL is set."""
-    path = f"/runs/{run.pk}/"
-    base = (getattr(settings, "PORTAL_BASE_URL", "") or "").rstrip("/")
-    return f"{base}{path}" if base else path

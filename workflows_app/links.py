@@ -1,0 +1,22 @@
+"""Links to the portal's pages for what leaves it (the command line, e-mails, webhook payloads)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+
+
+def absolute(path: str) -> str:
+    """`path` under PORTAL_BASE_URL; the path alone when that is not set."""
+    base = (getattr(settings, "PORTAL_BASE_URL", "") or "").rstrip("/")
+    return f"{base}{path}" if base else path
+
+
+def run_url(run_id: int) -> str:
+    """A run's page, absolute when PORTAL_BASE_URL is set."""
+    return absolute(reverse("runs:detail", args=[run_id]))
+
+
+def approvals_url(run_id: int) -> str:
+    """Where an approver decides on a run: its page, which holds the approve and reject forms."""
+    return run_url(run_id)
