@@ -362,6 +362,13 @@ def fix_status(run: Run) -> FixStatus:
     status = run.status
     if status in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
         return FixStatus("running", "Running")
+    if status == RunStatus.AWAITING_APPROVAL:
+        return FixStatus(
+            "waiting",
+            "Waiting for approval",
+            "Someone at the helpdesk must approve this fix before it runs; this page updates "
+            "by itself.",
+        )
     if status == RunStatus.WAITING:
         return FixStatus(
             "waiting",

@@ -32,6 +32,7 @@ RECOUNT_DASHBOARD = "workflows_app.tasks.recount_dashboard_task"
 ADVANCE_FLOW = "workflows_app.tasks.advance_flow_task"
 SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
 NOTIFY = "workflows_app.tasks.notify_task"
+EXPIRE_APPROVALS = "workflows_app.tasks.expire_approvals_task"
 
 INTERACTIVE = 0
 BULK = 3

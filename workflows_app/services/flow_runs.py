@@ -14,6 +14,7 @@ from workflows_app.models import (
     AuditAction,
     Flow,
     FlowRun,
+    FlowRunStatus,
     FlowStepRun,
     FlowVersion,
     Run,
@@ -21,7 +22,7 @@ from workflows_app.models import (
     StepState,
 )
 from workflows_app.roles import user_role
-from workflows_app.services import audit, flow_engine
+from workflows_app.services import approvals, audit, flow_engine
 from workflows_app.services.flow_referrers import Referrer, resolve
 
 
@@ -83,7 +84,7 @@ def start_flow_run(
     version = flow.versions.get(number=flow.version)
     if source == Run.Source.SELF_SERVICE and not flow.self_service:
         raise FlowRunRefused([f"'{flow.name}' is not offered for self-service."], forbidden=True)
-    check_permits(user, version, source, offered=flow.self_service)
+    found = check_permits(user, version, source, offered=flow.self_service)
     if not targets:
         raise FlowRunRefused(["No targets: give one device or user per line."])
     if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:
@@ -92,6 +93,10 @@ def start_flow_run(
     if problems:
         raise FlowRunRefused(problems)
     role = user_role(user)
+    steps = [found[s["referrer"]] for s in version.steps if not s["is_skipped"]]
+    need = approvals.flow_requirement(
+        flow, [r.workflow for r in steps if r.workflow is not None], len(targets)
+    )
     with transaction.atomic():
         flow_run = FlowRun.objects.create(
             flow=flow,
@@ -102,6 +107,7 @@ def start_flow_run(
             reason=reason.strip()[:500],
             targets=targets_mod.to_session_text(targets),
             target_count=len(targets),
+            status=FlowRunStatus.IN_PROGRESS if need is None else FlowRunStatus.AWAITING_APPROVAL,
         )
         FlowStepRun.objects.bulk_create(
             FlowStepRun(
@@ -132,6 +138,9 @@ def start_flow_run(
             },
             ip=ip,
         )
-        flow_engine.advance(flow_run.pk)
+        if need is None:
+            flow_engine.advance(flow_run.pk)
+        else:
+            approvals.request_for_flow_run(flow_run, need)
     flow_run.refresh_from_db()
     return flow_run
