@@ -44,7 +44,9 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, dict[str,
     """The notification events published (on commit), recorded instead of sent to a worker."""
     events: list[tuple[int, str, dict[str, Any]]] = []
     monkeypatch.setattr(
-        dispatch, "enqueue_notification", lambda *args: events.append(args)  # type: ignore[arg-type]
+        dispatch,
+        "enqueue_notification",
+        lambda *args: events.append(args),  # type: ignore[arg-type]
     )
     return events
 
@@ -73,7 +75,9 @@ def run_for(user: Any, workflow: Workflow, targets: list[Wanted], **params: str)
 
 
 def events_of(run: Run) -> list[str]:
-    return list(RunEvent.objects.filter(run=run).order_by("at", "id").values_list("kind", flat=True))
+    return list(
+        RunEvent.objects.filter(run=run).order_by("at", "id").values_list("kind", flat=True)
+    )
 
 
 @pytest.mark.django_db

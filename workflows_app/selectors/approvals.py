@@ -90,6 +90,18 @@ def approval_of_flow_run(flow_run: FlowRun) -> Approval | None:
     return Approval.objects.filter(flow_run=flow_run).select_related("decided_by").first()
 
 
+def status_context(user: User | AnonymousUser, approval: Approval | None) -> dict[str, object]:
+    """What templates/approvals/_status.html shows on a run's or flow run's page."""
+    if approval is None:
+        return {"approval": None}
+    return {
+        "approval": approval,
+        "approver": permissions.approver_label(approval.approver_role),
+        "may_decide": permissions.may_decide(user, approval) is None,
+        "show_link": True,
+    }
+
+
 def flow_run_targets(
     flow_run: FlowRun, *, after: int | None, size: int
 ) -> tuple[list[targets_mod.Target], int | None]:

@@ -18,6 +18,7 @@ from workflows_app import targets as targets_mod
 from workflows_app.flow_graph import StepState, layout
 from workflows_app.models import FlowRun, FlowStepRun, Run
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.approvals import approval_of_flow_run, status_context
 from workflows_app.selectors.flows import (
     flow_run_page,
     step_rows,
@@ -116,7 +117,9 @@ def _label(row: FlowStepRun) -> str:
 def flow_run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A flow run: who, what, why, and its steps' graph and table, live while it runs."""
     flow_run = _flow_run_or_404(request, pk)
-    return render(request, "flows/run.html", {**_context(flow_run), "nav_section": "flows"})
+    approval = status_context(request.user, approval_of_flow_run(flow_run))
+    context = {**_context(flow_run), **approval, "nav_section": "flows"}
+    return render(request, "flows/run.html", context)
 
 
 @never_cache

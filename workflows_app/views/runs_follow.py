@@ -20,7 +20,7 @@ from workflows_app import permissions
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Run
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.approvals import approval_of_run
+from workflows_app.selectors.approvals import approval_of_run, status_context
 from workflows_app.selectors.runs import (
     TARGET_FILTERS,
     Progress,
@@ -63,14 +63,9 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     filter_query = {"outcome": chosen.filter.value} if chosen.filter else {}
     events_after = query_int(request.GET.get("events_after"))
     may_run = _may_run(request, run)
-    approval = approval_of_run(run)
     context = {
+        **status_context(request.user, approval_of_run(run)),
         "run": run,
-        "approval": approval,
-        "approver": permissions.approver_label(approval.approver_role) if approval else "",
-        "may_decide": approval is not None
-        and permissions.may_decide(request.user, approval) is None,
-        "show_link": True,
         "progress": progress,
         "page": page,
         "targets": [(t, KIND_LABELS.get(t.kind, t.kind), details_of(t)) for t in page.targets],
