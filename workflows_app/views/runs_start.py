@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
-from workflows_app.models import Run, Workflow
+from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import run_of_workflow
@@ -122,10 +122,18 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
         return _form_page(request, workflow, RunForm(workflow, initial=initial), status=400)
     pending_runs.remember_started(request.session, token, run.pk)
     count = run.target_count
-    messages.success(
-        request,
-        f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} being sent.",
-    )
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        messages.info(
+            request,
+            f"Run {run.pk} waits for approval: nothing is sent to its {count:,} "
+            f"target{'s' if count != 1 else ''} until someone else approves it.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} "
+            "being sent.",
+        )
     return redirect("runs:detail", pk=run.pk)
 
 
