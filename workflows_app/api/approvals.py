@@ -4,7 +4,6 @@
 not open the run, 409 when it does not wait for approval (any more: the answer says who decided).
 """
 
-
 from django.http import HttpRequest
 from ninja import Router
 

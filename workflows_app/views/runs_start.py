@@ -131,8 +131,7 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
     else:
         messages.success(
             request,
-            f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} "
-            "being sent.",
+            f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} being sent.",
         )
     return redirect("runs:detail", pk=run.pk)
 
