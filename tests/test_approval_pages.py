@@ -26,7 +26,7 @@ from workflows_app.models import (
     WorkflowCuration,
 )
 from workflows_app.roles import Role
-from workflows_app.services import api_tokens, dispatch, flow_engine
+from workflows_app.services import api_tokens, approvals, dispatch, flow_engine
 from workflows_app.services.curation import export_curation, import_curation
 from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
@@ -296,4 +296,7 @@ def test_flow_above_the_size_threshold_waits_and_editor_keeps_the_flag(
     assert run_flow(helpdesk, flow, "PC-1", "PC-2").status == FlowRunStatus.AWAITING_APPROVAL
     page = client_for(admin_user).get(reverse("flows:edit", args=[flow.pk]))
     assert b'data-testid="flow-requires-approval"' in page.content
-    assert FlowRun.objects.filter(status=FlowRunStatus.AWAITING_APPROVAL).count() == 1
+    (waiting,) = FlowRun.objects.filter(status=FlowRunStatus.AWAITING_APPROVAL)
+    assert approvals.expire_due(now=waiting.approval.expires_at) == [waiting.approval.pk]
+    waiting.refresh_from_db()
+    assert waiting.status == FlowRunStatus.EXPIRED and waiting.finished_at is not None

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from workflows_app import tasks
 from workflows_app.models import (
     Approval,
     ApprovalState,
@@ -40,8 +41,11 @@ SID = "S-1-5-21-1004336348-1177238915-682003330-{}"
 
 
 @pytest.fixture(autouse=True)
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, dict[str, Any]]]:
-    """The notification events published (on commit), recorded instead of sent to a worker."""
+def published(
+    monkeypatch: pytest.MonkeyPatch, enqueued: list[int]
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The notification events published (on commit), recorded instead of sent to a worker
+    (after `enqueued`, which drops them)."""
     events: list[tuple[int, str, dict[str, Any]]] = []
     monkeypatch.setattr(
         dispatch,
@@ -236,6 +240,7 @@ def test_unanswered_request_expires_after_its_time_only(
     enqueued: list[int],
     published: list[Any],
     django_capture_on_commit_callbacks: Any,
+    settings: Any,
 ) -> None:
     run = run_for(helpdesk, curated(sim_workflow("#unlock_ad_account")), sids(1))
     approval = Approval.objects.get(run=run)
@@ -252,6 +257,8 @@ def test_unanswered_request_expires_after_its_time_only(
     assert events_of(run)[-1] == RunEventKind.APPROVAL_EXPIRED
     assert AuditEvent.objects.filter(action=AuditAction.RUN_APPROVAL_EXPIRED).exists()
     assert published[-1][1] == "run.expired"
+    assert tasks.expire_approvals_task() == []  # beat's task: nothing left to expire
+    assert settings.CELERY_BEAT_SCHEDULE["expire-approvals"]["task"] == dispatch.EXPIRE_APPROVALS
     with pytest.raises(approvals.AlreadyDecided, match="expired"):
         approvals.approve(approval, user=admin_user)
 

@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from workflows_app import targets as targets_mod
 from workflows_app.flow_graph import StepState, layout
-from workflows_app.models import FlowRun, FlowStepRun, Run
+from workflows_app.models import FlowRun, FlowRunStatus, FlowStepRun, Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.approvals import approval_of_flow_run, status_context
 from workflows_app.selectors.flows import (
@@ -74,9 +74,16 @@ def start(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if errors:
         context["errors"] = errors
         return render(request, "flows/start.html", context, status=400)
-    messages.success(
-        request, f"Flow run {flow_run.pk} started on {flow_run.target_count} target(s)."
-    )
+    if flow_run.status == FlowRunStatus.AWAITING_APPROVAL:
+        messages.info(
+            request,
+            f"Flow run {flow_run.pk} waits for approval: no step starts until someone else "
+            "approves it.",
+        )
+    else:
+        messages.success(
+            request, f"Flow run {flow_run.pk} started on {flow_run.target_count} target(s)."
+        )
     return redirect("flows:run", flow_run.pk)
 
 

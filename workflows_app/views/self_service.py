@@ -225,8 +225,8 @@ def run(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
     if started.status == RunStatus.AWAITING_APPROVAL:
         messages.info(
             request,
-            f"{title} is waiting for approval: someone at the helpdesk must approve it before "
-            "it runs. This page shows when it does.",
+            f"{title} is waiting for approval: it runs once someone approves it. "
+            "This page shows when it does.",
         )
     else:
         messages.success(request, f"{title} started; this page shows how it goes.")
