@@ -274,6 +274,8 @@ def test_flow_requiring_approval_starts_no_step_until_approved(
     with django_capture_on_commit_callbacks(execute=True):
         answer = admin.post(f"/api/v1/flow-runs/{flow_run.pk}/approve", {})
     assert answer.status_code == 200
+    shown = admin.get(f"/api/v1/flow-runs/{flow_run.pk}").json()["approval"]
+    assert (shown["state"], shown["decided_by"]) == ("approved", "admin")
     flow_run.refresh_from_db()
     assert flow_run.status == FlowRunStatus.IN_PROGRESS and advances == [flow_run.pk]
     flow_engine.advance(flow_run.pk)  # what the message queued on approval does
