@@ -181,6 +181,27 @@ def test_employee_fix_waiting_for_approval_says_so(
     assert page.status_code == 200 and b"Waiting for approval" in page.content
 
 
+def test_one_click_fix_needing_approval_tells_the_employee_it_waits(
+    client_for: Any,
+    employee: Any,
+    sim_workflow: Any,
+    nexthink_settings: Any,
+    simulator: Any,
+    enqueued: list[int],
+) -> None:
+    workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
+    device = simulator.inventory.devices_of("employee@example.com")[0]
+    signed_in = client_for(employee)
+    answer = signed_in.post(
+        reverse("self_service:run", args=[workflow.pk]), {"device": device.collector_uid}
+    )
+    run = Run.objects.get(created_by=employee)
+    assert answer.status_code == 302 and run.status == RunStatus.AWAITING_APPROVAL
+    page = signed_in.get(answer.url).content.decode()
+    assert "is waiting for approval: it runs once someone approves it" in page
+    assert 'data-testid="run-status">Waiting for approval<' in page and enqueued == []
+
+
 def test_api_approve_and_reject_answer_each_case(
     helpdesk: Any, admin_user: Any, make_user: Any, held: Run, sim_workflow: Any
 ) -> None:
@@ -253,6 +274,7 @@ def test_curation_page_and_document_carry_the_approval_choice(
 
 
 def test_flow_requiring_approval_starts_no_step_until_approved(
+    client_for: Any,
     admin_user: Any,
     helpdesk: Any,
     sim_workflow: Any,
@@ -269,6 +291,11 @@ def test_flow_requiring_approval_starts_no_step_until_approved(
     assert flow_run.status == FlowRunStatus.AWAITING_APPROVAL
     flow_engine.advance(flow_run.pk)  # a sweep or stray message starts nothing either
     assert all(s.run_id is None for s in steps_of(flow_run).values())
+    review = reverse("approvals:detail", args=[flow_run.approval.pk])
+    page = client_for(admin_user).get(review).content.decode()
+    assert "PC-1" in page and "the flow &#x27;Tidy&#x27; requires approval" in page
+    flow_page = client_for(admin_user).get(reverse("flows:run", args=[flow_run.pk]))
+    assert b'data-testid="open-approval"' in flow_page.content
     admin = ApiClient(api_tokens.create_token(user=admin_user, name="t").secret)
 
     with django_capture_on_commit_callbacks(execute=True):
