@@ -137,6 +137,7 @@ def test_approving_on_the_page_sends_it_and_a_second_click_is_told_who_was_first
     assert "Already approved by admin" in followed
     run_page = client_for(second).get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert 'data-state="approved"' in run_page and 'data-event="approval.approved"' in run_page
+    assert 'data-testid="open-approval"' not in run_page  # nothing left to decide
 
 
 def test_rejecting_needs_a_comment_and_then_ends_the_run(
