@@ -24,7 +24,7 @@ from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import run_of_workflow
-from workflows_app.services import pending_runs
+from workflows_app.services import approvals, pending_runs
 from workflows_app.services.audit import client_address
 from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, batch_size, create_permitted_run
@@ -185,6 +185,7 @@ def _form_page(
 def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str, Any]:
     """What the confirmation page shows: counts, a sample, masked parameters, batches."""
     chosen = form.targets
+    need = approvals.requirement(workflow, len(chosen))
     return {
         "workflow": workflow,
         "needs": _needs(workflow),
@@ -202,6 +203,8 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
         "again_of": form.cleaned_data.get("again"),
         "has_secrets": any(d.secret for d in form.param_definitions.values()),
+        "approval_needed": need,
+        "approval_by": permissions.approver_label(need.approver_role) if need else "",
     }
 
 
