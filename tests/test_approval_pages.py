@@ -262,6 +262,8 @@ def test_curation_page_and_document_carry_the_approval_choice(
     }
     answer = client_for(admin_user).post(reverse("curation:edit", args=[workflow.pk]), form)
     assert answer.status_code == 302, answer.content.decode()[:3000]
+    shown = client_for(admin_user).get(reverse("catalogue:detail", args=[workflow.pk]))
+    assert b"Each run waits for approval by the helpdesk or an admin" in shown.content
     (entry,) = export_curation()["workflows"]
     assert (entry["requires_approval"], entry["approver_role"]) == (True, "Helpdesk")
 
