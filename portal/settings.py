@@ -340,6 +340,17 @@ if NEXTHINK_PLATFORMS != "cloud" and not (
     )
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MODE else "")
 
+# "Get help" on a self-service fix that did not work (services/escalation.py): the request goes
+# by e-mail to HELPDESK_EMAIL and/or to the webhooks subscribed to run.help_requested
+# (HELPDESK_WEBHOOK_CONFIGURED says one is). With neither, employees read HELPDESK_CONTACT_TEXT.
+HELPDESK_EMAIL = env_str("HELPDESK_EMAIL", "") or ""
+if HELPDESK_EMAIL and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", HELPDESK_EMAIL):
+    raise ConfigError(f"HELPDESK_EMAIL={HELPDESK_EMAIL!r} is not an e-mail address")
+HELPDESK_WEBHOOK_CONFIGURED = env_bool("HELPDESK_WEBHOOK_CONFIGURED", False)
+HELPDESK_CONTACT_TEXT = env_str(
+    "HELPDESK_CONTACT_TEXT", "Call the IT helpdesk or open a ticket on the intranet."
+)
+
 # Auth -----------------------------------------------------------------------------------------
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

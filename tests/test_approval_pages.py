@@ -328,6 +328,10 @@ def test_flow_above_the_size_threshold_waits_and_editor_keeps_the_flag(
     assert run_flow(helpdesk, flow, "PC-1", "PC-2").status == FlowRunStatus.AWAITING_APPROVAL
     page = client_for(admin_user).get(reverse("flows:edit", args=[flow.pk]))
     assert b'data-testid="flow-requires-approval"' in page.content
+    asked = client_for(helpdesk).post(
+        reverse("flows:start", args=[flow.pk]), {"targets_text": "PC-1\nPC-2", "reason": "x"}
+    )
+    assert b'data-testid="approval-needed"' in asked.content and b"an admin" in asked.content
     (waiting,) = FlowRun.objects.filter(status=FlowRunStatus.AWAITING_APPROVAL)
     assert approvals.expire_due(now=waiting.approval.expires_at) == [waiting.approval.pk]
     waiting.refresh_from_db()

@@ -5,14 +5,26 @@ test_no_server_errors.py; here the refusals that matter most are asserted by han
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
 from tests.flow_support import catalogue, make_flow, run_flow, step
-from workflows_app.models import AuditAction, AuditEvent, Flow, FlowRun, FlowVersion
+from workflows_app.models import (
+    AuditAction,
+    AuditEvent,
+    Flow,
+    FlowRun,
+    FlowRunStatus,
+    FlowVersion,
+    ParameterDefinition,
+    Workflow,
+)
 from workflows_app.roles import Role
+from workflows_app.services import flows, pending_runs
+from workflows_app.views import flow_runs as flow_run_views
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +33,12 @@ pytestmark = pytest.mark.django_db
 def admin(make_user: Any, sim_workflow: Any) -> Any:
     catalogue(sim_workflow)
     return make_user("boss", Role.ADMIN)
+
+
+def token_of(html: str) -> str:
+    match = re.search(r'name="token" value="([^"]+)"', html)
+    assert match, "no confirmation token on the page"
+    return match.group(1)
 
 
 def editor_post(name: str, *rows: dict[str, str], action: str = "save") -> dict[str, str]:
@@ -96,10 +114,13 @@ def test_helpdesk_runs_a_flow_and_follows_it_live(
     client = client_for(helpdesk)
     refused = client.post(reverse("flows:start", args=[flow.pk]), {"targets_text": "a b"})
     assert refused.status_code == 400 and b"Line 1" in refused.content
-    started = client.post(
+    asked = client.post(
         reverse("flows:start", args=[flow.pk]),
         {"targets_text": "PC-1\nPC-2", "reason": "INC0012345"},
     )
+    assert asked.status_code == 200 and not FlowRun.objects.exists()
+    confirm = reverse("flows:confirm", args=[flow.pk])
+    started = client.post(confirm, {"token": token_of(asked.content.decode())})
     flow_run = FlowRun.objects.get()
     assert started.status_code == 302
     assert started["Location"] == reverse("flows:run", args=[flow_run.pk])
@@ -149,8 +170,6 @@ def test_an_employee_runs_a_flow_offered_for_self_service_on_their_own_device(
     simulator: Any,
     enqueued: Any,
 ) -> None:
-    from workflows_app.services import flows
-
     hidden = make_flow(admin, "Hidden", step("clear"))
     offered = flows.create_flow(
         user=admin,
@@ -200,3 +219,119 @@ def test_flow_runs_are_in_their_history_and_csv_each_person_seeing_theirs(
     assert client.get(reverse("flows:run", args=[mine.pk])).status_code == 404
     run_page = client_for(helpdesk).get(reverse("runs:detail", args=[clear_run])).content.decode()
     assert f'href="{reverse("flows:run", args=[mine.pk])}"' in run_page
+
+
+def test_the_flow_run_form_confirms_first_and_change_something_keeps_the_input(
+    client_for: Any, admin: Any, helpdesk: Any, enqueued: list[int]
+) -> None:
+    clear = Workflow.objects.get(nql_id="#clear_teams_cache")
+    ParameterDefinition.objects.create(workflow=clear, name="note")
+    flow = make_flow(admin, "Fix", step("clear", params={"note": "hunter2"}), step("disk", "clear"))
+    # Made secret after the flow stored it: the confirmation still never shows the value.
+    ParameterDefinition.objects.filter(workflow=clear).update(secret=True)
+    client = client_for(helpdesk)
+    typed = {"targets_text": "PC-1\nPC-2\npc-1", "reason": "INC0012345"}
+    asked = client.post(reverse("flows:start", args=[flow.pk]), typed)
+    page = asked.content.decode()
+    assert asked.status_code == 200 and not FlowRun.objects.exists()
+    assert 'data-testid="target-count">2<' in page and 'data-testid="duplicates">(1 dup' in page
+    assert "<code>PC-2</code>" in page and "INC0012345" in page
+    assert 'data-step="disk"' in page and "note=<code>••••••</code>" in page
+    assert "hunter2" not in page
+
+    back = client.post(reverse("flows:change", args=[flow.pk]), {"token": token_of(page)})
+    form = back.content.decode()
+    assert back.status_code == 200 and "Nothing was started." in form
+    assert ">name:PC-1\nname:PC-2</textarea>" in form and 'value="INC0012345"' in form
+    # That confirmation is gone: going back cannot also start it.
+    gone = client.post(reverse("flows:confirm", args=[flow.pk]), {"token": token_of(page)})
+    assert gone.status_code == 400 and b"This confirmation expired" in gone.content
+    assert not FlowRun.objects.exists()
+
+
+def test_a_double_click_on_run_now_starts_the_flow_once(
+    client_for: Any, admin: Any, helpdesk: Any, enqueued: list[int]
+) -> None:
+    flow = make_flow(admin, "Fix", step("clear"))
+    client = client_for(helpdesk)
+    asked = client.post(reverse("flows:start", args=[flow.pk]), {"targets_text": "PC-1"})
+    token = token_of(asked.content.decode())
+    waiting = client.session[pending_runs.PENDING_KEY]
+    confirm = reverse("flows:confirm", args=[flow.pk])
+    first = client.post(confirm, {"token": token})
+    second = client.post(confirm, {"token": token})
+    flow_run = FlowRun.objects.get()
+    assert first["Location"] == second["Location"] == reverse("flows:run", args=[flow_run.pk])
+    # Two clicks sent at once each read the session before either saved it: put it back so.
+    session = client.session
+    session[pending_runs.PENDING_KEY] = waiting
+    del session[pending_runs.FLOW_DONE_KEY]
+    session.save()
+    raced = client.post(confirm, {"token": token})
+    assert raced["Location"] == first["Location"] and FlowRun.objects.count() == 1
+
+
+def test_confirming_a_flow_changed_meanwhile_or_another_flow_starts_nothing(
+    client_for: Any, admin: Any, helpdesk: Any, employee: Any, enqueued: list[int]
+) -> None:
+    flow = make_flow(admin, "Fix", step("clear"))
+    other = make_flow(admin, "Other", step("disk"))
+    client = client_for(helpdesk)
+    asked = client.post(reverse("flows:start", args=[flow.pk]), {"targets_text": "PC-1"})
+    token = token_of(asked.content.decode())
+    wrong = client.post(reverse("flows:confirm", args=[other.pk]), {"token": token})
+    assert wrong.status_code == 400 and b"This confirmation expired" in wrong.content
+    asked = client.post(reverse("flows:start", args=[flow.pk]), {"targets_text": "PC-1"})
+    flows.update_flow(user=admin, flow=flow, data={"name": "Fix", "steps": [step("disk")]})
+    changed = client.post(
+        reverse("flows:confirm", args=[flow.pk]), {"token": token_of(asked.content.decode())}
+    )
+    assert changed.status_code == 409 and b"version 2 now" in changed.content
+    assert b">name:PC-1</textarea>" in changed.content
+    for name in ("flows:confirm", "flows:change"):
+        url = reverse(name, args=[flow.pk])
+        assert client_for(employee).post(url, {"token": token}).status_code == 403
+        assert client_for(helpdesk).get(url).status_code == 405
+    assert not FlowRun.objects.exists()
+
+
+def test_flow_runs_filter_by_flow_and_status_through_pages_and_export(
+    client_for: Any,
+    admin: Any,
+    helpdesk: Any,
+    employee: Any,
+    enqueued: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fix = make_flow(admin, "Fix Teams", step("clear"))
+    disk = make_flow(admin, "Free disk", step("disk"))
+    old, waiting, newer, other = (run_flow(helpdesk, f, "PC-1") for f in (fix, fix, fix, disk))
+    FlowRun.objects.filter(pk=waiting.pk).update(status=FlowRunStatus.AWAITING_APPROVAL)
+    monkeypatch.setattr(flow_run_views, "HISTORY_SIZE", 1)
+    client = client_for(helpdesk)
+    shown = lambda html: re.findall(r'data-flow-run="(\d+)"', html)  # noqa: E731
+
+    first = client.get(reverse("flows:runs"), {"flow": "teams", "status": "in_progress"})
+    html = first.content.decode()
+    assert shown(html) == [str(newer.pk)]
+    assert '<option value="awaiting_approval">Awaiting approval</option>' in html
+    older = re.search(r'href="\?([^"]+)" data-testid="older"', html)
+    assert older and "flow=teams" in older.group(1) and "status=in_progress" in older.group(1)
+    second = client.get(reverse("flows:runs") + "?" + older.group(1).replace("&amp;", "&"))
+    assert shown(second.content.decode()) == [str(old.pk)]  # the awaiting one is left out
+    by_id = client.get(reverse("flows:runs"), {"flow": str(disk.pk)}).content.decode()
+    assert shown(by_id) == [str(other.pk)]
+    held = client.get(reverse("flows:runs"), {"status": "awaiting_approval"}).content.decode()
+    assert shown(held) == [str(waiting.pk)]
+
+    exported = client.get(reverse("flows:runs_export"), {"flow": "teams", "status": "in_progress"})
+    lines = b"".join(exported.streaming_content).decode("utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [str(newer.pk), str(old.pk)]
+
+    odd = client.get(reverse("flows:runs"), {"status": "green", "before": "x"})
+    assert odd.status_code == 200 and "Unknown status &#x27;green&#x27;" in odd.content.decode()
+    assert "is not a flow run id" in odd.content.decode()
+    refused = client.get(reverse("flows:runs_export"), {"status": "green"})
+    assert refused.status_code == 400 and b"Nothing was exported: Unknown status" in refused.content
+    mine = client_for(employee).get(reverse("flows:runs"), {"flow": "teams"}).content.decode()
+    assert shown(mine) == []  # filters never widen an employee's own list

@@ -37,6 +37,7 @@ from workflows_app.models import (
     BatchState,
     Flow,
     FlowRun,
+    FlowRunStatus,
     Outcome,
     ParameterDefinition,
     Run,
@@ -186,6 +187,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:edit": ADMIN,
     "flows:delete": ADMIN,
     "flows:start": STAFF,
+    "flows:confirm": STAFF,
+    "flows:change": STAFF,
     "flows:fix": SIGNED_IN,  # only flows offered for self-service (the world's is not: 404)
     "flows:runs": SIGNED_IN,  # employees see their own flow runs only
     "flows:runs_export": SIGNED_IN,
@@ -198,6 +201,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "api:reject": TOKEN_ONLY,
     "api:approve_flow_run": TOKEN_ONLY,
     "api:reject_flow_run": TOKEN_ONLY,
+    # "Get help" on one's own final self-service run (others' runs: 404; rules: 403/409).
+    "help:ask": SIGNED_IN,
+    "help:list": STAFF,
 }
 
 # Who may call each API URL with a personal token (tests below). An employee's token (held
@@ -274,6 +280,7 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("flows:run", "flow run"): STAFF,
     ("flows:run_progress", "flow run"): STAFF,
     ("approvals:inbox", ""): STAFF,
+    ("help:list", ""): STAFF,
 }
 
 
@@ -834,6 +841,7 @@ QUERIES = [
             "since": ("2026-01-01", "", "1969-12-31"),
             "until": ("2026-12-31", "9999-12-31"),
             "mine": ("1", "0"),
+            "help": ("1", "0"),
         },
     ),
     Query(
@@ -867,6 +875,12 @@ QUERIES = [
         "workflow",
     ),
     Query("runs:waiting", ("helpdesk", "admin"), {"before": ("1", "100000")}),
+    # The export reads its filters with the same selectors.flows.flow_run_filters.
+    Query(
+        "flows:runs",
+        ("employee", "helpdesk"),
+        {"flow": ("Fuzz", "1"), "status": tuple(FlowRunStatus.values), "before": ("1", "9")},
+    ),
     Query("self_service:home", ("employee", "helpdesk", "admin"), {"q": ("Fix", "fuzz")}),
     Query("curation:list", ("admin",), {"q": ("fuzz", "#fuzz")}),
     Query("console:dashboard", ("admin",), {"days": ("7", "30", "90")}),

@@ -27,6 +27,8 @@ NAV_PAGES = {
     ("console", "dashboard"): "dashboard",
     ("console", "audit"): "audit",
     ("console", "audit_export"): "audit",
+    ("help", "list"): "help",
+    ("help", "ask"): "self_service",
 }
 
 

@@ -16,6 +16,7 @@ from workflows_app.services import (
     approvals,
     dashboard_counts,
     dispatch,
+    escalation,
     flow_engine,
     follow_up,
     notifications,
@@ -101,3 +102,15 @@ def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
 def expire_approvals_task() -> list[int]:
     """Beat: end the requests for approval nobody answered in time; their approval ids."""
     return approvals.expire_due()
+
+
+@shared_task(
+    name=dispatch.HELP_EMAIL,
+    autoretry_for=(escalation.MailUnavailable,),
+    max_retries=escalation.MAIL_RETRIES,
+    retry_backoff=30,
+    retry_jitter=False,
+)
+def help_email_task(help_request_id: int) -> str:
+    """E-mail the helpdesk one help request; a mail server that is down is tried again later."""
+    return escalation.send_helpdesk_email(help_request_id)

@@ -1,5 +1,6 @@
-"""Flows in a real browser: an admin composes a three-step flow, a helpdesk agent runs it and
-watches its steps go by on the live graph, each step linking to its run.
+"""Flows in a real browser: an admin composes a three-step flow, a helpdesk agent runs it (after
+its confirmation page) and watches its steps go by on the live graph, each step linking to its
+run; an employee runs a flow offered for self-service on their own device and sees it end.
 
 The portal runs as a live server; a real Celery worker sends each step's batch and real beat
 follows it up through the simulator (tests/celery_fixtures.py), all on the test database.
@@ -64,6 +65,8 @@ def test_admin_builds_a_three_step_flow_and_helpdesk_runs_it_and_watches_the_ste
     page.get_by_label("Devices or users, one a line").fill("EMP-LT-0142\nKIOSK-LOBBY-01")
     page.get_by_label("Reason or ticket").fill("INC0012345")
     page.get_by_test_id("start-flow").click()
+    expect(page.get_by_test_id("target-count")).to_have_text("2")
+    page.get_by_test_id("run-now").click()
     expect(page).to_have_url(re.compile(r"/flows/runs/\d+/$"))
 
     steps = page.get_by_test_id("flow-run-steps")
@@ -90,3 +93,42 @@ def test_admin_builds_a_three_step_flow_and_helpdesk_runs_it_and_watches_the_ste
     page.get_by_test_id("step-run-spooler").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"))
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded")
+
+
+def test_employee_runs_a_self_service_flow_on_their_device_in_one_click_and_sees_it_end(
+    page, make_user, sign_in, shot, simulator, synced_catalogue, celery_beat
+):
+    from workflows_app.models import FlowRun, FlowRunStatus
+    from workflows_app.services import flows
+
+    simulator.execution_seconds = 1.0  # long enough to see the flow run on its way
+    steps = [
+        {"id": "clear", "referrer": "#clear_teams_cache"},
+        {"id": "disk", "referrer": "#free_up_disk_space", "depends_on": ["clear"]},
+    ]
+    admin = make_user("boss", Role.ADMIN)
+    data = {"name": "Teams and disk", "self_service": True, "steps": steps}
+    flows.create_flow(user=admin, data=data)
+    make_user("employee", Role.EMPLOYEE)  # employee@example.com: three devices in the simulator
+    mine = {d.name: d for d in simulator.inventory.devices_of("employee@example.com")}
+    newest = mine["EMP-LT-0142"]
+
+    sign_in("employee")
+    expect(page).to_have_url(re.compile(r"/self-service/$"))
+    page.get_by_test_id("flow-fixes").get_by_role("link", name="Teams and disk").click()
+    expect(page.get_by_role("radio", name=newest.name)).to_be_checked()
+    page.get_by_test_id("run-fix").click()
+
+    expect(page).to_have_url(re.compile(r"/flows/runs/\d+/$"))
+    status = page.get_by_test_id("flow-run-status")
+    expect(status).to_have_text("In progress")
+    page.evaluate("window.__e2eSameDocument = true")
+    expect(status).to_have_text("Succeeded", timeout=FLOW_TIMEOUT_MS)
+    expect(page.get_by_test_id("flow-run-steps")).to_have_attribute("data-polling", "false")
+    assert page.evaluate("window.__e2eSameDocument === true"), "the page was reloaded"
+    shot("succeeded")
+    flow_run = FlowRun.objects.get()
+    assert (flow_run.source, flow_run.status) == ("self_service", FlowRunStatus.SUCCEEDED)
+    for step in flow_run.steps.select_related("run"):
+        sent = list(step.run.targets.values_list("value", flat=True))
+        assert sent == [newest.collector_uid.lower()], (step.step_id, sent)

@@ -16,6 +16,7 @@ from workflows_app.api.flow_schemas import (
     FlowSummaryOut,
     LatestRunOut,
 )
+from workflows_app.api.runs import run_url
 from workflows_app.models import Flow, FlowRun, FlowVersion
 from workflows_app.selectors.approvals import approval_of_flow_run
 from workflows_app.selectors.flows import latest_runs, step_rows
@@ -34,11 +35,7 @@ def flow_run_out(request: HttpRequest, flow_run: FlowRun, *, created: bool = Tru
                 outcome=s.outcome,
                 reason=s.reason,
                 run=s.run_id,
-                run_url=(
-                    request.build_absolute_uri(reverse("api:run", args=[s.run_id]))
-                    if s.run_id
-                    else None
-                ),
+                run_url=run_url(request, s.run_id) if s.run_id else None,
             )
             for s in step_rows(flow_run)
         ],

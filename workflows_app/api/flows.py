@@ -28,12 +28,14 @@ from workflows_app.api.flow_schemas import (
     FlowRunPageOut,
 )
 from workflows_app.api.schemas import ErrorOut
-from workflows_app.models import Flow, FlowRun, FlowRunStatus, Run
+from workflows_app.models import Flow, FlowRun, Run
 from workflows_app.roles import Role, has_role
 from workflows_app.selectors.flows import (
     MAX_PER_PAGE,
+    NOT_A_FLOW_RUN_ID,
     SORT_FIELDS,
     flow_page,
+    flow_run_filters,
     flow_run_page,
     latest_runs,
     one_flow,
@@ -267,17 +269,11 @@ def list_flow_runs(
     the `next_before` of the previous page. A value it cannot use is ignored and named in
     `warnings`."""
     user = caller(request)
-    ignored: list[str] = []
-    wanted_flow = (flow or "").replace("\x00", "").strip()
-    wanted_status = (status or "").strip().lower()
-    if wanted_status and wanted_status not in FlowRunStatus.values:
-        known = ", ".join(FlowRunStatus.values)
-        ignored.append(f"Unknown status {wanted_status[:50]!r}: ignored (one of {known}).")
-        wanted_status = ""
+    filters, ignored = flow_run_filters(flow, status)
     start = query_int(before)
     if before is not None and start is None:
-        ignored.append("'before' is not a flow run id: showing the newest.")
-    page = flow_run_page(user, before=start, flow=wanted_flow, status=wanted_status)
+        ignored.append(NOT_A_FLOW_RUN_ID)
+    page = flow_run_page(user, before=start, flow=filters.flow, status=filters.status)
     return FlowRunPageOut(
         items=[flow_run_summary(request, r) for r in page.flow_runs],
         next_before=page.next_before,

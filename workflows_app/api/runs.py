@@ -124,6 +124,7 @@ def list_runs(
     since: str | None = None,
     until: str | None = None,
     mine: str | None = None,
+    help: str | None = None,  # 1: only runs an employee asked the helpdesk's help with
     before: str | None = None,
 ) -> RunPage:
     """The runs the caller may review, newest first, 50 a page: the history page's filters.
@@ -196,10 +197,15 @@ def get_run(
     )
 
 
+def run_url(request: HttpRequest, run_id: int) -> str:
+    """The absolute API URL of one run (also a flow step's run, api/flow_output.py)."""
+    return request.build_absolute_uri(reverse("api:run", args=[run_id]))
+
+
 def _summary(request: HttpRequest, run: Run) -> RunSummary:
     return RunSummary(
         id=run.pk,
-        url=request.build_absolute_uri(reverse("api:run", args=[run.pk])),
+        url=run_url(request, run.pk),
         status=run.status,
         created_at=run.created_at,
         finished_at=run.finished_at,

@@ -33,6 +33,7 @@ from workflows_app.models.flows import (
     StepOutcome,
     StepState,
 )
+from workflows_app.models.help_requests import HelpRequest
 from workflows_app.models.people import PersonProfile
 from workflows_app.models.runs import (
     OPEN_OUTCOMES,
@@ -69,6 +70,7 @@ __all__ = [
     "FlowRunStatus",
     "FlowStepRun",
     "FlowVersion",
+    "HelpRequest",
     "Outcome",
     "ParameterDefinition",
     "PersonProfile",

@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from enum import StrEnum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -35,6 +34,7 @@ from .errors import (
     parse_retry_after,
 )
 from .models import RequestModel, ResponseModel
+from .session import SessionClient
 
 logger = logging.getLogger(__name__)
 
@@ -222,30 +222,15 @@ class TooManyDevices(RemoteActionRefused):
     """TOO_MANY_DEVICES: nothing ran; the same devices can go in smaller calls."""
 
 
-class ClassicClient:
+class ClassicClient(SessionClient):
     """The classic web interface's API of remote actions; one method, `run`."""
 
     def __init__(self, config: ClassicConfig, session: requests.Session | None = None) -> None:
+        super().__init__(session)
         self.config = config
-        self.session = session if session is not None else requests.Session()
 
-    def __repr__(self) -> str:
-        return f"ClassicClient(url={self.config.url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP session's connections."""
-        self.session.close()
+    def _where(self) -> tuple[str, str]:
+        return "url", self.config.url
 
     def request(
         self,

@@ -17,8 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -64,6 +63,7 @@ from .models import (
     Uuid,
     Workflow,
 )
+from .session import SessionClient
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class ClientConfig(BaseModel):
         return value.rstrip("/")
 
 
-class NexthinkClient:
+class NexthinkClient(SessionClient):
     """One method per Nexthink endpoint the portal uses; thread-safe if the session is."""
 
     def __init__(
@@ -121,8 +121,8 @@ class NexthinkClient:
         token_cache: TokenCache | None = None,
         session: requests.Session | None = None,
     ) -> None:
+        super().__init__(session)
         self.config = config
-        self.session = session if session is not None else requests.Session()
         self.timeout = (config.connect_timeout, config.read_timeout)
         self.tokens = TokenProvider(
             config.token_url,
@@ -135,23 +135,8 @@ class NexthinkClient:
         )
         self.sleep: Callable[[float], None] = time.sleep
 
-    def __repr__(self) -> str:
-        return f"NexthinkClient(api_url={self.config.api_url!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP session's connections."""
-        self.session.close()
+    def _where(self) -> tuple[str, str]:
+        return "api_url", self.config.api_url
 
     # -- endpoints ---------------------------------------------------------------------------
 

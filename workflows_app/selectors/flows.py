@@ -10,9 +10,10 @@ from typing import Any
 from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import Upper
 
-from workflows_app.models import Flow, FlowRun, FlowStepRun, FlowVersion
+from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowStepRun, FlowVersion
 from workflows_app.roles import Role, has_role
 from workflows_app.selectors.catalogue import name_matches
+from workflows_app.selectors.query_values import echo, text_value
 
 SORT_FIELDS: dict[str, Any] = {
     "name": Upper("name"),
@@ -22,6 +23,7 @@ SORT_FIELDS: dict[str, Any] = {
 }
 MAX_PER_PAGE = 1_000
 FLOW_RUN_PAGE_SIZE = 50
+NOT_A_FLOW_RUN_ID = "'before' is not a flow run id: showing the newest."
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,44 @@ class FlowRunPage:
     next_before: int | None = None
 
 
+@dataclass(frozen=True)
+class FlowRunFilters:
+    """The flow run list's filters, as its page, its export and the API read them."""
+
+    flow: str = ""  # a flow's id or part of its name, any case
+    status: str = ""  # a FlowRunStatus value
+
+    def as_query(self) -> dict[str, str]:
+        """The filters that are set, as query parameters."""
+        return {
+            name: value for name, value in (("flow", self.flow), ("status", self.status)) if value
+        }
+
+
+def flow_run_filters(flow: str | None, status: str | None) -> tuple[FlowRunFilters, list[str]]:
+    """The filters these query values give, and one sentence per value that was ignored."""
+    ignored: list[str] = []
+    wanted_status = text_value(status or "").lower()
+    if wanted_status and wanted_status not in FlowRunStatus.values:
+        known = ", ".join(FlowRunStatus.values)
+        ignored.append(f"Unknown status {echo(wanted_status)}: ignored (one of {known}).")
+        wanted_status = ""
+    return FlowRunFilters(flow=text_value(flow or ""), status=wanted_status), ignored
+
+
+def matching_flow_runs(user: Any, filters: FlowRunFilters) -> QuerySet[FlowRun]:
+    """The flow runs this person may see that match the filters, newest first."""
+    rows = visible_flow_runs(user)
+    if filters.flow:
+        named = Q(flow__name__icontains=filters.flow)
+        if filters.flow.isascii() and filters.flow.isdigit() and 0 < int(filters.flow) < 2**31:
+            named |= Q(flow_id=int(filters.flow))
+        rows = rows.filter(named)
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    return rows
+
+
 def flow_run_page(
     user: Any,
     *,
@@ -116,16 +156,9 @@ def flow_run_page(
     flow's id or part of its name (any case), `status` a flow run status; one row more than a
     page is read to tell whether another follows."""
     size = size or FLOW_RUN_PAGE_SIZE
-    rows = visible_flow_runs(user)
+    rows = matching_flow_runs(user, FlowRunFilters(flow=flow, status=status))
     if before is not None:
         rows = rows.filter(pk__lt=before)
-    if flow:
-        named = Q(flow__name__icontains=flow)
-        if flow.isascii() and flow.isdigit() and 0 < int(flow) < 2**31:
-            named |= Q(flow_id=int(flow))
-        rows = rows.filter(named)
-    if status:
-        rows = rows.filter(status=status)
     shown = list(rows[: size + 1])
     more = len(shown) > size
     return FlowRunPage(flow_runs=shown[:size], next_before=shown[size - 1].pk if more else None)

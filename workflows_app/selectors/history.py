@@ -5,7 +5,8 @@ the API read the same names): `workflow` (part of a name, title or NQL id, any c
 `requester` (a username), `role`, `source`, `status`, `outcome` (a target outcome the run has),
 `target` (a device name, Collector UUID, SID or UPN in the run, any case), `reason` (part of the
 reason or ticket), `since` and `until` (ISO dates, whole days in the viewer's time zone, both
-included) and `mine` (1: only the viewer's runs). Without `since` and `until` the history shows
+included), `mine` (1: only the viewer's runs) and `help` (1: only runs an employee asked the
+helpdesk's help with). Without `since` and `until` the history shows
 the last 7 days; `since=` (empty) asks for no lower bound. A value that cannot be used is
 ignored, and said so.
 
@@ -24,11 +25,19 @@ from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from workflows_app.models import Outcome, Run, RunnableKind, RunStatus, Target, Workflow
+from workflows_app.models import (
+    HelpRequest,
+    Outcome,
+    Run,
+    RunnableKind,
+    RunStatus,
+    Target,
+    Workflow,
+)
 from workflows_app.roles import Role, user_role
 from workflows_app.selectors.query_values import date_value, echo, start_of, text_value
 from workflows_app.selectors.runs import sees_all_runs
@@ -55,6 +64,7 @@ FILTER_NAMES = (
     "since",
     "until",
     "mine",
+    "help",
 )
 PAGING_NAMES = ("before",)
 ROLE_VALUES = {role.name.lower(): role for role in Role}
@@ -80,6 +90,7 @@ class HistoryFilters:
     since: date | None = None
     until: date | None = None
     mine: bool = False
+    help: bool = False  # only runs with a help request
     all_time: bool = False
     # The scope the viewer gets without asking (helpdesk: their own runs): a link carries the
     # other choice only.
@@ -89,13 +100,13 @@ class HistoryFilters:
     def narrowed(self) -> bool:
         """Whether anything beyond the date range narrows the list."""
         names = ("workflow", "kind", "requester", "role", "source", "status", "outcome", "target")
-        return any(getattr(self, name) for name in (*names, "reason"))
+        return any(getattr(self, name) for name in (*names, "reason", "help"))
 
     def as_query(self) -> dict[str, str]:
         """The filters as URL parameters, to link to the next page, the export or the API."""
         query: dict[str, str] = {}
         for f in fields(self):
-            if f.name in ("since", "until", "mine", "all_time", "mine_by_default"):
+            if f.name in ("since", "until", "mine", "help", "all_time", "mine_by_default"):
                 continue
             value = getattr(self, f.name)
             if value:
@@ -106,6 +117,8 @@ class HistoryFilters:
             query["since"] = self.since.isoformat()
         if self.until:
             query["until"] = self.until.isoformat()
+        if self.help:
+            query["help"] = "1"
         if self.mine != self.mine_by_default:
             query["mine"] = "1" if self.mine else "0"
         return query
@@ -119,6 +132,8 @@ class HistoryFilters:
                 parts.append(str(value))
         if self.reason:
             parts.append(self.reason)
+        if self.help:
+            parts.append("help")
         if self.mine:
             parts.append("mine")
         if self.since:
@@ -176,6 +191,7 @@ def parse_filters(
 
     mine_by_default = _mine_by_default(user)
     mine = _mine(params, mine_by_default, ignored)
+    wants_help = _flag(params, "help", ignored)
     filters = HistoryFilters(
         workflow=text_value(params.get("workflow", "")),
         kind=str(kind or ""),
@@ -189,6 +205,7 @@ def parse_filters(
         since=since,
         until=until,
         mine=mine or not sees_all_runs(user),
+        help=wants_help,
         all_time=all_time,
         mine_by_default=mine_by_default,
     )
@@ -208,6 +225,16 @@ def _mine(params: Mapping[str, str], default: bool, ignored: list[str]) -> bool:
         return raw == "1"
     ignored.append(f"'mine' must be 1 or 0, not {echo(raw)}: ignored.")
     return default
+
+
+def _flag(params: Mapping[str, str], name: str, ignored: list[str]) -> bool:
+    raw = text_value(params.get(name, ""))
+    if raw in ("", "0"):
+        return False
+    if raw == "1":
+        return True
+    ignored.append(f"'{name}' must be 1 or 0, not {echo(raw)}: ignored.")
+    return False
 
 
 def _choice(
@@ -259,6 +286,8 @@ def runs_matching(user: User | AnonymousUser, filters: HistoryFilters) -> QueryS
         runs = runs.filter(pk__in=named.values("run_id"))
     if filters.reason:
         runs = runs.filter(reason__icontains=filters.reason)
+    if filters.help:
+        runs = runs.filter(Exists(HelpRequest.objects.filter(run_id=OuterRef("pk"))))
     if filters.since:
         runs = runs.filter(created_at__gte=start_of(filters.since))
     if filters.until:
@@ -288,9 +317,11 @@ def history_page(
     runs = runs_matching(user, filters)
     if before is not None:
         runs = runs.filter(pk__lt=before)
-    rows = list(
+    # has_help: the list's "Help requested" marker (an index lookup per row of the page).
+    rows: list[Run] = list(
         runs.select_related("created_by", "workflow", "workflow__curation")
         .only(*LIST_FIELDS)
+        .annotate(has_help=Exists(HelpRequest.objects.filter(run_id=OuterRef("pk"))))
         .order_by("-id")[: size + 1]
     )
     page = rows[:size]

@@ -11,7 +11,8 @@ from enum import StrEnum
 
 from django.contrib.auth.models import User
 
-from workflows_app.models import Outcome, Run, RunStatus, Target
+from workflows_app.models import HelpRequest, Outcome, Run, RunStatus, Target
+from workflows_app.selectors.help_requests import help_requests_of
 
 RECENT_FIXES = 5
 MAX_DETAILS = 300
@@ -55,6 +56,7 @@ class RecentFix:
     state: FixState
     details: str
     offered: bool  # whether the fix can be asked for again from the self-service page
+    help_request: HelpRequest | None = None  # the helpdesk request the person made about it
 
     @property
     def did_not_work(self) -> bool:
@@ -71,6 +73,7 @@ def recent_fixes(user: User, *, size: int = RECENT_FIXES) -> list[RecentFix]:
     states = {run.pk: STATES.get(run.status, FixState.RUNNING) for run in runs}
     unsure = [pk for pk, state in states.items() if state in (FixState.FAILED, FixState.UNKNOWN)]
     details = _details(unsure) if unsure else {}
+    helped = help_requests_of(states) if runs else {}
     fixes = []
     for run in runs:
         curation = run.workflow.curation_or_none
@@ -82,6 +85,7 @@ def recent_fixes(user: User, *, size: int = RECENT_FIXES) -> list[RecentFix]:
                 state=states[run.pk],
                 details=details.get(run.pk, ""),
                 offered=curation is not None and curation.self_service,
+                help_request=helped.get(run.pk),
             )
         )
     return fixes

@@ -33,6 +33,7 @@ ADVANCE_FLOW = "workflows_app.tasks.advance_flow_task"
 SWEEP_FLOWS = "workflows_app.tasks.sweep_flows_task"
 NOTIFY = "workflows_app.tasks.notify_task"
 EXPIRE_APPROVALS = "workflows_app.tasks.expire_approvals_task"
+HELP_EMAIL = "workflows_app.tasks.help_email_task"
 
 INTERACTIVE = 0
 BULK = 3
@@ -103,3 +104,11 @@ def enqueue_notification(run_id: int, event: str, details: dict[str, object]) ->
     BULK: behind a click, in the order queued with batches, ahead of sweeps and syncs.
     """
     current_app.send_task(NOTIFY, args=(run_id, event, details), priority=BULK)
+
+
+def enqueue_help_email(help_request_id: int) -> None:
+    """Ask a worker to e-mail the helpdesk an employee's help request (services/escalation.py).
+
+    INTERACTIVE: someone whose fix did not work waits for the helpdesk to call back.
+    """
+    current_app.send_task(HELP_EMAIL, args=(help_request_id,), priority=INTERACTIVE)

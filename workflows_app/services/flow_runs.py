@@ -69,6 +69,37 @@ def check_permits(
     return found
 
 
+def check_flow_run(
+    *, user: User, flow: Flow, targets: Sequence[targets_mod.Target], source: Run.Source
+) -> FlowVersion:
+    """The flow's current version if this person may run it on these targets, or FlowRunRefused
+    saying why; writes nothing, so a confirmation page can ask it first."""
+    if flow.deleted_at is not None:
+        raise FlowRunRefused([f"The flow '{flow.name}' was deleted."])
+    version = flow.versions.get(number=flow.version)
+    if source == Run.Source.SELF_SERVICE and not flow.self_service:
+        raise FlowRunRefused([f"'{flow.name}' is not offered for self-service."], forbidden=True)
+    check_permits(user, version, source, offered=flow.self_service)
+    if not targets:
+        raise FlowRunRefused(["No targets: give one device or user per line."])
+    if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:
+        raise FlowRunRefused([targets_mod.too_many_targets(len(targets))])
+    problems = targets_mod.check_dependency(targets, flow_dependency(version))
+    if problems:
+        raise FlowRunRefused(problems)
+    return version
+
+
+def approval_need(
+    flow: Flow, version: FlowVersion, target_count: int
+) -> approvals.Requirement | None:
+    """Whether a run of this version must wait for approval: the flow's own flag, a step's
+    workflow's, or its size (services/approvals.py)."""
+    found = resolve(s["referrer"] for s in version.steps if not s["is_skipped"])
+    workflows = [r.workflow for r in found.values() if r.workflow is not None]
+    return approvals.flow_requirement(flow, workflows, target_count)
+
+
 def start_flow_run(
     *,
     user: User,
@@ -79,24 +110,9 @@ def start_flow_run(
     ip: str | None = None,
 ) -> FlowRun:
     """Record a flow run of the flow's current version and start the steps that can start."""
-    if flow.deleted_at is not None:
-        raise FlowRunRefused([f"The flow '{flow.name}' was deleted."])
-    version = flow.versions.get(number=flow.version)
-    if source == Run.Source.SELF_SERVICE and not flow.self_service:
-        raise FlowRunRefused([f"'{flow.name}' is not offered for self-service."], forbidden=True)
-    found = check_permits(user, version, source, offered=flow.self_service)
-    if not targets:
-        raise FlowRunRefused(["No targets: give one device or user per line."])
-    if len(targets) > targets_mod.MAX_TARGETS_PER_RUN:
-        raise FlowRunRefused([targets_mod.too_many_targets(len(targets))])
-    problems = targets_mod.check_dependency(targets, flow_dependency(version))
-    if problems:
-        raise FlowRunRefused(problems)
+    version = check_flow_run(user=user, flow=flow, targets=targets, source=source)
     role = user_role(user)
-    steps = [found[s["referrer"]] for s in version.steps if not s["is_skipped"]]
-    need = approvals.flow_requirement(
-        flow, [r.workflow for r in steps if r.workflow is not None], len(targets)
-    )
+    need = approval_need(flow, version, len(targets))
     with transaction.atomic():
         flow_run = FlowRun.objects.create(
             flow=flow,

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
-from workflows_app.services import dispatch
+from workflows_app.services import dispatch, escalation
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def publish(run_id: int, event: Event, **details: Any) -> None:
 
 def channels() -> list[Channel]:
     """The channels an event goes to, in order (imported here: they import the models)."""
-    return []
+    return [escalation.on_run_event]
 
 
 def deliver(run_id: int, event: str, details: Mapping[str, Any]) -> None:

@@ -107,32 +107,21 @@ def register(
         raise RegistrationError(" ".join(problems))
     uid, now = spec.uid.strip().lower(), timezone.now()
     with transaction.atomic():
+        fields = {
+            "kind": RunnableKind.REMOTE_ACTION,
+            "uuid": uid,
+            "name": spec.name.strip(),
+            "description": spec.description.strip(),
+            "status": Workflow.Status.ACTIVE,
+            "dependency": Dependency.DEVICE.value,
+            "trigger_api": True,
+            "trigger_manual": True,
+            "last_seen": now,
+        }
         row, created = Workflow.objects.select_for_update().update_or_create(
             nql_id=uid,
-            defaults={
-                "kind": RunnableKind.REMOTE_ACTION,
-                "uuid": uid,
-                "name": spec.name.strip(),
-                "description": spec.description.strip(),
-                "status": Workflow.Status.ACTIVE,
-                "dependency": Dependency.DEVICE.value,
-                "trigger_api": True,
-                "trigger_manual": True,
-                "last_seen": now,
-                "removed_at": None,
-            },
-            create_defaults={
-                "kind": RunnableKind.REMOTE_ACTION,
-                "uuid": uid,
-                "name": spec.name.strip(),
-                "description": spec.description.strip(),
-                "status": Workflow.Status.ACTIVE,
-                "dependency": Dependency.DEVICE.value,
-                "trigger_api": True,
-                "trigger_manual": True,
-                "first_seen": now,
-                "last_seen": now,
-            },
+            defaults={**fields, "removed_at": None},
+            create_defaults={**fields, "first_seen": now},
         )
         _add_parameters(row, spec.params)
         if spec.allowed_roles is not None or spec.self_service is not None:

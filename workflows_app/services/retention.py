@@ -41,6 +41,7 @@ from workflows_app.models import (
 from workflows_app.models.runs import FINAL_RUN_STATUSES
 from workflows_app.services import audit
 from workflows_app.services.retention_flows import remove_flow_runs
+from workflows_app.services.retention_groups import in_groups
 
 logger = logging.getLogger(__name__)
 
@@ -133,21 +134,10 @@ def purge(*, now: datetime | None = None, budget_seconds: float | None = None) -
 
 def _remove_runs(before: datetime, deadline: float, counts: _Counts) -> bool:
     """Remove removable runs, a group at a time; True when the budget ran out first."""
-    last_id = 0
-    while True:
-        group = list(
-            removable_runs(before)
-            .filter(pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:RUNS_PER_TRANSACTION]
-        )
-        if not group:
-            return False
-        if time.monotonic() >= deadline:
-            return True
-        last_id = group[-1]
+
+    def remove(group: list[int]) -> bool:
         if not _remove_targets(group, before, deadline, counts):
-            return True
+            return False
         with transaction.atomic():
             kept = lock_removable(group, before)
             if kept:
@@ -155,6 +145,11 @@ def _remove_runs(before: datetime, deadline: float, counts: _Counts) -> bool:
                 _, removed = Run.objects.filter(pk__in=kept).delete()
                 counts.runs += removed.get(Run._meta.label, 0)
                 counts.targets += removed.get(Target._meta.label, 0)
+        return True
+
+    return in_groups(
+        removable_runs(before), size=RUNS_PER_TRANSACTION, deadline=deadline, remove=remove
+    )
 
 
 def _remove_targets(group: list[int], before: datetime, deadline: float, counts: _Counts) -> bool:

@@ -8,7 +8,6 @@ final is never removed; the pass stops at its deadline and says more are left.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from workflows_app.models import FlowRun, FlowStepRun
 from workflows_app.models.flows import FINAL_FLOW_RUN_STATUSES
+from workflows_app.services.retention_groups import in_groups
 
 # Flow runs per transaction: each has at most 50 steps, so a few thousand rows at most.
 FLOW_RUNS_PER_TRANSACTION = 100
@@ -42,20 +42,8 @@ def remove_flow_runs(before: datetime, deadline: float) -> FlowRunsRemoved:
     """Remove removable flow runs with their steps, a group per transaction, until `deadline`
     (a time.monotonic() value)."""
     removed = FlowRunsRemoved()
-    last_id = 0
-    while True:
-        group = list(
-            removable_flow_runs(before)
-            .filter(pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:FLOW_RUNS_PER_TRANSACTION]
-        )
-        if not group:
-            return removed
-        if time.monotonic() >= deadline:
-            removed.more = True
-            return removed
-        last_id = group[-1]
+
+    def remove(group: list[int]) -> bool:
         with transaction.atomic():
             kept = list(
                 removable_flow_runs(before)
@@ -68,3 +56,12 @@ def remove_flow_runs(before: datetime, deadline: float) -> FlowRunsRemoved:
                 _, by_model = FlowRun.objects.filter(pk__in=kept).delete()
                 removed.flow_runs += by_model.get(FlowRun._meta.label, 0)
                 removed.steps += by_model.get(FlowStepRun._meta.label, 0)
+        return True
+
+    removed.more = in_groups(
+        removable_flow_runs(before),
+        size=FLOW_RUNS_PER_TRANSACTION,
+        deadline=deadline,
+        remove=remove,
+    )
+    return removed

@@ -15,6 +15,7 @@ urlpatterns = [
     path("sso/", include("workflows_app.urls.sso")),
     path("account/", include("workflows_app.urls.account")),
     path("api/v1/", api.urls),
+    path("", include("workflows_app.urls.help_requests")),
     # Runs own both /workflows/<id>/run/ (start) and /runs/... (follow-up).
     path("", include("workflows_app.urls.runs")),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
@@ -48,6 +48,16 @@ def csv_download(
     response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def export_refused(problems: Iterable[str]) -> HttpResponse:
+    """The 400 of an export asked with filters it cannot use: a file exported without the
+    filter someone meant would be silently wrong."""
+    return HttpResponse(
+        "Nothing was exported: " + " ".join(problems) + " Correct the filters and try again.",
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 class _Line:

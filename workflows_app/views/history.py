@@ -8,7 +8,6 @@ without the filter someone meant would be silently wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -34,7 +33,7 @@ from workflows_app.selectors.runs import (
     sees_all_runs,
     targets_of,
 )
-from workflows_app.views.csv_files import csv_download
+from workflows_app.views.csv_files import csv_download, export_refused
 from workflows_app.views.http import AuthenticatedHttpRequest
 from workflows_app.views.runs_follow import ANY_ROLE, query_int, target_filter
 
@@ -96,7 +95,7 @@ def runs_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         f"'{name}' is not a filter of the export." for name in request.GET if name == "before"
     ]
     if ignored:
-        return _refused(ignored)
+        return export_refused(ignored)
     rows = (run_row(run) for run in export_rows(request.user, filters))
     return csv_download(RUNS_HEADER, rows, name="runs", slug=filters.slug())
 
@@ -110,7 +109,7 @@ def run_targets_export(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         raise Http404("No such run.")
     chosen = target_filter(request.GET)
     if chosen.ignored:
-        return _refused([f"Unknown outcome {chosen.ignored!r}."])
+        return export_refused([f"Unknown outcome {chosen.ignored!r}."])
     outcomes = chosen.filter.outcomes if chosen.filter else None
     rows = (target_row(t) for t in targets_of(run, outcomes=outcomes))
     slug = f"{run.pk}-targets" + (f"-{chosen.filter.value}" if chosen.filter else "")
@@ -162,11 +161,3 @@ def target_row(target: Target) -> list[object]:
 
 def _utc(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
-
-
-def _refused(problems: Iterable[str]) -> HttpResponse:
-    return HttpResponse(
-        "Nothing was exported: " + " ".join(problems) + " Correct the filters and try again.",
-        status=400,
-        content_type="text/plain; charset=utf-8",
-    )

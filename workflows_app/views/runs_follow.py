@@ -21,6 +21,7 @@ from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.approvals import approval_of_run, status_context
+from workflows_app.selectors.help_requests import help_request_of
 from workflows_app.selectors.runs import (
     TARGET_FILTERS,
     Progress,
@@ -38,6 +39,7 @@ from workflows_app.selectors.runs import (
     target_page,
     timeline_of,
 )
+from workflows_app.services.help_requests import help_offer
 from workflows_app.views.http import AuthenticatedHttpRequest
 
 MAX_FILTER_LENGTH = 255
@@ -55,7 +57,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     targets (employees: their fix in plain words)."""
     run = _run_or_404(request, pk)
     if not sees_all_runs(request.user):
-        return render(request, "runs/fix.html", _fix_context(run, progress_of(run)))
+        return render(request, "runs/fix.html", _fix_context(request, run, progress_of(run)))
     chosen = target_filter(request.GET)
     after = query_int(request.GET.get("after"))
     page = target_page(run, after=after, target_filter=chosen.filter)
@@ -63,6 +65,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     filter_query = {"outcome": chosen.filter.value} if chosen.filter else {}
     events_after = query_int(request.GET.get("events_after"))
     may_run = _may_run(request, run)
+    help_request = help_request_of(run)
     context = {
         **status_context(request.user, approval_of_run(run)),
         "run": run,
@@ -80,6 +83,8 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "resumptions": resumptions_of(run),
         "timeline": timeline_of(run, after=events_after),
         "timeline_paged": events_after is not None,
+        "help_request": help_request,
+        "help": help_offer(request.user, run, existing=help_request),
     }
     return render(request, "runs/detail.html", context)
 
@@ -96,7 +101,7 @@ def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         context = {"run": run, "progress": progress, "may_rerun": may_rerun}
         response = render(request, "runs/_progress.html", context)
     else:
-        response = render(request, "runs/_fix.html", _fix_context(run, progress))
+        response = render(request, "runs/_fix.html", _fix_context(request, run, progress))
     if not progress.polling:
         # The last poll: tell the page to reload its targets, which now carry their outcomes.
         trigger_client_event(response, "run-settled")
@@ -150,8 +155,10 @@ def _may_run(request: AuthenticatedHttpRequest, run: Run) -> bool:
     return permissions.refusal(request.user, run.workflow, Run.Source.HELPDESK) is None
 
 
-def _fix_context(run: Run, progress: Progress) -> dict[str, object]:
-    """What an employee's page of their fix shows."""
+def _fix_context(
+    request: AuthenticatedHttpRequest, run: Run, progress: Progress
+) -> dict[str, object]:
+    """What an employee's page of their fix shows, and the help they can ask for."""
     fix = fix_status(run)
     return {
         "run": run,
@@ -159,4 +166,5 @@ def _fix_context(run: Run, progress: Progress) -> dict[str, object]:
         "fix": fix,
         "progress": progress,
         "helpdesk_url": helpdesk_link() if fix.may_contact else "",
+        "help": help_offer(request.user, run),
     }

@@ -185,7 +185,6 @@ def _form_page(
 def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str, Any]:
     """What the confirmation page shows: counts, a sample, masked parameters, batches."""
     chosen = form.targets
-    need = approvals.requirement(workflow, len(chosen))
     return {
         "workflow": workflow,
         "needs": _needs(workflow),
@@ -203,8 +202,7 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
         "again_of": form.cleaned_data.get("again"),
         "has_secrets": any(d.secret for d in form.param_definitions.values()),
-        "approval_needed": need,
-        "approval_by": permissions.approver_label(need.approver_role) if need else "",
+        "approval_needed": approvals.requirement(workflow, len(chosen)),
     }
 
 

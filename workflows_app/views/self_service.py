@@ -22,6 +22,7 @@ from workflows_app.selectors.catalogue import self_service_workflows
 from workflows_app.selectors.self_service import any_unfinished, recent_fixes
 from workflows_app.services.audit import client_address
 from workflows_app.services.devices import DeviceLookup, user_upn
+from workflows_app.services.escalation import channel_configured, contact_text
 from workflows_app.services.portal_settings import helpdesk_contact
 from workflows_app.services.runs import RunRefused
 from workflows_app.services.self_service import (
@@ -100,13 +101,17 @@ def _categories(workflows: QuerySet[Workflow]) -> list[Category]:
 
 
 def _recent_context(request: AuthenticatedHttpRequest) -> dict[str, Any]:
-    """The person's recent fixes, whether the area refreshes itself, and the helpdesk contact."""
+    """The person's recent fixes, whether the area refreshes itself, and the helpdesk contact:
+    "Get help" when the portal can send requests, else the contact text."""
     fixes = recent_fixes(request.user)
     failed = any(fix.did_not_work for fix in fixes)
+    offered = failed and channel_configured()
     return {
         "recent_fixes": fixes,
         "polling": any_unfinished(fixes),
         "helpdesk": helpdesk_contact() if failed else None,
+        "help_offered": offered,
+        "help_contact": contact_text() if failed and not offered else "",
     }
 
 
