@@ -195,6 +195,11 @@ DASHBOARD_RECOUNT_MINUTES = env_float(
 # How often beat advances flow runs in progress (services/flow_engine.py); each step's run
 # becoming final advances its flow at once, so this only catches lost messages.
 FLOW_SWEEP_SECONDS = env_float("FLOW_SWEEP_SECONDS", 30.0, minimum=0.5)
+# Four-eyes approval (services/approvals.py): a run on more targets than this waits for an
+# approver (0: no size rule, only what curation asks); a request unanswered this long expires.
+APPROVAL_ABOVE_TARGETS = env_int("APPROVAL_ABOVE_TARGETS", 0, minimum=0)
+APPROVAL_EXPIRY_HOURS = env_float("APPROVAL_EXPIRY_HOURS", 24.0, minimum=0.01)
+APPROVAL_SWEEP_SECONDS = env_float("APPROVAL_SWEEP_SECONDS", 60.0, minimum=5)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "sync-catalogue": {
         "task": "workflows_app.tasks.sync_catalogue_task",
@@ -221,6 +226,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "workflows_app.tasks.sweep_flows_task",
         "schedule": FLOW_SWEEP_SECONDS,
         "options": {"expires": FLOW_SWEEP_SECONDS},
+    },
+    "expire-approvals": {
+        "task": "workflows_app.tasks.expire_approvals_task",
+        "schedule": APPROVAL_SWEEP_SECONDS,
+        "options": {"expires": APPROVAL_SWEEP_SECONDS},
     },
     "retention": {
         "task": "workflows_app.tasks.retention_task",
@@ -347,6 +357,8 @@ EMAIL_BACKEND = env_str(
     if DEMO_MODE
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+# Django's file backend writes each mail under this folder (the tests' workers use it as outbox).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "") or None
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""

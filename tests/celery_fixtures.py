@@ -14,9 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -474,6 +478,25 @@ def celery_worker_process(
     worker.stop()
 
 
+def worker_outbox_dir() -> Path:
+    """Where the tests' workers write the mails they send (Django's file backend), per session."""
+    return Path(tempfile.gettempdir()) / f"portal-worker-outbox-{os.getpid()}"
+
+
+def worker_mails() -> list[EmailMessage]:
+    """The mails the tests' workers sent this session, oldest first."""
+    found: list[EmailMessage] = []
+    folder = worker_outbox_dir()
+    files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime) if folder.exists() else []
+    for path in files:
+        for chunk in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+            if chunk.strip():
+                parsed = message_from_bytes(chunk, policy=default_policy)
+                assert isinstance(parsed, EmailMessage)
+                found.append(parsed)
+    return found
+
+
 def worker_env(simulator: Simulator, redis_server: RedisServer, queue: str) -> dict[str, str]:
     """What a worker or beat process of the tests needs: test database, private Redis, simulator."""
     return {
@@ -495,6 +518,9 @@ def worker_env(simulator: Simulator, redis_server: RedisServer, queue: str) -> d
         "NEXTHINK_CLASSIC_USER": simulator.classic.user,
         "NEXTHINK_CLASSIC_PASSWORD": simulator.classic.password,
         "PYTHONUNBUFFERED": "1",
+        # The worker's mails, for tests to read: its own process has no locmem outbox to share.
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(worker_outbox_dir()),
     }
 
 

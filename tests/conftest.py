@@ -28,9 +28,13 @@ def make_user(db, django_user_model):
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """Ids of the batches queued for sending (on commit), recorded instead of published."""
+    """Ids of the batches queued for sending (on commit), recorded instead of published.
+
+    Run events published for notification (services/notifications.py) are dropped too.
+    """
     sent: list[int] = []
     monkeypatch.setattr(dispatch, "enqueue_batch", lambda batch_id, **_: sent.append(batch_id))
+    monkeypatch.setattr(dispatch, "enqueue_notification", lambda *args: None)
     return sent
 
 

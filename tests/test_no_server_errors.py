@@ -202,6 +202,13 @@ ACCESS: dict[str, frozenset[str]] = {
     "flows:runs_export": SIGNED_IN,
     "flows:run": SIGNED_IN,
     "flows:run_progress": SIGNED_IN,
+    "approvals:inbox": STAFF,
+    "approvals:detail": STAFF,  # and only who may decide, or the requester
+    "approvals:decide": STAFF,
+    "api:approve": TOKEN_ONLY,
+    "api:reject": TOKEN_ONLY,
+    "api:approve_flow_run": TOKEN_ONLY,
+    "api:reject_flow_run": TOKEN_ONLY,
     # "Get help" on one's own final self-service run (others' runs: 404; rules: 403/409).
     "help:ask": SIGNED_IN,
     "help:list": STAFF,
@@ -223,7 +230,13 @@ API_TOKEN_ACCESS: dict[str, frozenset[str]] = {
     "api:flow_runs": STAFF,
     "api:flow_run_list": STAFF,
     "api:flow_run": STAFF,
+    "api:approve": STAFF,  # who may decide: tests/test_approval_pages.py
+    "api:reject": STAFF,
+    "api:approve_flow_run": STAFF,
+    "api:reject_flow_run": STAFF,
 }
+
+DECISIONS = frozenset({"api:approve", "api:reject", "api:approve_flow_run", "api:reject_flow_run"})
 
 # Who gets 200 on GET, per URL and path argument (labels from `arguments` below). Every pair not
 # listed gives nobody a 200: POST-only URLs, redirects (home; login once signed in), the unknown
@@ -277,6 +290,7 @@ GET_200: dict[tuple[str, str], frozenset[str]] = {
     ("flows:runs_export", ""): SIGNED_IN,
     ("flows:run", "flow run"): STAFF,
     ("flows:run_progress", "flow run"): STAFF,
+    ("approvals:inbox", ""): STAFF,
     ("help:list", ""): STAFF,
 }
 
@@ -303,6 +317,8 @@ def argument_kind(route: Route, kwarg: str) -> str:
         return "flow run"
     if kwarg == "number":
         return "version"
+    if kwarg == "pk" and route.name.startswith("approvals:"):
+        return "approval"
     if kwarg == "pk":
         return "run" if route.name.startswith("runs:") else "workflow"
     raise AssertionError(f"{route.name}: no rule for the path argument {kwarg!r}; add one here")
@@ -434,8 +450,9 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
         elif kind == "batch":
             values = [("batch", world.others_run.batches.get().pk)]
-        elif kind in ("execution", "token"):
-            values = []  # tests/test_waiting.py, test_api.py resume and revoke real ones
+        elif kind in ("execution", "token", "approval"):
+            # tests/test_waiting.py, test_api.py and test_approval_pages.py use real ones
+            values = []
         elif kind == "person":
             values = [("person", world.users["employee"].pk)]
         elif kind == "flow":
@@ -670,7 +687,9 @@ def test_every_api_url_answers_each_roles_token(route, world):
                 ):
                     assert status in (404, 405, 422), f"{what}: {status}"
                 else:
-                    assert status in (200, 405, 422), f"{what}: {status}"
+                    # An approval decision on a run that does not await one: 409.
+                    ok = (200, 405, 409, 422) if route.name in DECISIONS else (200, 405, 422)
+                    assert status in ok, f"{what}: {status}"
                 if status >= 400:
                     assert snapshot() == before, f"{what}: {status}, yet wrote rows"
 

@@ -513,6 +513,9 @@ def test_fix_status_words_every_run_status(employee, fix, enqueued):
         RunStatus.PARTIAL: "Did not work",
         RunStatus.FAILED: "Did not work",
         RunStatus.UNKNOWN: "Not sure it worked",
+        RunStatus.AWAITING_APPROVAL: "Waiting for approval",
+        RunStatus.REJECTED: "Not approved",
+        RunStatus.EXPIRED: "Not approved in time",
     }
 
 

@@ -391,14 +391,19 @@ def test_a_run_queues_one_task_per_batch_on_commit(
     html = client.post(start_url(workflow), good_post()).content.decode()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         client.post(confirm_url(workflow), {"token": token_of(html)})
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the batch's message, and the run.created notification's
     with memory_broker.connection_for_write() as conn:
         queue = conn.SimpleQueue(memory_broker.conf.task_default_queue)
-        message = queue.get(timeout=1)
-        assert message.headers["task"] == "workflows_app.tasks.submit_batch"
-        assert message.headers["argsrepr"] == f"({Batch.objects.get().pk},)"
-        message.ack()
+        messages = [queue.get(timeout=1) for _ in callbacks]
+        sent = {m.headers["task"]: m.headers["argsrepr"] for m in messages}
+        for message in messages:
+            message.ack()
         queue.close()
+    run = Run.objects.get()
+    assert sent == {
+        "workflows_app.tasks.submit_batch": f"({Batch.objects.get().pk},)",
+        "workflows_app.tasks.notify_task": f"({run.pk}, 'run.created', {{}})",
+    }
 
 
 def test_more_than_10000_targets_make_several_batches(client_for, helpdesk, workflow):

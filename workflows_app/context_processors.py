@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from workflows_app.roles import Role, user_role
+from workflows_app.selectors.approvals import waiting_count
 from workflows_app.time_zones import viewer_time_zone_name
 
 # Which navigation entry a page belongs to, by URL namespace, then by (namespace, URL name):
@@ -16,6 +17,7 @@ NAV_SECTIONS = {
     "curation": "curation",
     "people": "people",
     "account": "account",
+    "approvals": "approvals",
 }
 NAV_PAGES = {
     ("runs", "start"): "workflows",
@@ -34,7 +36,10 @@ NAV_PAGES = {
 def portal(request: HttpRequest) -> dict[str, object]:
     """Expose the current role and demo flag to templates."""
     role = user_role(request.user) if hasattr(request, "user") else None
+    staff = role in (Role.HELPDESK, Role.ADMIN)
     return {
+        # Called by the template only where the navigation shows it (a bounded read, no COUNT).
+        "approvals_waiting": (lambda: waiting_count(request.user)) if staff else 0,
         "portal_role": role.value if role else None,
         "is_admin": role == Role.ADMIN,
         "is_helpdesk": role in (Role.HELPDESK, Role.ADMIN),

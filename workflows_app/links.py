@@ -17,6 +17,6 @@ def run_url(run_id: int) -> str:
     return absolute(reverse("runs:detail", args=[run_id]))
 
 
-def approvals_url(run_id: int) -> str:
-    """Where an approver decides on a run: its page, which holds the approve and reject forms."""
-    return run_url(run_id)
+def approval_url(approval_id: int) -> str:
+    """Where an approver sees what will run and approves or rejects it."""
+    return absolute(reverse("approvals:detail", args=[approval_id]))

@@ -17,6 +17,9 @@ the permit on. `runnable_in_nexthink` is the queryset form of the workflow-level
 
 `may_resume` is the rule for the other thing people do with a workflow: resuming its executions
 paused on a "wait for event" step (helpdesk and admins; a curation may leave Helpdesk out).
+
+`may_decide` is the four-eyes rule: who may approve or reject a held run (someone of the
+request's approver role or above, admins always, never the person who asked for it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import TypeAlias
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 
-from workflows_app.models import Run, Workflow
+from workflows_app.models import Approval, Run, Workflow
 from workflows_app.nexthink.models import Dependency
 from workflows_app.platforms import enabled_kinds
 from workflows_app.roles import Role, user_role
@@ -256,6 +259,48 @@ def may_resume(user: AnyUser, workflow: Workflow) -> str | None:
     roles = curation.resume_roles if curation is not None else []
     if roles and Role.HELPDESK.value not in roles:
         return f"Your role may not resume executions of '{workflow.name}'; ask an admin."
+    return None
+
+
+# --- approving held runs (four-eyes) ------------------------------------------------------------
+
+# Who may be asked to approve: the weakest role an item may name. Admins may always decide.
+APPROVER_ROLES = (Role.HELPDESK, Role.ADMIN)
+OWN_REQUEST = (
+    "You asked for this run: someone else must approve it, whatever your role (four-eyes rule)."
+)
+
+
+APPROVER_LABELS = {Role.HELPDESK: "the helpdesk or an admin", Role.ADMIN: "an admin"}
+
+
+def approver_label(value: str) -> str:
+    """Who may approve a request for approver role `value`, in words ("an admin")."""
+    return APPROVER_LABELS[approver_role(value)]
+
+
+def approver_role(value: str) -> Role:
+    """The role an item's `approver_role` names; empty or unknown means admins."""
+    return Role.HELPDESK if value == Role.HELPDESK.value else Role.ADMIN
+
+
+def deciding_roles(value: str) -> tuple[Role, ...]:
+    """The roles that may decide a request whose approver role is `value` (admins always)."""
+    return APPROVER_ROLES if approver_role(value) is Role.HELPDESK else (Role.ADMIN,)
+
+
+def role_may_decide(user: AnyUser, value: str) -> bool:
+    """Whether this person's role may decide requests for approver role `value`."""
+    return user_role(user) in deciding_roles(value)
+
+
+def may_decide(user: AnyUser, approval: Approval) -> str | None:
+    """Why this person may not approve or reject this request, or None."""
+    if not role_may_decide(user, approval.approver_role):
+        who = approver_label(approval.approver_role)
+        return f"Only {who} may decide on this request; your role may not."
+    if user.pk == approval.requested_by_id:
+        return OWN_REQUEST
     return None
 
 

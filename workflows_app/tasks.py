@@ -13,6 +13,7 @@ from celery import Task, shared_task
 from django.contrib.auth import get_user_model
 
 from workflows_app.services import (
+    approvals,
     dashboard_counts,
     dispatch,
     emails,
@@ -97,6 +98,12 @@ def sweep_flows_task() -> list[int]:
 def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
     """Hand one run event to the notification channels (each queues its own sends)."""
     notifications.deliver(run_id, event, details)
+
+
+@shared_task(name=dispatch.EXPIRE_APPROVALS)
+def expire_approvals_task() -> list[int]:
+    """Beat: end the requests for approval nobody answered in time; their approval ids."""
+    return approvals.expire_due()
 
 
 @shared_task(

@@ -5,7 +5,7 @@ Endpoints parse and answer; every rule is the portal's own (CONTRACTS.md, "JSON 
 
 from ninja import NinjaAPI
 
-from workflows_app.api import catalogue, errors, executions, flows, runs
+from workflows_app.api import approvals, catalogue, errors, executions, flows, runs
 from workflows_app.api.auth import TokenAuth
 
 api = NinjaAPI(
@@ -24,3 +24,4 @@ api.add_router("", catalogue.router)
 api.add_router("", runs.router)
 api.add_router("", executions.router)
 api.add_router("", flows.router)
+api.add_router("", approvals.router)

@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from workflows_app.api.approvals import approval_out
 from workflows_app.api.flow_schemas import (
     ExceptionBehaviorOut,
     FlowOut,
@@ -17,13 +18,16 @@ from workflows_app.api.flow_schemas import (
 )
 from workflows_app.api.runs import run_url
 from workflows_app.models import Flow, FlowRun, FlowVersion
+from workflows_app.selectors.approvals import approval_of_flow_run
 from workflows_app.selectors.flows import latest_runs, step_rows
 
 
 def flow_run_out(request: HttpRequest, flow_run: FlowRun, *, created: bool = True) -> FlowRunOut:
     """A flow run as the API shows it, with its steps."""
+    approval = approval_of_flow_run(flow_run)
     return FlowRunOut(
         **flow_run_summary(request, flow_run).model_dump(),
+        approval=approval_out(approval) if approval is not None else None,
         steps=[
             FlowRunStepOut(
                 id=s.step_id,

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictStr
 
+from workflows_app.api.schemas import ApprovalOut
 from workflows_app.models import FlowRunStatus
 from workflows_app.targets import MAX_TARGETS_PER_RUN
 
@@ -112,6 +113,9 @@ class FlowRunPageOut(Schema):
 
 
 class FlowRunOut(FlowRunSummaryOut):
+    approval: ApprovalOut | None = Field(
+        None, description="Its request for approval, if it needed one"
+    )
     steps: list[FlowRunStepOut]
     created: bool = Field(True, description="False when an Idempotency-Key returned it again")
 

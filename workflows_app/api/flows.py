@@ -3,7 +3,7 @@ of its versions, create, edit and delete (admins), import a list all or nothing,
 list or read the flow runs the caller may see."""
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Body, Header, Query, Router, Status
@@ -61,6 +61,8 @@ class FlowPatchIn(FlowIn):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
     self_service: bool | None = None  # type: ignore[assignment]
+    requires_approval: bool | None = None  # type: ignore[assignment]
+    approver_role: Literal["", "Helpdesk", "Admin"] | None = None  # type: ignore[assignment]
     steps: list[FlowStepIn] | None = Field(None, min_length=1, max_length=50)  # type: ignore[assignment]
 
 
@@ -158,6 +160,8 @@ def patch_flow(request: HttpRequest, flow_id: int, payload: FlowPatchIn) -> Flow
     data: dict[str, Any] = {
         "name": flow.name,
         "self_service": flow.self_service,
+        "requires_approval": flow.requires_approval,
+        "approver_role": flow.approver_role,
         "steps": current.steps,
         **payload.model_dump(exclude_unset=True),
     }

@@ -10,6 +10,7 @@ from ninja import Header, Router, Status
 
 from workflows_app import permissions
 from workflows_app import targets as targets_mod
+from workflows_app.api.approvals import approval_out
 from workflows_app.api.auth import audited, caller
 from workflows_app.api.errors import ApiError, problem
 from workflows_app.api.schemas import (
@@ -25,6 +26,7 @@ from workflows_app.api.schemas import (
 )
 from workflows_app.forms.runs import as_text
 from workflows_app.models import Run, Workflow
+from workflows_app.selectors.approvals import approval_of_run
 from workflows_app.selectors.history import history_page, parse_filters
 from workflows_app.selectors.runs import details_of, one_run, outcome_counts, target_page
 from workflows_app.services import idempotency
@@ -154,8 +156,10 @@ def get_run(
     if run is None:
         raise ApiError(404, "not_found", f"No run {run_id} you may open.")
     page = target_page(run, after=after, size=size)
+    approval = approval_of_run(run)
     return RunDetail(
         **_summary(request, run).model_dump(),
+        approval=approval_out(approval) if approval is not None else None,
         params={str(k): str(v) for k, v in (run.params or {}).items()},
         batches=[
             BatchOut(

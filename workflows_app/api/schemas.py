@@ -150,7 +150,32 @@ class TargetOut(Schema):
     details: str
 
 
+class ApprovalOut(Schema):
+    """A run's (or flow run's) request for four-eyes approval."""
+
+    state: str = Field(description="pending, approved, rejected or expired")
+    approver_role: str = Field(description="The weakest role that may decide (admins always)")
+    why: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str
+
+
+class DecisionIn(Schema):
+    """An approver's decision's comment (required to reject)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: StrictStr = Field("", max_length=1000)
+
+
 class RunDetail(RunSummary):
+    approval: ApprovalOut | None = Field(
+        None, description="Its request for approval, if it needed one"
+    )
     params: dict[str, str] = Field(description="Secret values masked")
     batches: list[BatchOut]
     targets: list[TargetOut]

@@ -51,6 +51,13 @@ class WorkflowCurationForm(forms.ModelForm):
         "and admins. Admins may always resume; employees never do.",
     )
 
+    approver_role = forms.ChoiceField(
+        choices=[("", "Admins"), (Role.HELPDESK.value, "Helpdesk agents (and admins)")],
+        required=False,
+        label="Who approves its runs",
+        help_text="Never the person who started the run. Admins may always approve.",
+    )
+
     class Meta:
         model = WorkflowCuration
         fields = [
@@ -61,12 +68,17 @@ class WorkflowCurationForm(forms.ModelForm):
             "confirmation_text",
             "allowed_roles",
             "resume_roles",
+            "requires_approval",
+            "approver_role",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3, "style": SHORT_TEXTAREA}),
             "confirmation_text": forms.Textarea(attrs={"rows": 2, "style": SHORT_TEXTAREA}),
         }
+        labels = {"requires_approval": "Runs wait for approval (four-eyes)"}
         help_texts = {
+            "requires_approval": "Each run is held, nothing sent, until someone other than the "
+            "person who started it approves it.",
             "confirmation_text": "Asked before an employee runs it, e.g. "
             "“This closes Teams for a minute. Continue?”",
         }
@@ -97,6 +109,8 @@ class WorkflowCurationForm(forms.ModelForm):
             confirmation_text=data["confirmation_text"],
             allowed_roles=list(data["allowed_roles"]),
             resume_roles=list(data["resume_roles"]),
+            requires_approval=bool(data["requires_approval"]),
+            approver_role=data["approver_role"] or "",
         )
 
 
@@ -127,7 +141,10 @@ class ParameterForm(forms.ModelForm):
             "position",
         ]
         labels = {"help_text": "Help text", "secret": "Secret (masked in forms and history)"}
+        labels = {"requires_approval": "Runs wait for approval (four-eyes)"}
         help_texts = {
+            "requires_approval": "Each run is held, nothing sent, until someone other than the "
+            "person who started it approves it.",
             "pattern": "A regular expression the whole value must match.",
             "default": "Yes / no: true or false. Secrets take no default.",
         }

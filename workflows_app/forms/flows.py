@@ -84,7 +84,14 @@ def rows_from_post(data: Mapping[str, Any]) -> list[StepRow]:
     return rows
 
 
-def flow_input(name: str, self_service: bool, rows: Sequence[StepRow]) -> dict[str, Any]:
+def flow_input(
+    name: str,
+    self_service: bool,
+    rows: Sequence[StepRow],
+    *,
+    requires_approval: bool = False,
+    approver_role: str = "",
+) -> dict[str, Any]:
     """The flow input the rows describe (rows without a workflow left out)."""
     steps = []
     for row in rows:
@@ -110,7 +117,13 @@ def flow_input(name: str, self_service: bool, rows: Sequence[StepRow]) -> dict[s
                 "run_on": row.run_on,
             }
         )
-    return {"name": name, "self_service": self_service, "steps": steps}
+    return {
+        "name": name,
+        "self_service": self_service,
+        "requires_approval": requires_approval,
+        "approver_role": approver_role,
+        "steps": steps,
+    }
 
 
 def attach_errors(rows: Sequence[StepRow], errors: Sequence[str]) -> list[str]:

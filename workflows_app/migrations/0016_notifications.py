@@ -18,7 +18,7 @@ def mark_runs_already_told(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows_app', '0014_approval_and_notification_choices'),
+        ('workflows_app', '0015_approvals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

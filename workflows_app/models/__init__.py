@@ -1,6 +1,7 @@
 """Database models, split by concern."""
 
 from workflows_app.models.api import ApiToken, IdempotencyKey
+from workflows_app.models.approvals import Approval, ApprovalState
 from workflows_app.models.audit import (
     AuditAction,
     AuditEvent,
@@ -56,6 +57,8 @@ from workflows_app.models.runs import (
 from workflows_app.models.self_service import DeviceAssignment, PortalSettings
 
 __all__ = [
+    "Approval",
+    "ApprovalState",
     "ApiToken",
     "IdempotencyKey",
     "OPEN_OUTCOMES",

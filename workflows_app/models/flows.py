@@ -23,6 +23,9 @@ class Flow(models.Model):
     name = models.CharField(max_length=200)
     # Offered to employees as one fix on the self-service page.
     self_service = models.BooleanField(default=False)
+    # Four-eyes: each run waits for an approver of `approver_role` or above (admins by default).
+    requires_approval = models.BooleanField(default=False)
+    approver_role = models.CharField(max_length=20, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="The current version's number")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

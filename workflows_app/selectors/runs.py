@@ -362,6 +362,12 @@ def fix_status(run: Run) -> FixStatus:
     status = run.status
     if status in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
         return FixStatus("running", "Running")
+    if status == RunStatus.AWAITING_APPROVAL:
+        return FixStatus(
+            "waiting",
+            "Waiting for approval",
+            "The fix runs once someone approves it; this page updates by itself.",
+        )
     if status == RunStatus.WAITING:
         return FixStatus(
             "waiting",
@@ -393,7 +399,15 @@ def fix_status(run: Run) -> FixStatus:
         .first()
     )
     details = (details_of(failed) if failed else "") or "The fix reported no reason."
-    return FixStatus("failed", "Did not work", details, may_try_again=True, may_contact=True)
+    headline = NOT_APPROVED.get(status, "Did not work")
+    return FixStatus("failed", headline, details, may_try_again=True, may_contact=True)
+
+
+# A fix that never ran because its approver said no, or nobody answered in time.
+NOT_APPROVED: dict[str, str] = {
+    RunStatus.REJECTED: "Not approved",
+    RunStatus.EXPIRED: "Not approved in time",
+}
 
 
 def employee_title(run: Run) -> str:

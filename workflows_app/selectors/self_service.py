@@ -38,6 +38,9 @@ STATES: dict[str, FixState] = {
     RunStatus.PARTIAL: FixState.FAILED,
     RunStatus.FAILED: FixState.FAILED,
     RunStatus.UNKNOWN: FixState.UNKNOWN,
+    RunStatus.AWAITING_APPROVAL: FixState.WAITING,
+    RunStatus.REJECTED: FixState.FAILED,
+    RunStatus.EXPIRED: FixState.FAILED,
 }
 NOT_STARTED = "it could not be started."
 # Outcomes whose details explain a fix that did not work, the most telling first.

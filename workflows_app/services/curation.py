@@ -42,6 +42,7 @@ from workflows_app.services.curation_document import (
 from workflows_app.services.curation_rules import (
     ROLE_NAMES,
     ParameterSpec,
+    approver_role_problems,
     curation_problems,
     parameter_problems,
     parameter_set_problems,
@@ -83,6 +84,8 @@ CURATION_FIELDS = (
     "confirmation_text",
     "allowed_roles",
     "resume_roles",
+    "requires_approval",
+    "approver_role",
 )
 
 
@@ -97,6 +100,8 @@ class CurationFields:
     confirmation_text: str = ""
     allowed_roles: list[str] = field(default_factory=list)
     resume_roles: list[str] = field(default_factory=list)
+    requires_approval: bool = False
+    approver_role: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ def _entry(workflow: Workflow) -> dict[str, Any]:
             confirmation_text=curation.confirmation_text,
             allowed_roles=_roles_for_export(curation.allowed_roles),
             resume_roles=_roles_for_export(curation.resume_roles),
+            requires_approval=curation.requires_approval,
+            approver_role=curation.approver_role,
         )
     )
     parameters = [_parameter_entry(p) for p in workflow.parameters.all()]
@@ -285,6 +292,7 @@ def _save(
         self_service=values.self_service, allowed_roles=values.allowed_roles
     )
     problems += resume_role_problems(values.resume_roles)
+    problems += approver_role_problems(values.approver_role)
     problems += [p for spec in parameters for p in parameter_problems(spec)]
     problems += [p for _, p in parameter_set_problems([spec.name for spec in parameters])]
     if problems:

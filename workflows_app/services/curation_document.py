@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workflows_app.models import ParameterDefinition, WorkflowCuration
 from workflows_app.services.curation_rules import (
     Problem,
+    approver_role_problems,
     curation_problems,
     parameter_count_problems,
     parameter_problems,
@@ -67,6 +68,9 @@ class WorkflowCurationDoc(_Strict):
     confirmation_text: str = ""
     allowed_roles: list[str] = Field(default_factory=list)
     resume_roles: list[str] = Field(default_factory=list)
+    # Four-eyes: its runs wait for an approver ("" admins, or "Helpdesk": helpdesk and admins).
+    requires_approval: bool = False
+    approver_role: str = Field("", max_length=_max(WorkflowCuration, "approver_role"))
     parameters: list[ParameterDoc] = Field(default_factory=list)
 
 
@@ -271,6 +275,9 @@ def _workflow_errors(
         pass
     else:
         problems += resume_role_problems(resumers.resume_roles)
+    approver = raw.get("approver_role", "")
+    if isinstance(approver, str):  # the schema error says what else is wrong with it
+        problems += approver_role_problems(approver)
     return errors + [_message(at, problem) for problem in problems]
 
 

@@ -288,6 +288,19 @@ def resume_role_problems(resume_roles: Sequence[str]) -> list[Problem]:
     return problems
 
 
+# Who may be named to approve an item's runs ("" is the default: admins). Admins always may.
+APPROVER_ROLE_NAMES = ("", Role.HELPDESK.value, Role.ADMIN.value)
+
+
+def approver_role_problems(approver_role: str) -> list[Problem]:
+    """Problems with who approves an item's runs: empty (admins), Helpdesk or Admin."""
+    if approver_role in APPROVER_ROLE_NAMES:
+        return []
+    named = _or(APPROVER_ROLE_NAMES[1:])
+    message = f"Unknown approver role '{approver_role}'; use {named}, or leave it empty (admins)."
+    return [Problem("approver_role", message)]
+
+
 def _or(names: Sequence[str]) -> str:
     """'a, b or c'."""
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)

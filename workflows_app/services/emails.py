@@ -35,6 +35,7 @@ from workflows_app.models import (
     RunEventKind,
     RunStatus,
 )
+from workflows_app.selectors.approvals import approval_of_run
 from workflows_app.services import dispatch, timeline
 from workflows_app.services.run_events import Event
 
@@ -124,6 +125,12 @@ def queue(run: Run, event: Event, people: list[User], mail: Mail) -> list[EmailN
     return created
 
 
+def _approval_url(run: Run) -> str:
+    """The decision page of the run's approval (the run's page if it has none)."""
+    approval = approval_of_run(run)
+    return links.approval_url(approval.pk) if approval is not None else links.run_url(run.pk)
+
+
 def compose(run: Run, event: Event, details: Mapping[str, Any]) -> Mail:
     """The subject and plain-text body of the mail about this event (no secret: masked params)."""
     what = (
@@ -133,7 +140,7 @@ def compose(run: Run, event: Event, details: Mapping[str, Any]) -> Mail:
         "run": run,
         "what": what,
         "run_url": links.run_url(run.pk),
-        "approval_url": links.approvals_url(run.pk),
+        "approval_url": _approval_url(run),
         "outcomes": [
             (_outcome_label(k), n) for k, n in sorted((run.outcome_counts or {}).items()) if n
         ],

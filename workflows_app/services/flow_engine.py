@@ -67,7 +67,9 @@ def advance(flow_run_id: int, *, skip_locked: bool = False) -> AdvanceResult:
             .filter(pk=flow_run_id)
             .first()
         )
-        if flow_run is None or flow_run.is_final:
+        # A flow run awaiting approval starts nothing until approved (services/approvals.py).
+        waiting = flow_run is not None and flow_run.status == FlowRunStatus.AWAITING_APPROVAL
+        if flow_run is None or flow_run.is_final or waiting:
             return result
         definitions = {s["id"]: s for s in flow_run.flow_version.steps}
         rows = {r.step_id: r for r in flow_run.steps.select_related("run").order_by("position")}
@@ -182,6 +184,8 @@ def _start(
                 reason=f"Flow run {flow_run.pk}, step '{row.step_id}'"
                 + (f": {flow_run.reason}" if flow_run.reason else ""),
                 allow_duplicate=True,
+                # The flow run was approved as a whole, or needed no approval (flow_runs.py).
+                approved=True,
             )
     except (permissions.Refusal, run_service.RunRefused) as exc:
         reason = f"It could not be sent: {exc}"[:500]

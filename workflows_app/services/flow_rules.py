@@ -64,6 +64,9 @@ class FlowIn(_Strict):
     version: Literal["2.0"] = "2.0"
     type: Literal["IntegrationFlow"] = "IntegrationFlow"
     self_service: bool = False
+    # Four-eyes: its runs wait for an approver ("" admins, or "Helpdesk": helpdesk and admins).
+    requires_approval: bool = False
+    approver_role: Literal["", "Helpdesk", "Admin"] = ""
     steps: list[FlowStepIn] = Field(min_length=1, max_length=MAX_STEPS)
 
 

@@ -14,6 +14,7 @@ from workflows_app.models import (
     AuditAction,
     Flow,
     FlowRun,
+    FlowRunStatus,
     FlowStepRun,
     FlowVersion,
     Run,
@@ -21,7 +22,7 @@ from workflows_app.models import (
     StepState,
 )
 from workflows_app.roles import user_role
-from workflows_app.services import audit, flow_engine
+from workflows_app.services import approvals, audit, flow_engine
 from workflows_app.services.flow_referrers import Referrer, resolve
 
 
@@ -89,6 +90,16 @@ def check_flow_run(
     return version
 
 
+def approval_need(
+    flow: Flow, version: FlowVersion, target_count: int
+) -> approvals.Requirement | None:
+    """Whether a run of this version must wait for approval: the flow's own flag, a step's
+    workflow's, or its size (services/approvals.py)."""
+    found = resolve(s["referrer"] for s in version.steps if not s["is_skipped"])
+    workflows = [r.workflow for r in found.values() if r.workflow is not None]
+    return approvals.flow_requirement(flow, workflows, target_count)
+
+
 def start_flow_run(
     *,
     user: User,
@@ -101,6 +112,7 @@ def start_flow_run(
     """Record a flow run of the flow's current version and start the steps that can start."""
     version = check_flow_run(user=user, flow=flow, targets=targets, source=source)
     role = user_role(user)
+    need = approval_need(flow, version, len(targets))
     with transaction.atomic():
         flow_run = FlowRun.objects.create(
             flow=flow,
@@ -111,6 +123,7 @@ def start_flow_run(
             reason=reason.strip()[:500],
             targets=targets_mod.to_session_text(targets),
             target_count=len(targets),
+            status=FlowRunStatus.IN_PROGRESS if need is None else FlowRunStatus.AWAITING_APPROVAL,
         )
         FlowStepRun.objects.bulk_create(
             FlowStepRun(
@@ -141,6 +154,9 @@ def start_flow_run(
             },
             ip=ip,
         )
-        flow_engine.advance(flow_run.pk)
+        if need is None:
+            flow_engine.advance(flow_run.pk)
+        else:
+            approvals.request_for_flow_run(flow_run, need)
     flow_run.refresh_from_db()
     return flow_run

@@ -69,6 +69,8 @@ def _write_new(flow_in: FlowIn, user: User | None) -> Flow:
     flow = Flow.objects.create(
         name=flow_in.name.strip(),
         self_service=flow_in.self_service,
+        requires_approval=flow_in.requires_approval,
+        approver_role=flow_in.approver_role,
         version=1,
         created_by=user,
         modified_by=user,
@@ -112,6 +114,8 @@ def _write_version(flow: Flow, flow_in: FlowIn, user: User | None) -> None:
     Flow.objects.filter(pk=flow.pk).update(
         name=flow_in.name.strip(),
         self_service=flow_in.self_service,
+        requires_approval=flow_in.requires_approval,
+        approver_role=flow_in.approver_role,
         version=number,
         modified_at=timezone.now(),
         modified_by=user,
@@ -182,6 +186,12 @@ def export_items(flows: Sequence[Flow]) -> list[dict[str, Any]]:
             "version": "2.0",
             "type": "IntegrationFlow",
             "self_service": flow.self_service,
+            # Only when set: exports of flows without approval keep their bytes.
+            **(
+                {"requires_approval": True, "approver_role": flow.approver_role}
+                if flow.requires_approval
+                else {}
+            ),
             "steps": versions[(flow.pk, flow.version)].steps,
         }
         for flow in flows

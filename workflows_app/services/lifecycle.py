@@ -6,6 +6,8 @@ when the row is no longer as expected, nothing changes and the caller is told so
 its targets' outcomes and re-derives its run's status in the same transaction, so a worker dying
 between the two can never leave a run `in_progress` for ever.
 
+    held --release--> queued                             (its run was approved)
+    held --withdraw--> failed                            (rejected, or nobody approved in time)
     queued --claim--> sending --submit--> submitted      (targets pending: follow-up asks NQL)
        ^                 |  \\--fail----> failed         (targets not sent)
        |                 |   \\-give_up-> unknown       (targets unknown: reconciliation asks)
@@ -61,6 +63,8 @@ class Move(StrEnum):
     FAIL = "fail"  # refused by Nexthink, or could not be built: it did not run
     GIVE_UP = "give_up"  # it may have run and nobody can tell: never sent again
     RECONCILE = "reconcile"  # Nexthink's history told what became of an unknown batch
+    RELEASE = "release"  # its run was approved: queue it for sending
+    WITHDRAW = "withdraw"  # its run was rejected, or its approval expired: it is never sent
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ MOVES: Mapping[Move, Transition] = {
     Move.FAIL: Transition(frozenset({BatchState.SENDING}), BatchState.FAILED),
     Move.GIVE_UP: Transition(frozenset({BatchState.SENDING}), BatchState.UNKNOWN),
     Move.RECONCILE: Transition(frozenset({BatchState.UNKNOWN}), BatchState.RECONCILED),
+    Move.RELEASE: Transition(frozenset({BatchState.HELD}), BatchState.QUEUED),
+    Move.WITHDRAW: Transition(frozenset({BatchState.HELD}), BatchState.FAILED),
 }
 NOT_SENT_DETAILS = "The batch was not sent to Nexthink: {reason}"
 UNKNOWN_DETAILS = (
@@ -92,8 +98,8 @@ UNKNOWN_UNCHECKED_DETAILS = (
 )
 MISSING_ID_DETAILS = "Nexthink returned no execution id for this target."
 IN_FLIGHT_STATES = (BatchState.QUEUED, BatchState.SENDING)
-# Final without having run: their own events tell the requester (run.rejected, run.expired).
-NOT_RUN_STATUSES = (RunStatus.REJECTED, RunStatus.EXPIRED)
+# A run ended by its approver (or by nobody answering) keeps that status: nothing was sent.
+ENDED_UNSENT = frozenset({RunStatus.REJECTED, RunStatus.EXPIRED})
 
 
 def _move(batch_id: int, move: Move, *, where: Q | None = None, **fields: Any) -> int:
@@ -376,6 +382,57 @@ def resend(batch_id: int) -> bool:
     return touched == 1
 
 
+# --- held batches: a run waiting for its approver --------------------------------------------
+
+
+def release_held(run_id: int) -> list[int]:
+    """Queue every held batch of an approved run; their messages go once the caller commits.
+
+    Returns the batches released (none when another transaction released them first).
+    """
+    with transaction.atomic():
+        held = Batch.objects.filter(run_id=run_id, state=BatchState.HELD).order_by("number")
+        released = [pk for pk in list(held.values_list("pk", flat=True)) if _move(pk, Move.RELEASE)]
+        count = Run.objects.filter(pk=run_id).values_list("target_count", flat=True).first() or 0
+        for batch_id in released:
+            dispatch.enqueue_batch_on_commit(batch_id, priority=dispatch.batch_priority(count))
+        refresh_run_status(run_id)
+    return released
+
+
+def withdraw_held(run_id: int, status: RunStatus, details: str) -> int:
+    """End every held batch of a run as never sent; the run ends `status` (rejected, expired).
+
+    Its targets are not sent, with `details` as their reason; its secrets are erased.
+    """
+    assert status in ENDED_UNSENT, status
+    now = timezone.now()
+    code = status.value.upper()
+    with transaction.atomic():
+        Run.objects.filter(pk=run_id).update(status=status)
+        held = list(
+            Batch.objects.filter(run_id=run_id, state=BatchState.HELD).values_list("pk", flat=True)
+        )
+        withdrawn = 0
+        for batch_id in held:
+            moved = _move(
+                batch_id,
+                Move.WITHDRAW,
+                error_code=code,
+                error_details=details,
+                finished_at=now,
+                updated_at=now,
+            )
+            if moved:
+                Target.objects.filter(batch_id=batch_id).update(
+                    outcome=Outcome.NOT_SENT, outcome_details=details
+                )
+                recount(batch_id)
+                withdrawn += 1
+        refresh_run_status(run_id)
+    return withdrawn
+
+
 # --- the run's status, derived from its batches ------------------------------------------------
 
 
@@ -407,6 +464,8 @@ def refresh_run_status(run_id: int) -> Run | None:
         status = derive_status(
             counts, outcomes, attempted=attempted, reconciling=reconciling, engines_mixed=mixed
         )
+        if run.status in ENDED_UNSENT:
+            status = RunStatus(run.status)
         fields: list[str] = []
         if status != run.status:
             run.status = status
@@ -414,7 +473,8 @@ def refresh_run_status(run_id: int) -> Run | None:
         if outcomes != run.outcome_counts:
             run.outcome_counts = outcomes
             fields.append("outcome_counts")
-        in_flight = sum(counts.get(state, 0) for state in IN_FLIGHT_STATES)
+        # A held batch still needs them: it is sent once approved.
+        in_flight = sum(counts.get(state, 0) for state in (*IN_FLIGHT_STATES, BatchState.HELD))
         if not in_flight and run.secret_params:
             run.secret_params = ""
             fields.append("secret_params")
@@ -446,7 +506,7 @@ def _publish_milestones(
         run.submitted_at = now
         fields.append("submitted_at")
         notifications.publish(run.pk, notifications.Event.SUBMITTED)
-    if run.is_final and run.end_published_at is None and run.status not in NOT_RUN_STATUSES:
+    if run.is_final and run.end_published_at is None and run.status not in ENDED_UNSENT:
         run.end_published_at = now
         fields.append("end_published_at")
         notifications.publish(
@@ -482,6 +542,8 @@ def derive_status(
     sending = batches.get(BatchState.SENDING, 0)
     if sum(batches.values()) == 0:
         return RunStatus.FAILED
+    if batches.get(BatchState.HELD, 0):
+        return RunStatus.AWAITING_APPROVAL
     if queued or sending:
         untouched = queued == sum(batches.values()) and attempted == 0
         return RunStatus.QUEUED if untouched else RunStatus.IN_PROGRESS

@@ -28,7 +28,8 @@ from workflows_app.models import (
     Workflow,
 )
 from workflows_app.permissions import RunPermit
-from workflows_app.services import audit, dispatch, timeline
+from workflows_app.services import approvals, audit, dispatch, timeline
+from workflows_app.services.notifications import Event, publish
 from workflows_app.services.params import MASK, split_secrets, validate_params
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.target_insert import TargetRow, insert_targets
@@ -89,8 +90,13 @@ def create_permitted_run(
     allow_duplicate: bool = False,
     again_of: Run | None = None,
     ip: str | None = None,
+    approved: bool = False,
 ) -> Run:
     """Record the run a permit allows with its batches and targets; queue each batch on commit.
+
+    A run that needs approval (services/approvals.py) is created awaiting it instead: its
+    batches held, nothing queued until an approver says yes. `approved`: it was approved as a
+    whole already (a step of an approved flow run).
 
     Refuses (RunRefused) when the targets do not suit the workflow, the parameters are invalid,
     or the same run was just asked for (unless `allow_duplicate`, or unless the person asked to
@@ -110,6 +116,7 @@ def create_permitted_run(
     fingerprint = _fingerprint(workflow, targets, masked)
     # A remote action goes through the classic Act API, which has no version to choose.
     api_version = "" if workflow.is_remote_action else targets_mod.api_version(targets)
+    need = None if approved else approvals.requirement(workflow, len(targets))
 
     with transaction.atomic():
         # One creation at a time per person: the double-click guard below must see the first run.
@@ -132,11 +139,18 @@ def create_permitted_run(
             api_version=api_version,
             target_count=len(targets),
             duplicate_count=duplicate_count,
-            status=RunStatus.QUEUED,
+            status=RunStatus.QUEUED if need is None else RunStatus.AWAITING_APPROVAL,
             target_fingerprint=fingerprint,
         )
-        batch_ids = _write_batches_and_targets(run, targets, api_version, batch_size(workflow))
+        state = BatchState.QUEUED if need is None else BatchState.HELD
+        batch_ids = _write_batches_and_targets(
+            run, targets, api_version, batch_size(workflow), state
+        )
         _record_creation(run, user, ip, batches=len(batch_ids), again_of=again_of)
+        publish(run.pk, Event.CREATED)
+        if need is not None:
+            approvals.request_for_run(run, need)
+            return run
         priority = dispatch.batch_priority(len(targets))
         for batch_id in batch_ids:
             dispatch.enqueue_batch_on_commit(batch_id, priority=priority)
@@ -187,7 +201,11 @@ def batch_size(workflow: Workflow) -> int:
 
 
 def _write_batches_and_targets(
-    run: Run, targets: Sequence[targets_mod.Target], api_version: str, size: int
+    run: Run,
+    targets: Sequence[targets_mod.Target],
+    api_version: str,
+    size: int,
+    state: BatchState = BatchState.QUEUED,
 ) -> list[int]:
     """Insert the run's batches and, in bulk, its targets; returns the batch ids in order."""
     # batches() keeps the objects it is given, so identity maps each back to its position.
@@ -200,7 +218,7 @@ def _write_batches_and_targets(
         batch = Batch.objects.create(
             run=run,
             number=number,
-            state=BatchState.QUEUED,
+            state=state,
             api_version=api_version,
             target_count=len(chunk),
         )

@@ -7,6 +7,7 @@ import datetime as dt
 from django import template
 
 from workflows_app.nexthink.classic import engine_code_meaning
+from workflows_app.permissions import approver_label
 
 register = template.Library()
 
@@ -60,3 +61,9 @@ def duration(value: object) -> str:
 def engine_meaning(code: object) -> str:
     """What a classic Engine's answer code means, for the run page's table of Engine answers."""
     return engine_code_meaning(str(code))
+
+
+@register.filter
+def approver(approver_role: str) -> str:
+    """Who may approve a run for this approver role, in words ("an admin")."""
+    return approver_label(approver_role)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("console/curation/", include("workflows_app.urls.curation")),
     path("people/", include("workflows_app.urls.people")),
     path("flows/", include("workflows_app.urls.flows")),
+    path("approvals/", include("workflows_app.urls.approvals")),
     path("sso/", include("workflows_app.urls.sso")),
     path("account/", include("workflows_app.urls.account")),
     path("api/v1/", api.urls),

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from workflows_app.models import Flow, Run
+from workflows_app.models import Flow, FlowRunStatus, Run
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.flows import live_flows, version_of
 from workflows_app.services.audit import client_address
@@ -73,5 +73,12 @@ def fix(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except FlowRunRefused as exc:
         status = 403 if exc.forbidden else 400
         return render(request, "flows/fix.html", {**context, "error": str(exc)}, status=status)
-    messages.success(request, f"{flow.name} started; this page shows how it goes.")
+    if flow_run.status == FlowRunStatus.AWAITING_APPROVAL:
+        messages.info(
+            request,
+            f"{flow.name} is waiting for approval: it runs once someone approves it. "
+            "This page shows when it does.",
+        )
+    else:
+        messages.success(request, f"{flow.name} started; this page shows how it goes.")
     return redirect("flows:run", flow_run.pk)

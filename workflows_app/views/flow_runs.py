@@ -21,6 +21,7 @@ from workflows_app.flow_graph import StepState, layout
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowStepRun, FlowVersion, Run
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.approvals import approval_of_flow_run, status_context
 from workflows_app.selectors.flows import (
     NOT_A_FLOW_RUN_ID,
     flow_run_filters,
@@ -36,6 +37,7 @@ from workflows_app.services.audit import client_address
 from workflows_app.services.flow_referrers import resolve
 from workflows_app.services.flow_runs import (
     FlowRunRefused,
+    approval_need,
     check_flow_run,
     flow_dependency,
     start_flow_run,
@@ -212,6 +214,7 @@ def _confirm_context(
         "reason": reason,
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
         "warnings": _warnings(flow),
+        "approval_needed": approval_need(flow, version, len(chosen)),
         "nav_section": "flows",
     }
 
@@ -268,7 +271,8 @@ def _label(row: FlowStepRun) -> str:
 def flow_run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A flow run: who, what, why, and its steps' graph and table, live while it runs."""
     flow_run = _flow_run_or_404(request, pk)
-    context = {**_context(flow_run, request), "nav_section": "flows"}
+    approval = status_context(request.user, approval_of_flow_run(flow_run))
+    context = {**_context(flow_run, request), **approval, "nav_section": "flows"}
     return render(request, "flows/run.html", context)
 
 

@@ -4,6 +4,7 @@ export and import in the curation's JSON habit (one document, all or nothing).""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -101,6 +102,14 @@ def _strategy(step: dict[str, Any], kind: str) -> str:
     return STRATEGY_LABELS.get(chosen.get(kind, ""), "")
 
 
+@dataclass(frozen=True)
+class _Approval:
+    """The editor's four-eyes choice: whether runs wait for approval, and by whom."""
+
+    required: bool = False
+    role: str = ""
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
 def flow_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
@@ -111,13 +120,24 @@ def flow_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpR
         rows = rows_from_steps(current.steps) if current else []
         name = flow.name if flow else ""
         self_service = flow.self_service if flow else False
-        return _editor(request, flow, name, self_service, [*rows, StepRow()], [])
+        approval = _Approval(flow.requires_approval, flow.approver_role) if flow else _Approval()
+        return _editor(request, flow, name, self_service, [*rows, StepRow()], [], approval)
     name = request.POST.get("name", "").strip()
     self_service = request.POST.get("self_service") == "on"
+    approval = _Approval(
+        request.POST.get("requires_approval") == "on", request.POST.get("approver_role", "")
+    )
     rows = rows_from_post(request.POST)
     if request.POST.get("action") == "add":
-        return _editor(request, flow, name, self_service, [*rows, StepRow()][:MAX_ROWS], [])
-    data = flow_input(name, self_service, rows)
+        more = [*rows, StepRow()][:MAX_ROWS]
+        return _editor(request, flow, name, self_service, more, [], approval)
+    data = flow_input(
+        name,
+        self_service,
+        rows,
+        requires_approval=approval.required,
+        approver_role=approval.role,
+    )
     try:
         if flow is None:
             flow = flow_service.create_flow(
@@ -129,7 +149,7 @@ def flow_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpR
             )
     except flow_service.FlowInvalid as exc:
         general = attach_errors(rows, exc.errors)
-        return _editor(request, flow, name, self_service, rows, general, status=400)
+        return _editor(request, flow, name, self_service, rows, general, approval, status=400)
     messages.success(request, f"Saved version {flow.version} of '{flow.name}'.")
     return redirect("flows:detail", flow.pk)
 
@@ -141,12 +161,14 @@ def _editor(
     self_service: bool,
     rows: list[StepRow],
     errors: list[str],
+    approval: _Approval,
     status: int = 200,
 ) -> HttpResponse:
     context = {
         "flow": flow,
         "name": name,
         "self_service": self_service,
+        "approval": approval,
         "rows": rows,
         "errors": errors,
         "has_errors": bool(errors) or any(r.errors for r in rows),

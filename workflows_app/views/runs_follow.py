@@ -20,6 +20,7 @@ from workflows_app import permissions
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Run
 from workflows_app.roles import Role, role_required
+from workflows_app.selectors.approvals import approval_of_run, status_context
 from workflows_app.selectors.help_requests import help_request_of
 from workflows_app.selectors.runs import (
     TARGET_FILTERS,
@@ -66,6 +67,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     may_run = _may_run(request, run)
     help_request = help_request_of(run)
     context = {
+        **status_context(request.user, approval_of_run(run)),
         "run": run,
         "progress": progress,
         "page": page,

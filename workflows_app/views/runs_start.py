@@ -20,11 +20,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from workflows_app import permissions
 from workflows_app import targets as targets_mod
 from workflows_app.forms.runs import KIND_LABELS, RunForm
-from workflows_app.models import Run, Workflow
+from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.permissions import RunPermit
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.runs import run_of_workflow
-from workflows_app.services import pending_runs
+from workflows_app.services import approvals, pending_runs
 from workflows_app.services.audit import client_address
 from workflows_app.services.params import mask_params
 from workflows_app.services.runs import RunRefused, batch_size, create_permitted_run
@@ -122,10 +122,17 @@ def confirm(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse
         return _form_page(request, workflow, RunForm(workflow, initial=initial), status=400)
     pending_runs.remember_started(request.session, token, run.pk)
     count = run.target_count
-    messages.success(
-        request,
-        f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} being sent.",
-    )
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        messages.info(
+            request,
+            f"Run {run.pk} waits for approval: nothing is sent to its {count:,} "
+            f"target{'s' if count != 1 else ''} until someone else approves it.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Run {run.pk} started: {count:,} target{'s are' if count != 1 else ' is'} being sent.",
+        )
     return redirect("runs:detail", pk=run.pk)
 
 
@@ -195,6 +202,7 @@ def _confirm_context(workflow: Workflow, form: RunForm, token: str) -> dict[str,
         "ttl_minutes": pending_runs.CONFIRM_TTL_SECONDS // 60,
         "again_of": form.cleaned_data.get("again"),
         "has_secrets": any(d.secret for d in form.param_definitions.values()),
+        "approval_needed": approvals.requirement(workflow, len(chosen)),
     }
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from workflows_app import permissions
-from workflows_app.models import Run, Workflow
+from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
 from workflows_app.selectors.self_service import any_unfinished, recent_fixes
@@ -227,7 +227,14 @@ def run(request: AuthenticatedHttpRequest, workflow_id: int) -> HttpResponse:
         status = 409 if exc.existing_run is not None else 400
         return _refused(request, workflow, device_key, exc.message, status, exc.existing_run)
     title = workflow.curation.display_title
-    messages.success(request, f"{title} started; this page shows how it goes.")
+    if started.status == RunStatus.AWAITING_APPROVAL:
+        messages.info(
+            request,
+            f"{title} is waiting for approval: it runs once someone approves it. "
+            "This page shows when it does.",
+        )
+    else:
+        messages.success(request, f"{title} started; this page shows how it goes.")
     if request.htmx:
         return HttpResponseClientRedirect(run_url(started))
     return redirect(run_url(started))

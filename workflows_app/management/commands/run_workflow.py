@@ -11,9 +11,10 @@ from typing import Any, TextIO
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows_app import links
+from workflows_app import links, permissions
 from workflows_app import targets as targets_mod
-from workflows_app.models import Batch, BatchState, Run, Workflow
+from workflows_app.models import Batch, BatchState, Run, RunStatus, Workflow
+from workflows_app.selectors.approvals import approval_of_run
 from workflows_app.services.params import validate_params
 from workflows_app.services.remote_actions import find_remote_action
 from workflows_app.services.runs import RunRefused, create_run
@@ -88,13 +89,24 @@ class Command(BaseCommand):
         except RunRefused as exc:
             raise CommandError(f"Refused: {exc.message}", returncode=EXIT_INVALID) from None
         batches = run.batches.count()
+        held = run.status == RunStatus.AWAITING_APPROVAL
         self.stdout.write(
-            f"Run {run.pk} queued: {run.target_count:,} targets in {batches} batch(es)"
+            f"Run {run.pk} {'awaiting approval' if held else 'queued'}: "
+            f"{run.target_count:,} targets in {batches} batch(es)"
             + (", classic Act API" if workflow.is_remote_action else f", API {run.api_version}")
             + (f", {parsed.duplicates:,} duplicate line(s) dropped" if parsed.duplicates else "")
         )
         self.stdout.write(links.run_url(run.pk))
-        if options["wait"]:
+        approval = approval_of_run(run) if held else None
+        if approval is not None:
+            who = permissions.approver_label(approval.approver_role)
+            self.stdout.write(
+                f"Nothing is sent until {who} other than you approves it "
+                f"(before {approval.expires_at:%Y-%m-%d %H:%M %Z}): {approval.why}."
+            )
+            if options["wait"]:
+                self.stdout.write("Not waiting: the run waits for its approval first.")
+        elif options["wait"]:
             self._wait(run, timeout=options["timeout"], interval=options["poll_interval"])
 
     def _user(self, username: str) -> Any:
