@@ -20,3 +20,8 @@ def run_url(run_id: int) -> str:
 def approval_url(approval_id: int) -> str:
     """Where an approver sees what will run and approves or rejects it."""
     return absolute(reverse("approvals:detail", args=[approval_id]))
+
+
+def flow_run_url(flow_run_id: int) -> str:
+    """A flow run's page (its steps and their runs), absolute when PORTAL_BASE_URL is set."""
+    return absolute(reverse("flows:run", args=[flow_run_id]))

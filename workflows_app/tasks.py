@@ -95,9 +95,9 @@ def sweep_flows_task() -> list[int]:
 
 
 @shared_task(name=dispatch.NOTIFY)
-def notify_task(run_id: int, event: str, details: dict[str, Any]) -> None:
-    """Hand one run event to the notification channels (each queues its own sends)."""
-    notifications.deliver(run_id, event, details)
+def notify_task(subject_id: int, event: str, details: dict[str, Any]) -> None:
+    """Hand one run (or flow run) event to the notification channels (each queues its sends)."""
+    notifications.deliver(subject_id, event, details)
 
 
 @shared_task(name=dispatch.EXPIRE_APPROVALS)

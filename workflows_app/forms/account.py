@@ -25,9 +25,12 @@ class NotificationsForm(forms.Form):
     """A person's e-mail choices (services/preferences.py)."""
 
     runs_ended = forms.BooleanField(
-        label="My runs: when one ends (with its outcome), is rejected or expires",
+        label=(
+            "My runs and flow runs: when one ends (with its outcome), is rejected or expires"
+            " (a flow run's steps: one mail for the whole flow)"
+        ),
         required=False,
     )
     approvals_waiting = forms.BooleanField(
-        label="Approvals: when a run waits for my approval", required=False
+        label="Approvals: when a run or flow run waits for my approval", required=False
     )

@@ -128,6 +128,9 @@ class FlowRun(models.Model):
     )
     stop_reason = models.CharField(max_length=500, blank=True)
     advanced_at = models.DateTimeField(null=True, blank=True)
+    # When flow_run.ended was published (services/flow_engine.py): set with the final status by
+    # one conditional UPDATE, so racing advances publish it once.
+    end_published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -182,3 +185,15 @@ class FlowStepRun(models.Model):
 
     def __str__(self) -> str:
         return f"Step {self.step_id} of flow run {self.flow_run_id} ({self.state})"
+
+    @property
+    def status_word(self) -> str:
+        """Where it stands in one word: its outcome once ended, else its state."""
+        return self.outcome if self.state == StepState.ENDED and self.outcome else self.state
+
+    @property
+    def status_label(self) -> str:
+        """`status_word` as people read it."""
+        if self.state == StepState.ENDED and self.outcome:
+            return str(StepOutcome(self.outcome).label)
+        return str(StepState(self.state).label)

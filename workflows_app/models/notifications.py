@@ -1,5 +1,5 @@
 """Notifications: what each person wants to be mailed about, the e-mails decided (one per
-person, run and event), and the outgoing webhooks with their delivery log."""
+person, run or flow run, and event), and the outgoing webhooks with their delivery log."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ class NotificationPreference(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
     )
-    # Their own runs: ended (with outcomes), rejected by an approver, approval expired.
-    runs_ended = models.BooleanField("My runs ended, were rejected or expired", default=True)
-    approvals_waiting = models.BooleanField("A run waits for my approval", default=True)
+    # Their own runs and flow runs: ended (with outcomes), rejected by an approver, expired.
+    runs_ended = models.BooleanField(
+        "My runs and flow runs ended, were rejected or expired", default=True
+    )
+    approvals_waiting = models.BooleanField("A run or flow run waits for my approval", default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -32,13 +34,20 @@ class EmailState(models.TextChoices):
 
 
 class EmailNotice(models.Model):
-    """One e-mail to one person about one event of a run, written before it is sent.
+    """One e-mail to one person about one event of a run or of a flow run, written before it is
+    sent.
 
-    Unique per (run, event, recipient): a redelivered event finds its row and mails nobody
-    again; the send task claims the row (queued → sending) so a redelivered send does not either.
+    Unique per (run or flow run, event, recipient): a redelivered event finds its row and mails
+    nobody again; the send task claims the row (queued → sending) so a redelivered send does not
+    either.
     """
 
-    run = models.ForeignKey("workflows_app.Run", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "workflows_app.Run", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    flow_run = models.ForeignKey(
+        "workflows_app.FlowRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     event = models.CharField(max_length=40)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
@@ -56,15 +65,24 @@ class EmailNotice(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "event", "recipient"], name="unique_email_notice"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["flow_run", "event", "recipient"], name="unique_flow_run_email_notice"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(run__isnull=False, flow_run__isnull=True)
+                | models.Q(run__isnull=True, flow_run__isnull=False),
+                name="email_notice_of_one_run_or_flow_run",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} of run {self.run_id} to user {self.recipient_id} ({self.state})"
+        what = f"run {self.run_id}" if self.run_id else f"flow run {self.flow_run_id}"
+        return f"{self.event} of {what} to user {self.recipient_id} ({self.state})"
 
 
 class Webhook(models.Model):
-    """A URL that receives run events as signed JSON POSTs (docs/webhooks.md)."""
+    """A URL that receives run and flow run events as signed JSON POSTs (docs/webhooks.md)."""
 
     url = models.URLField("URL", max_length=2000)
     description = models.CharField(max_length=200, blank=True)
@@ -107,9 +125,11 @@ class WebhookDelivery(models.Model):
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=40)
-    # Not a foreign key: the log outlives the run (retention) and a test event has none.
+    # Not foreign keys: the log outlives the run (retention) and a test event has none. A flow
+    # run's event names its flow run, a run's its run.
     run_id = models.BigIntegerField(null=True, blank=True)
-    # Which published event this is (run, event, details): a redelivered one is not sent twice.
+    flow_run_id = models.BigIntegerField(null=True, blank=True)
+    # Which published event this is (subject, event, details): a redelivered one is not sent twice.
     dedupe_key = models.CharField(max_length=64)
     body = models.TextField()
     state = models.CharField(

@@ -83,6 +83,32 @@ def step_rows(flow_run: FlowRun) -> list[FlowStepRun]:
     return list(flow_run.steps.select_related("run").order_by("position"))
 
 
+@dataclass(frozen=True)
+class StepSummary:
+    """One step of a flow run as notifications tell it (services/emails.py, webhooks.py)."""
+
+    key: str
+    name: str
+    status: str  # FlowStepRun.status_word
+    status_label: str
+    run_id: int | None
+
+
+def step_summaries(flow_run: FlowRun) -> list[StepSummary]:
+    """The flow run's steps in the flow's order: key, name in its version, status, run."""
+    names = {s["id"]: s.get("name") or s["id"] for s in flow_run.flow_version.steps}
+    return [
+        StepSummary(
+            key=row.step_id,
+            name=str(names.get(row.step_id, row.step_id)),
+            status=row.status_word,
+            status_label=row.status_label,
+            run_id=row.run_id,
+        )
+        for row in flow_run.steps.order_by("position")
+    ]
+
+
 def flow_runs_of(flow: Flow, limit: int = 20) -> list[FlowRun]:
     """The flow's newest runs."""
     return list(

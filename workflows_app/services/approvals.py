@@ -39,7 +39,7 @@ from workflows_app.models import (
 )
 from workflows_app.roles import Role
 from workflows_app.services import audit, dispatch, lifecycle, timeline
-from workflows_app.services.notifications import Event, publish
+from workflows_app.services.notifications import Event, FlowEvent, publish, publish_flow_run
 
 logger = logging.getLogger(__name__)
 MAX_COMMENT = Approval._meta.get_field("comment").max_length or 1000
@@ -168,20 +168,26 @@ def request_for_run(run: Run, need: Requirement) -> Approval:
         actor=run.created_by,
         details={"approver_role": approval.approver_role},
     )
-    publish(
-        run.pk,
-        Event.AWAITING_APPROVAL,
-        approver_ids=approver_ids(approval),
-        approver_role=approval.approver_role,
-        why=approval.why,
-        expires_at=approval.expires_at.isoformat(),
-    )
+    publish(run.pk, Event.AWAITING_APPROVAL, **_waiting_details(approval))
     return approval
 
 
 def request_for_flow_run(flow_run: FlowRun, need: Requirement) -> Approval:
-    """Record that a flow run just created waits for approval (no step starts meanwhile)."""
-    return _new_request(user=flow_run.created_by, need=need, flow_run=flow_run)
+    """Record that a flow run just created waits for approval (no step starts meanwhile); tell
+    approvers. Call inside the transaction that creates the flow run."""
+    approval = _new_request(user=flow_run.created_by, need=need, flow_run=flow_run)
+    publish_flow_run(flow_run.pk, FlowEvent.AWAITING_APPROVAL, **_waiting_details(approval))
+    return approval
+
+
+def _waiting_details(approval: Approval) -> dict[str, object]:
+    """What an awaiting-approval event says: whom it waits for, why, until when."""
+    return {
+        "approver_ids": approver_ids(approval),
+        "approver_role": approval.approver_role,
+        "why": approval.why,
+        "expires_at": approval.expires_at.isoformat(),
+    }
 
 
 # --- deciding ---------------------------------------------------------------------------------
@@ -315,9 +321,21 @@ def _settle_run(approval: Approval, *, actor: User | None, ip: str | None) -> No
 
 
 FLOW_DECISIONS = {
-    ApprovalState.APPROVED: (FlowRunStatus.IN_PROGRESS, AuditAction.FLOW_RUN_APPROVED),
-    ApprovalState.REJECTED: (FlowRunStatus.REJECTED, AuditAction.FLOW_RUN_REJECTED),
-    ApprovalState.EXPIRED: (FlowRunStatus.EXPIRED, AuditAction.FLOW_RUN_APPROVAL_EXPIRED),
+    ApprovalState.APPROVED: (
+        FlowRunStatus.IN_PROGRESS,
+        AuditAction.FLOW_RUN_APPROVED,
+        FlowEvent.APPROVED,
+    ),
+    ApprovalState.REJECTED: (
+        FlowRunStatus.REJECTED,
+        AuditAction.FLOW_RUN_REJECTED,
+        FlowEvent.REJECTED,
+    ),
+    ApprovalState.EXPIRED: (
+        FlowRunStatus.EXPIRED,
+        AuditAction.FLOW_RUN_APPROVAL_EXPIRED,
+        FlowEvent.EXPIRED,
+    ),
 }
 
 
@@ -325,7 +343,7 @@ def _settle_flow_run(approval: Approval, *, actor: User | None, ip: str | None) 
     flow_run_id = approval.flow_run_id
     assert flow_run_id is not None
     said = _said(approval)
-    status, action = FLOW_DECISIONS[ApprovalState(approval.state)]
+    status, action, event = FLOW_DECISIONS[ApprovalState(approval.state)]
     now = timezone.now()
     waiting = FlowRun.objects.filter(pk=flow_run_id, status=FlowRunStatus.AWAITING_APPROVAL)
     if approval.state == ApprovalState.APPROVED:
@@ -346,6 +364,10 @@ def _settle_flow_run(approval: Approval, *, actor: User | None, ip: str | None) 
         details={"approval": approval.pk, "comment": approval.comment, "why": approval.why},
         ip=ip,
     )
+    if approval.state == ApprovalState.EXPIRED:
+        publish_flow_run(flow_run_id, event)
+    else:
+        publish_flow_run(flow_run_id, event, approver=_name(actor), comment=approval.comment)
 
 
 def _name(user: AbstractBaseUser | None) -> str:

@@ -100,12 +100,13 @@ def enqueue_flow_advance_on_commit(flow_run_id: int) -> None:
     transaction.on_commit(lambda: enqueue_flow_advance(flow_run_id))
 
 
-def enqueue_notification(run_id: int, event: str, details: dict[str, object]) -> None:
-    """Ask a worker to tell people and tools about a run's event (services/notifications.py).
+def enqueue_notification(subject_id: int, event: str, details: dict[str, object]) -> None:
+    """Ask a worker to tell people and tools about a run's or flow run's event (the event's
+    name says which: services/notifications.py).
 
     BULK: behind a click, in the order queued with batches, ahead of sweeps and syncs.
     """
-    current_app.send_task(NOTIFY, args=(run_id, event, details), priority=BULK)
+    current_app.send_task(NOTIFY, args=(subject_id, event, details), priority=BULK)
 
 
 def enqueue_help_email(help_request_id: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -34,6 +35,7 @@ from workflows_app.models import (
 )
 from workflows_app.services import runs as run_service
 from workflows_app.services.flow_referrers import resolve
+from workflows_app.services.notifications import FlowEvent, publish_flow_run
 
 logger = logging.getLogger(__name__)
 SWEEP_LIMIT = 200
@@ -225,16 +227,35 @@ def _targets_for(
 
 
 def _finish(flow_run: FlowRun, rows: dict[str, FlowStepRun], result: AdvanceResult) -> None:
-    """Store the flow run's state; when no step can change any more, its final status."""
-    flow_run.advanced_at = timezone.now()
+    """Store the flow run's state; when no step can change any more, its final status, and
+    publish flow_run.ended the first time it becomes final."""
+    now = timezone.now()
+    flow_run.advanced_at = now
     fields = ["advanced_at", "stop_reason"]
     open_states = (StepState.PENDING, StepState.STARTED)
     if not any(r.state in open_states for r in rows.values()):
         flow_run.status = _final_status(flow_run, rows)
-        flow_run.finished_at = timezone.now()
+        flow_run.finished_at = now
         fields += ["status", "finished_at"]
         result.finished = True
     flow_run.save(update_fields=fields)
+    if result.finished:
+        _publish_end(flow_run, rows, now)
+
+
+def _publish_end(flow_run: FlowRun, rows: dict[str, FlowStepRun], now: datetime) -> None:
+    """Publish flow_run.ended once: the conditional UPDATE commits with the final status, so
+    an advance racing this one (or a later one) finds it set and publishes nothing."""
+    claimed = FlowRun.objects.filter(pk=flow_run.pk, end_published_at__isnull=True).update(
+        end_published_at=now
+    )
+    if claimed:
+        publish_flow_run(
+            flow_run.pk,
+            FlowEvent.ENDED,
+            status=str(flow_run.status),
+            steps={row.step_id: row.status_word for row in rows.values()},
+        )
 
 
 def _final_status(flow_run: FlowRun, rows: dict[str, FlowStepRun]) -> FlowRunStatus:

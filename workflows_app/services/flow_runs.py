@@ -24,6 +24,7 @@ from workflows_app.models import (
 from workflows_app.roles import user_role
 from workflows_app.services import approvals, audit, flow_engine
 from workflows_app.services.flow_referrers import Referrer, resolve
+from workflows_app.services.notifications import FlowEvent, publish_flow_run
 
 
 class FlowRunRefused(Exception):
@@ -154,6 +155,7 @@ def start_flow_run(
             },
             ip=ip,
         )
+        publish_flow_run(flow_run.pk, FlowEvent.CREATED)
         if need is None:
             flow_engine.advance(flow_run.pk)
         else:

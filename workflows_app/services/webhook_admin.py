@@ -12,13 +12,12 @@ from django.db import transaction
 
 from workflows_app.models import AuditAction, Webhook
 from workflows_app.services import audit
-from workflows_app.services.run_events import Event
+from workflows_app.services.run_events import EVENT_NAMES
 from workflows_app.services.secrets import encrypt_dict
 from workflows_app.services.webhooks import SECRET_KEY_NAME
 
 MAX_URL = Webhook._meta.get_field("url").max_length or 2000
 MIN_SECRET, MAX_SECRET = 16, 500
-EVENT_NAMES = [event.value for event in Event]
 
 
 class WebhookRefused(Exception):

@@ -1,4 +1,5 @@
-"""The outgoing webhook channel: each run event, as signed JSON, to every webhook that wants it.
+"""The outgoing webhook channel: each run or flow run event, as signed JSON, to every webhook
+that wants it.
 
 The channel writes one WebhookDelivery per webhook (its body fixed once, so every attempt sends
 the same bytes and the same delivery id) and queues a task; the task claims the delivery, writes
@@ -22,9 +23,17 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from workflows_app import links, webhook_client
-from workflows_app.models import DeliveryState, Run, Webhook, WebhookAttempt, WebhookDelivery
+from workflows_app.models import (
+    DeliveryState,
+    FlowRun,
+    Run,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from workflows_app.selectors.flows import step_summaries
 from workflows_app.services import dispatch
-from workflows_app.services.run_events import Event
+from workflows_app.services.run_events import Event, FlowEvent
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict
 
 logger = logging.getLogger(__name__)
@@ -37,27 +46,64 @@ CLOCK_TOLERANCE = timedelta(seconds=2)
 
 def on_run_event(run_id: int, event: Event, details: Mapping[str, Any]) -> None:
     """Queue one delivery of this event to each enabled webhook that wants it (a channel)."""
-    hooks = [hook for hook in Webhook.objects.filter(enabled=True) if hook.wants(event.value)]
+    hooks = _wanting(event.value)
     if not hooks:
         return
     run = Run.objects.select_related("created_by").filter(pk=run_id).first()
     if run is None:
         return
-    key = hashlib.sha256(
-        json.dumps([run_id, event.value, details], sort_keys=True, default=str).encode()
-    ).hexdigest()
+    key = _dedupe_key([run_id, event.value, details])
+    _queue(hooks, key, event.value, {"run": run_payload(run)}, details, run_id=run_id)
+
+
+def on_flow_run_event(flow_run_id: int, event: FlowEvent, details: Mapping[str, Any]) -> None:
+    """Queue one delivery of a flow run's event to each webhook that wants it (a channel)."""
+    hooks = _wanting(event.value)
+    if not hooks:
+        return
+    flow_run = (
+        FlowRun.objects.select_related("created_by", "flow_version").filter(pk=flow_run_id).first()
+    )
+    if flow_run is None:
+        return
+    key = _dedupe_key(["flow_run", flow_run_id, event.value, details])
+    subject = {"flow_run": flow_run_payload(flow_run)}
+    _queue(hooks, key, event.value, subject, details, flow_run_id=flow_run_id)
+
+
+def _wanting(event: str) -> list[Webhook]:
+    return [hook for hook in Webhook.objects.filter(enabled=True) if hook.wants(event)]
+
+
+def _dedupe_key(published: list[Any]) -> str:
+    """Names one published event: the same event delivered again has the same key."""
+    return hashlib.sha256(json.dumps(published, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _queue(
+    hooks: list[Webhook],
+    key: str,
+    event: str,
+    subject: dict[str, Any],
+    details: Mapping[str, Any],
+    *,
+    run_id: int | None = None,
+    flow_run_id: int | None = None,
+) -> None:
+    """Write each webhook's delivery of the event (once per key) and send it after commit."""
     occurred_at = timezone.now()
     with transaction.atomic():
         for hook in hooks:
             delivery_id = uuid.uuid4()
-            body = payload(delivery_id, event.value, occurred_at, run_payload(run), dict(details))
+            body = payload(delivery_id, event, occurred_at, subject, dict(details))
             delivery, made = WebhookDelivery.objects.get_or_create(
                 webhook=hook,
                 dedupe_key=key,
                 defaults={
                     "uuid": delivery_id,
-                    "event": event.value,
+                    "event": event,
                     "run_id": run_id,
+                    "flow_run_id": flow_run_id,
                     "body": body,
                 },
             )
@@ -77,7 +123,7 @@ def send_test(hook: Webhook) -> WebhookDelivery:
             event=TEST_EVENT,
             run_id=None,
             dedupe_key=delivery_id.hex,
-            body=payload(delivery_id, TEST_EVENT, timezone.now(), None, details),
+            body=payload(delivery_id, TEST_EVENT, timezone.now(), {"run": None}, details),
         )
         dispatch.enqueue_webhook_delivery_on_commit(delivery.pk)
         _keep_recent(hook.pk)
@@ -88,15 +134,19 @@ def payload(
     delivery_id: uuid.UUID,
     event: str,
     occurred_at: datetime,
-    run: dict[str, Any] | None,
+    subject: dict[str, Any],
     details: dict[str, Any],
 ) -> str:
-    """The JSON body of a delivery (docs/webhooks.md), as the exact text that is signed."""
+    """The JSON body of a delivery (docs/webhooks.md), as the exact text that is signed.
+
+    `subject` is {"run": …} for a run's event (and the test event), {"flow_run": …} for a flow
+    run's.
+    """
     document = {
         "id": str(delivery_id),
         "event": event,
         "occurred_at": occurred_at.isoformat(),
-        "run": run,
+        **subject,
         "details": details,
     }
     return json.dumps(document, separators=(",", ":"), default=str)
@@ -118,6 +168,37 @@ def run_payload(run: Run) -> dict[str, Any]:
         "params": run.params or {},
         "created_at": run.created_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def flow_run_payload(flow_run: FlowRun) -> dict[str, Any]:
+    """What a receiver learns of a flow run: its flow, requester, status and each step's run
+    (never a parameter value: those are each step run's own)."""
+    version = flow_run.flow_version
+    return {
+        "id": flow_run.pk,
+        "url": links.flow_run_url(flow_run.pk),
+        "flow": {"id": flow_run.flow_id, "name": version.name, "version": version.number},
+        "requester": flow_run.created_by.get_username(),
+        "role": flow_run.role,
+        "source": flow_run.source,
+        "status": flow_run.status,
+        "target_count": flow_run.target_count,
+        "reason": flow_run.reason,
+        "stop_reason": flow_run.stop_reason,
+        "steps": [
+            {
+                "key": step.key,
+                "name": step.name,
+                "status": step.status,
+                "run": {"id": step.run_id, "url": links.run_url(step.run_id)}
+                if step.run_id is not None
+                else None,
+            }
+            for step in step_summaries(flow_run)
+        ],
+        "created_at": flow_run.created_at.isoformat(),
+        "finished_at": flow_run.finished_at.isoformat() if flow_run.finished_at else None,
     }
 
 

@@ -14,8 +14,9 @@ from workflows_app.services.webhook_admin import EVENT_NAMES, WebhookRefused, cr
 
 class Command(BaseCommand):
     help = (
-        "Register a URL that receives run events as signed JSON POSTs (docs/webhooks.md). The "
-        "secret is read from a file, never from the command line (shell history, process list)."
+        "Register a URL that receives run and flow run events as signed JSON POSTs "
+        "(docs/webhooks.md). The secret is read from a file, never from the command line "
+        "(shell history, process list)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
