@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows_app.models import Flow, FlowRun, FlowStepRun, Run
-from workflows_app.services import flows
+from workflows_app.models import (
+    Batch,
+    BatchState,
+    Flow,
+    FlowRun,
+    FlowStepRun,
+    Outcome,
+    Run,
+)
+from workflows_app.models import Target as TargetRow
+from workflows_app.services import flows, lifecycle
 from workflows_app.services.flow_runs import start_flow_run
 from workflows_app.targets import Target, TargetKind
 
@@ -54,3 +63,14 @@ def steps_of(flow_run: FlowRun) -> dict[str, FlowStepRun]:
 
 def states(flow_run: FlowRun) -> dict[str, tuple[str, str]]:
     return {sid: (s.state, s.outcome) for sid, s in steps_of(flow_run).items()}
+
+
+def end_run(run: Run | None, *, failing: tuple[str, ...] = ()) -> None:
+    """What follow-up does when every execution ended: targets named in `failing` failed."""
+    assert run is not None
+    batch = Batch.objects.get(run=run)
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.SUBMITTED)
+    TargetRow.objects.filter(run=run).update(outcome=Outcome.SUCCESS)
+    TargetRow.objects.filter(run=run, value__in=failing).update(outcome=Outcome.FAILURE)
+    lifecycle.recount(batch.pk)
+    lifecycle.refresh_run_status(run.pk)

@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.flow_support import catalogue, make_flow, run_flow, states, step, steps_of
+from tests.flow_support import catalogue, end_run, make_flow, run_flow, states, step, steps_of
 from workflows_app.models import (
     AuditAction,
     AuditEvent,
     Batch,
-    BatchState,
     FlowRun,
     FlowRunStatus,
-    Outcome,
     Run,
     StepState,
     Target,
@@ -51,16 +49,6 @@ def agent(make_user: Any) -> Any:
     return make_user("agent", Role.HELPDESK)
 
 
-def end_run(run: Run, *, failing: tuple[str, ...] = ()) -> None:
-    """What follow-up does when every execution ended: targets named in `failing` failed."""
-    batch = Batch.objects.get(run=run)
-    Batch.objects.filter(pk=batch.pk).update(state=BatchState.SUBMITTED)
-    Target.objects.filter(run=run).update(outcome=Outcome.SUCCESS)
-    Target.objects.filter(run=run, value__in=failing).update(outcome=Outcome.FAILURE)
-    lifecycle.recount(batch.pk)
-    lifecycle.refresh_run_status(run.pk)
-
-
 def sent_values(run: Run | None) -> list[str]:
     assert run is not None
     return list(Target.objects.filter(run=run).order_by("position").values_list("value", flat=True))
@@ -86,13 +74,13 @@ def test_steps_start_when_every_step_they_depend_on_has_ended(
         "network": ("pending", ""),
     }
     assert Batch.objects.count() == 1  # the first step's one batch, queued on commit
-    end_run(steps_of(flow_run)["clear"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run)
     assert flow_engine.advance(flow_run.pk).started == ["disk", "spooler"]  # in parallel
-    end_run(steps_of(flow_run)["disk"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["disk"].run)
     assert flow_engine.advance(flow_run.pk).started == []  # network waits for spooler too
-    end_run(steps_of(flow_run)["spooler"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["spooler"].run)
     assert flow_engine.advance(flow_run.pk).started == ["network"]
-    end_run(steps_of(flow_run)["network"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["network"].run)
     assert flow_engine.advance(flow_run.pk).finished
     flow_run.refresh_from_db()
     assert flow_run.status == FlowRunStatus.SUCCEEDED and flow_run.finished_at is not None
@@ -117,7 +105,7 @@ def test_failure_stops_the_flow_by_default_and_the_rest_is_not_started(
     )
     flow_run = run_flow(agent, flow, "PC-1")
     assert flow_engine.advance(flow_run.pk).started == []
-    end_run(steps_of(flow_run)["clear"].run, failing=("PC-1",))  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run, failing=("PC-1",))
     flow_engine.advance(flow_run.pk)
     assert states(flow_run)["disk"] == ("not_started", "")
     assert states(flow_run)["network"] == ("not_started", "")
@@ -125,7 +113,7 @@ def test_failure_stops_the_flow_by_default_and_the_rest_is_not_started(
     reason = "Step 'clear' failed and its behaviour on failure is to stop the flow."
     assert steps_of(flow_run)["disk"].reason == reason
     assert steps_of(flow_run)["network"].reason == reason
-    end_run(steps_of(flow_run)["spooler"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["spooler"].run)
     flow_engine.advance(flow_run.pk)
     flow_run.refresh_from_db()
     assert (flow_run.status, flow_run.stop_reason) == (FlowRunStatus.STOPPED, reason)
@@ -146,7 +134,7 @@ def test_continue_on_failure_runs_dependents_on_the_targets_chosen(
         step("logs", "clear"),
     )
     flow_run = run_flow(agent, flow, "PC-1", "PC-2")
-    end_run(steps_of(flow_run)["clear"].run, failing=("PC-1", "PC-2"))  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run, failing=("PC-1", "PC-2"))
     flow_engine.advance(flow_run.pk)
     found = steps_of(flow_run)
     assert sent_values(found["disk"].run) == ["PC-1", "PC-2"]
@@ -173,7 +161,7 @@ def test_partial_success_continues_by_default_on_the_targets_that_succeeded(
         step("spooler", "clear", run_on="failed"),
     )
     flow_run = run_flow(agent, flow, "PC-1", "PC-2", "PC-3")
-    end_run(steps_of(flow_run)["clear"].run, failing=("PC-2",))  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run, failing=("PC-2",))
     flow_engine.advance(flow_run.pk)
     found = steps_of(flow_run)
     assert found["clear"].outcome == "partial_success"
@@ -188,7 +176,7 @@ def test_partial_success_with_stop_ends_the_flow(
     stop = [{"type": "partial_success", "strategy": "stop"}]
     flow = make_flow(admin, "Strict", step("clear", exception_behavior=stop), step("disk", "clear"))
     flow_run = run_flow(agent, flow, "PC-1", "PC-2")
-    end_run(steps_of(flow_run)["clear"].run, failing=("PC-2",))  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run, failing=("PC-2",))
     assert flow_engine.advance(flow_run.pk).finished
     flow_run.refresh_from_db()
     assert flow_run.status == FlowRunStatus.STOPPED
@@ -222,7 +210,7 @@ def test_a_step_that_cannot_be_sent_is_a_failure(
     from workflows_app.models import Workflow
 
     Workflow.objects.filter(nql_id="#free_up_disk_space").update(trigger_api=False)
-    end_run(steps_of(flow_run)["clear"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run)
     flow_engine.advance(flow_run.pk)
     disk = steps_of(flow_run)["disk"]
     assert (disk.state, disk.outcome, disk.run) == (StepState.ENDED, "failure", None)
@@ -245,7 +233,7 @@ def test_a_run_becoming_final_asks_for_its_flow_to_advance(
     monkeypatch.setattr(dispatch, "enqueue_flow_advance", asked.append)
     flow_run = run_flow(agent, make_flow(admin, "Hook", step("clear"), step("disk", "clear")), "PC")
     with django_capture_on_commit_callbacks(execute=True):
-        end_run(steps_of(flow_run)["clear"].run)  # type: ignore[arg-type]
+        end_run(steps_of(flow_run)["clear"].run)
     assert asked == [flow_run.pk]
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.refresh_run_status(steps_of(flow_run)["clear"].run.pk)  # type: ignore[union-attr]
@@ -257,7 +245,7 @@ def test_a_lost_advance_message_is_made_up_by_the_sweep_and_nothing_starts_twice
     admin: Any, agent: Any, enqueued: list[int]
 ) -> None:
     flow_run = run_flow(agent, make_flow(admin, "Lost", step("clear"), step("disk", "clear")), "PC")
-    end_run(steps_of(flow_run)["clear"].run)  # type: ignore[arg-type]  # its message is lost
+    end_run(steps_of(flow_run)["clear"].run)  # its message is lost
     assert flow_engine.sweep() == [flow_run.pk]
     assert flow_engine.sweep() == [] and flow_engine.advance(flow_run.pk).started == []
     assert Run.objects.count() == 2 and states(flow_run)["disk"] == ("started", "")
@@ -269,7 +257,7 @@ def test_two_advances_at_once_start_each_step_once(
 ) -> None:
     flow = make_flow(admin, "Race", step("clear"), step("disk", "clear"), step("spooler", "clear"))
     flow_run = run_flow(agent, flow, "PC-1")
-    end_run(steps_of(flow_run)["clear"].run)  # type: ignore[arg-type]
+    end_run(steps_of(flow_run)["clear"].run)
     barrier = threading.Barrier(4)
     started: list[list[str]] = []
 
