@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+from django.db import connection
 
 from workflows_app.models import (
     Batch,
@@ -14,7 +17,7 @@ from workflows_app.models import (
     Run,
 )
 from workflows_app.models import Target as TargetRow
-from workflows_app.services import flows, lifecycle
+from workflows_app.services import flow_engine, flows, lifecycle
 from workflows_app.services.flow_runs import start_flow_run
 from workflows_app.targets import Target, TargetKind
 
@@ -74,3 +77,23 @@ def end_run(run: Run | None, *, failing: tuple[str, ...] = ()) -> None:
     TargetRow.objects.filter(run=run, value__in=failing).update(outcome=Outcome.FAILURE)
     lifecycle.recount(batch.pk)
     lifecycle.refresh_run_status(run.pk)
+
+
+def advances_at_once(flow_run: FlowRun, count: int = 4) -> list[flow_engine.AdvanceResult]:
+    """Advance the flow run from `count` threads released together (each its own connection)."""
+    barrier = threading.Barrier(count)
+    results: list[flow_engine.AdvanceResult] = []
+
+    def advance() -> None:
+        barrier.wait()
+        try:
+            results.append(flow_engine.advance(flow_run.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=advance) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results

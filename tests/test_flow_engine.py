@@ -6,13 +6,20 @@ The whole pipeline (worker, beat, the simulator over HTTP) is in test_flow_pipel
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection
 
-from tests.flow_support import catalogue, end_run, make_flow, run_flow, states, step, steps_of
+from tests.flow_support import (
+    advances_at_once,
+    catalogue,
+    end_run,
+    make_flow,
+    run_flow,
+    states,
+    step,
+    steps_of,
+)
 from workflows_app.models import (
     AuditAction,
     AuditEvent,
@@ -258,21 +265,7 @@ def test_two_advances_at_once_start_each_step_once(
     flow = make_flow(admin, "Race", step("clear"), step("disk", "clear"), step("spooler", "clear"))
     flow_run = run_flow(agent, flow, "PC-1")
     end_run(steps_of(flow_run)["clear"].run)
-    barrier = threading.Barrier(4)
-    started: list[list[str]] = []
-
-    def advance() -> None:
-        barrier.wait()
-        try:
-            started.append(flow_engine.advance(flow_run.pk).started)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=advance) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    started = [result.started for result in advances_at_once(flow_run)]
     assert sorted(started) == [[], [], [], ["disk", "spooler"]]
     assert Run.objects.count() == 3
 

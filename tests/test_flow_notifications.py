@@ -12,10 +12,17 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
-from tests.flow_support import catalogue, end_run, make_flow, run_flow, step, steps_of
+from tests.flow_support import (
+    advances_at_once,
+    catalogue,
+    end_run,
+    make_flow,
+    run_flow,
+    step,
+    steps_of,
+)
 from tests.notify_support import Receiver, verify
 from workflows_app import tasks
 from workflows_app.models import (
@@ -245,21 +252,7 @@ def test_two_advances_at_once_publish_the_flow_runs_end_once(
     monkeypatch.setattr(dispatch, "enqueue_flow_advance", lambda flow_run_id: None)
     flow_run = run_flow(agent, make_flow(admin, "Race end", step("clear")), "PC-1")
     end_run(steps_of(flow_run)["clear"].run)
-    barrier = threading.Barrier(4)
-    finished: list[bool] = []
-
-    def advance() -> None:
-        barrier.wait()
-        try:
-            finished.append(flow_engine.advance(flow_run.pk).finished)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=advance) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    finished = [result.finished for result in advances_at_once(flow_run)]
     assert sorted(finished) == [False, False, False, True]
     assert ended == [flow_run.pk]
     assert FlowRun.objects.get(pk=flow_run.pk).end_published_at is not None
