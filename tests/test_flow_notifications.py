@@ -98,6 +98,7 @@ def test_approvers_of_a_held_flow_run_are_mailed_once_with_the_decision_page(
     assert f"https://portal.example.com/approvals/{approval.pk}/" in sent.body
     assert "agent (Helpdesk) asks" in sent.body and "requires approval" in sent.body
     assert "Reason: flow test" in sent.body
+    assert "  clear: #clear_teams_cache\n  disk: #free_up_disk_space\n" in sent.body
     notice = EmailNotice.objects.get()
     assert (notice.flow_run_id, notice.run_id, notice.event) == (
         flow_run.pk,

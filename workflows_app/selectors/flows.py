@@ -89,18 +89,21 @@ class StepSummary:
 
     key: str
     name: str
+    referrer: str  # what it runs: the workflow's NQL id (services/flow_referrers.py)
     status: str  # FlowStepRun.status_word
     status_label: str
     run_id: int | None
 
 
 def step_summaries(flow_run: FlowRun) -> list[StepSummary]:
-    """The flow run's steps in the flow's order: key, name in its version, status, run."""
-    names = {s["id"]: s.get("name") or s["id"] for s in flow_run.flow_version.steps}
+    """The flow run's steps in the flow's order: key, name and referrer in its version, status,
+    run."""
+    defined = {s["id"]: s for s in flow_run.flow_version.steps}
     return [
         StepSummary(
             key=row.step_id,
-            name=str(names.get(row.step_id, row.step_id)),
+            name=str(defined.get(row.step_id, {}).get("name") or row.step_id),
+            referrer=str(defined.get(row.step_id, {}).get("referrer") or ""),
             status=row.status_word,
             status_label=row.status_label,
             run_id=row.run_id,

@@ -6,7 +6,9 @@ run's row lock, and every step moves by a conditional UPDATE whose row count is 
 claim-then-act discipline of batches): a worker dying mid-advance rolls everything back, and
 whoever advances next (the hook when a step's run becomes final, or the beat sweep) starts from
 the same place. A step's run is created in the same transaction as its claim, so a step is never
-started twice and never lost.
+started twice and never lost. The advance that finds the flow run final publishes
+flow_run.ended (services/notifications.py), once: `FlowRun.end_published_at` is claimed by a
+conditional UPDATE in the same transaction.
 """
 
 from __future__ import annotations
