@@ -251,7 +251,7 @@ def compose_flow_run(flow_run: FlowRun, event: FlowEvent, details: Mapping[str, 
         **_decision_context(details),
     }
     pk, requester = flow_run.pk, flow_run.created_by.get_username()
-    refused = {
+    before_start = {
         FlowEvent.AWAITING_APPROVAL: (
             f"Approval needed: flow {what} for {requester} (flow run {pk})",
             "emails/flow_run_awaiting_approval.txt",
@@ -262,8 +262,8 @@ def compose_flow_run(flow_run: FlowRun, event: FlowEvent, details: Mapping[str, 
             "emails/flow_run_refused.txt",
         ),
     }
-    if event in refused:
-        subject, template = refused[event]
+    if event in before_start:
+        subject, template = before_start[event]
         return _mail(subject, template, context, event)
     status = FlowRunStatus(details.get("status") or flow_run.status)
     context["status_label"] = status.label
