@@ -506,13 +506,26 @@ def celery_beat(
     beat.stop()
 
 
+# Settings of the follow-up schedule this process shares with the worker while one runs.
+SHARED_SCHEDULE = ("FOLLOW_UP_SECONDS", "FOLLOW_UP_CYCLE_SECONDS", "RECONCILE_GRACE_SECONDS")
+
+
 @pytest.fixture
 def celery_worker(
-    celery_worker_process: WorkerProcess, transactional_db: None, simulator: Simulator
+    celery_worker_process: WorkerProcess,
+    transactional_db: None,
+    simulator: Simulator,
+    settings: Any,
 ) -> Iterator[WorkerProcess]:
-    """A running worker, a fresh simulator and committed rows; faults cleared afterwards."""
+    """A running worker, a fresh simulator and committed rows; faults cleared afterwards.
+
+    This process plans checks the worker makes when a test calls a service itself (the sweeper
+    standing in for beat, an admin's re-send): on the worker's schedule, not production's 30 s.
+    """
     from workflows_app.models import Batch, BatchState
 
+    for name in SHARED_SCHEDULE:
+        setattr(settings, name, float(WORKER_SETTINGS[name]))
     celery_worker_process.ensure_running()
     celery_worker_process.forget_token()
     yield celery_worker_process
