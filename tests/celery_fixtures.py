@@ -50,7 +50,9 @@ WORKER_SETTINGS = {
     # never come due by schedule (the session's beat lives longer than the recount's 5 minutes).
     "FOLLOW_UP_SECONDS": "0.5",
     "FOLLOW_UP_CYCLE_SECONDS": "0.5",
-    "RECONCILE_GRACE_SECONDS": "6",
+    # Targets of an unknown batch not found at Nexthink are not sent 3 s after its claim (the
+    # simulator lists an execution as soon as it accepts it; checks come 0.5, 1, 2 s apart).
+    "RECONCILE_GRACE_SECONDS": "3",
     "CATALOGUE_SYNC_MINUTES": "100000",
     "BATCH_SWEEP_SECONDS": "100000",
     "DASHBOARD_RECOUNT_MINUTES": "100000",
