@@ -50,12 +50,16 @@ WORKER_SETTINGS = {
     # A killed worker's messages stay unacknowledged (never redelivered) during a test.
     "CELERY_VISIBILITY_TIMEOUT": "10800",
     # Follow-up within a second or two when beat runs (the `celery_beat` fixture); the
-    # catalogue sync and the sweeper, which tests call themselves, never come due by schedule.
+    # catalogue sync, the sweeper and the dashboard's recount, which tests call themselves,
+    # never come due by schedule (the session's beat lives longer than the recount's 5 minutes).
     "FOLLOW_UP_SECONDS": "0.5",
     "FOLLOW_UP_CYCLE_SECONDS": "0.5",
-    "RECONCILE_GRACE_SECONDS": "6",
+    # Targets of an unknown batch not found at Nexthink are not sent 3 s after its claim (the
+    # simulator lists an execution as soon as it accepts it; checks come 0.5, 1, 2 s apart).
+    "RECONCILE_GRACE_SECONDS": "3",
     "CATALOGUE_SYNC_MINUTES": "100000",
     "BATCH_SWEEP_SECONDS": "100000",
+    "DASHBOARD_RECOUNT_MINUTES": "100000",
     # Flow runs whose advance message was lost are picked up within a couple of seconds.
     "FLOW_SWEEP_SECONDS": "2",
     # A webhook receiver that hangs keeps its worker process waiting longer than a run takes
@@ -234,13 +238,20 @@ class WorkerProcess:
 
 
 class BeatProcess:
-    """A `celery beat` subprocess publishing the portal's schedule to the test broker."""
+    """A `celery beat` subprocess publishing the portal's schedule to the test broker.
+
+    Started once for the session and paused (SIGSTOP) between the tests that use it: a stopped
+    process publishes nothing, as one that was never started, and resuming it takes no time
+    where starting one takes a second or two.
+    """
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_dir = log_dir
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = log_dir / "beat.log"
+        self.broker_pid: int | None = None  # the Redis server beat connected to
+        self._log_start = 0  # where this start's lines begin in the log
 
     def start(self, timeout: float = 30) -> None:
         """Start beat with a fresh schedule file and wait until it says it is starting."""
@@ -250,6 +261,7 @@ class BeatProcess:
             *("-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
             *("-s", str(schedule), "--max-interval", "1"),
         ]
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR
@@ -257,7 +269,10 @@ class BeatProcess:
         wait_until(
             lambda: (
                 self.process is not None
-                and (self.process.poll() is not None or b"beat: Starting" in self._log_bytes())
+                and (
+                    self.process.poll() is not None
+                    or b"beat: Starting" in self._log_bytes()[self._log_start :]
+                )
             ),
             timeout=timeout,
             what="celery beat to start",
@@ -266,9 +281,28 @@ class BeatProcess:
         if self.process.poll() is not None:
             raise RuntimeError(f"celery beat exited at start:\n{self.log_tail()}")
 
+    @property
+    def running(self) -> bool:
+        """Whether the beat process is alive (paused or not)."""
+        return self.process is not None and self.process.poll() is None
+
+    def pause(self) -> None:
+        """SIGSTOP: beat publishes nothing until resumed."""
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: beat sends what has come due, then keeps its schedule."""
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if not self.running:
             return
+        assert self.process is not None
+        self.resume()  # a stopped process would not act on SIGTERM
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -524,24 +558,57 @@ def worker_env(simulator: Simulator, redis_server: RedisServer, queue: str) -> d
     }
 
 
-@pytest.fixture
-def celery_beat(
-    celery_worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="session")
+def celery_beat_process(
+    celery_worker_process: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BeatProcess]:
-    """Beat beside the test's worker: the follow-up runs every half second, as in production."""
-    beat = BeatProcess(celery_worker.env, tmp_path_factory.mktemp("beat"))
-    beat.start()
+    """The session's beat, not started until a test asks for it (see `celery_beat`)."""
+    beat = BeatProcess(celery_worker_process.env, tmp_path_factory.mktemp("beat"))
     yield beat
     beat.stop()
 
 
 @pytest.fixture
+def celery_beat(
+    celery_worker: WorkerProcess, celery_beat_process: BeatProcess, pipeline_redis: RedisServer
+) -> Iterator[BeatProcess]:
+    """Beat beside the test's worker: the follow-up runs every half second, as in production.
+
+    The session's beat, resumed for the test and paused after it; started again if a test
+    restarted the private Redis server under it (its connection would be gone).
+    """
+    beat = celery_beat_process
+    redis_pid = pipeline_redis.process.pid if pipeline_redis.process else None
+    if beat.running and beat.broker_pid == redis_pid:
+        beat.resume()
+    else:
+        beat.stop()
+        beat.start()
+        beat.broker_pid = redis_pid
+    yield beat
+    beat.pause()
+
+
+# Settings of the follow-up schedule this process shares with the worker while one runs.
+SHARED_SCHEDULE = ("FOLLOW_UP_SECONDS", "FOLLOW_UP_CYCLE_SECONDS", "RECONCILE_GRACE_SECONDS")
+
+
+@pytest.fixture
 def celery_worker(
-    celery_worker_process: WorkerProcess, transactional_db: None, simulator: Simulator
+    celery_worker_process: WorkerProcess,
+    transactional_db: None,
+    simulator: Simulator,
+    settings: Any,
 ) -> Iterator[WorkerProcess]:
-    """A running worker, a fresh simulator and committed rows; faults cleared afterwards."""
+    """A running worker, a fresh simulator and committed rows; faults cleared afterwards.
+
+    This process plans checks the worker makes when a test calls a service itself (the sweeper
+    standing in for beat, an admin's re-send): on the worker's schedule, not production's 30 s.
+    """
     from workflows_app.models import Batch, BatchState
 
+    for name in SHARED_SCHEDULE:
+        setattr(settings, name, float(WORKER_SETTINGS[name]))
     celery_worker_process.ensure_running()
     celery_worker_process.forget_token()
     yield celery_worker_process

@@ -76,6 +76,22 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+@pytest.fixture(scope="package", autouse=True)
+def live_server_sends_at_once() -> Iterator[None]:
+    """TCP_NODELAY on the live server's connections.
+
+    Django's handler writes an answer's headers and its body in two writes; on the browser's
+    keep-alive connections Nagle's algorithm held the body until the browser's delayed ACK of
+    the headers: 40 ms on every page, stylesheet, script and htmx partial.
+    """
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    saved = WSGIRequestHandler.disable_nagle_algorithm
+    WSGIRequestHandler.disable_nagle_algorithm = True
+    yield
+    WSGIRequestHandler.disable_nagle_algorithm = saved
+
+
 @pytest.fixture
 def e2e_settings(settings):
     """Plain-HTTP live server: cookies must not be Secure-only for the browser to send them."""

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,18 +99,92 @@ class Child:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL the whole process group if it lingers."""
+    def terminate(self) -> None:
+        """SIGTERM the whole process group (not waited for: see `reap`)."""
         if self.alive():
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
-                return
+                pass
+
+    def reap(self, deadline: float) -> None:
+        """Wait for the process until `deadline` (monotonic), then SIGKILL its group."""
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL the whole process group if it lingers."""
+        stop_all([self])
+
+
+def stop_all(started: list[Child]) -> None:
+    """Stop children together: SIGTERM to each, then up to 15 s for all before SIGKILL.
+
+    Together, because each one's shutdown is mostly waiting (a worker's warm shutdown, beat's
+    sleep): one after another, a stage with four workers and beat spent seconds doing nothing.
+    """
+    for started_child in started:
+        started_child.terminate()
+    deadline = time.monotonic() + 15
+    for started_child in started:
+        started_child.reap(deadline)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A child to start: its name (and log's), command line, environment and readiness check."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    ready: Callable[[], bool]
+
+
+@contextmanager
+def children(specs: list[Spec], logs: Path) -> Iterator[list[Child]]:
+    """Start every spec at once, wait until all are ready, stop them all together at the end.
+
+    Each in a process group of its own: a Ctrl-C reaches the command first, which then stops
+    the children. Started together, their imports overlap instead of queueing one by one.
+    """
+    started: list[Child] = []
+    try:
+        for spec in specs:
+            log = logs / f"{spec.name}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    spec.argv,
+                    env=spec.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=settings.BASE_DIR,
+                    start_new_session=True,
+                )
+            started.append(Child(spec.name, process, log))
+        waiting = dict(zip([c.name for c in started], specs, strict=True))
+
+        def all_up() -> bool:
+            for started_child in started:
+                if not started_child.alive():
+                    raise RuntimeError(
+                        f"{started_child.name} exited at start:\n{started_child.log_tail()}"
+                    )
+            for name, spec in list(waiting.items()):
+                if spec.ready():
+                    del waiting[name]
+            return not waiting
+
+        names = ", ".join(spec.name for spec in specs)
+        wait_until(all_up, timeout=START_TIMEOUT, what=f"{names} to be ready")
+        yield started
+    finally:
+        stop_all(started)
 
 
 @contextmanager
@@ -117,29 +192,8 @@ def child(
     name: str, argv: list[str], env: dict[str, str], logs: Path, ready: Callable[[], bool]
 ) -> Iterator[Child]:
     """Start `argv` in a process group of its own, wait until `ready()`, stop it at the end."""
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        # Its own group: a Ctrl-C reaches the command first, which then stops the children.
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=settings.BASE_DIR,
-            start_new_session=True,
-        )
-    started = Child(name, process, log)
-    try:
-
-        def up() -> bool:
-            if not started.alive():
-                raise RuntimeError(f"{name} exited at start:\n{started.log_tail()}")
-            return ready()
-
-        wait_until(up, timeout=START_TIMEOUT, what=f"{name} to be ready")
-        yield started
-    finally:
-        started.stop()
+    with children([Spec(name, argv, env, ready)], logs) as started:
+        yield started[0]
 
 
 def run_python(env: dict[str, str], *argv: str) -> str:
@@ -224,35 +278,23 @@ def child_env(*, database_url: str, simulator_url: str, tag: str) -> dict[str, s
     return env
 
 
-@contextmanager
-def celery_workers(ctx: BenchContext, count: int, *, name: str = "worker") -> Iterator[list[Child]]:
-    """`count` more Celery worker processes (one task at a time each) on the benchmark's queue."""
+def worker_specs(ctx: BenchContext, count: int, *, name: str = "worker") -> list[Spec]:
+    """`count` Celery worker processes (one task at a time each) on the benchmark's queue."""
     queue = ctx.env["CELERY_TASK_DEFAULT_QUEUE"]
     logs = Path(ctx.log_dir)
-    started: list[Child] = []
-    with ExitStack() as stack:
-        for n in range(count):
-            label = f"{name}-{secrets.token_hex(2)}-{n}"
-            started.append(
-                stack.enter_context(
-                    child(
-                        label,
-                        [
-                            *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
-                            *("-l", "INFO", "-c", "1", "-Q", queue),
-                            *("-n", f"{label}@%h", "--without-gossip", "--without-mingle"),
-                        ],
-                        ctx.env,
-                        logs,
-                        says_ready(logs / f"{label}.log"),
-                    )
-                )
-            )
-        yield started
+    specs = []
+    for n in range(count):
+        label = f"{name}-{secrets.token_hex(2)}-{n}"
+        argv = [
+            *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
+            *("-l", "INFO", "-c", "1", "-Q", queue),
+            *("-n", f"{label}@%h", "--without-gossip", "--without-mingle"),
+        ]
+        specs.append(Spec(label, argv, ctx.env, says_ready(logs / f"{label}.log")))
+    return specs
 
 
-@contextmanager
-def celery_beat(ctx: BenchContext, **settings_env: str) -> Iterator[None]:
+def beat_spec(ctx: BenchContext, **settings_env: str) -> Spec:
     """celery beat publishing the portal's schedule (follow-up, sweeper, ...) to the queue.
 
     Not started by `full_harness`: its catalogue sync would call Nexthink during figures that
@@ -260,16 +302,27 @@ def celery_beat(ctx: BenchContext, **settings_env: str) -> Iterator[None]:
     """
     logs = Path(ctx.log_dir)
     label = f"beat-{secrets.token_hex(2)}"
-    with child(
-        label,
-        [
-            *(sys.executable, "-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
-            *("-s", str(logs / f"{label}-schedule"), "--max-interval", "1"),
-        ],
-        {**ctx.env, **settings_env},
-        logs,
-        lambda: b"beat: Starting" in (logs / f"{label}.log").read_bytes(),
-    ):
+    argv = [
+        *(sys.executable, "-m", "celery", "-A", "portal", "beat", "-l", "INFO"),
+        *("-s", str(logs / f"{label}-schedule"), "--max-interval", "1"),
+    ]
+    log = logs / f"{label}.log"
+    return Spec(
+        label, argv, {**ctx.env, **settings_env}, lambda: b"beat: Starting" in log.read_bytes()
+    )
+
+
+@contextmanager
+def celery_workers(ctx: BenchContext, count: int, *, name: str = "worker") -> Iterator[list[Child]]:
+    """`count` more Celery worker processes on the benchmark's queue, started together."""
+    with children(worker_specs(ctx, count, name=name), Path(ctx.log_dir)) as started:
+        yield started
+
+
+@contextmanager
+def celery_beat(ctx: BenchContext, **settings_env: str) -> Iterator[None]:
+    """celery beat on the benchmark's queue (see `beat_spec`)."""
+    with children([beat_spec(ctx, **settings_env)], Path(ctx.log_dir)):
         yield
 
 
@@ -302,9 +355,15 @@ def full_harness(
             )
         )
         env = child_env(database_url=database_url, simulator_url=simulator_url, tag=tag)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        # DEBUG off serves hashed static files (WhiteNoise's manifest) from STATIC_ROOT.
-        manage(env, "collectstatic", "--noinput", "-v", "0")
+        # Side by side: collectstatic never opens the database. DEBUG off serves hashed static
+        # files (WhiteNoise's manifest) from STATIC_ROOT.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            prepared = [
+                pool.submit(manage, env, "migrate", "--noinput", "-v", "0"),
+                pool.submit(manage, env, "collectstatic", "--noinput", "-v", "0"),
+            ]
+            for done in prepared:
+                done.result()
         port = free_port()
         portal_url = f"http://127.0.0.1:{port}"
         stack.enter_context(

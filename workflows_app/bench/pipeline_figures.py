@@ -81,7 +81,7 @@ class Sizes:
 
 
 FULL = Sizes(100_000, 20, 20, 10_000, 30.0, 10, 2.0, 1800.0)
-QUICK = Sizes(30, 3, 2, 5, 2.0, 2, 0.5, 60.0)
+QUICK = Sizes(30, 3, 2, 5, 1.0, 2, 0.5, 60.0)
 
 
 def measure_pipeline(ctx: BenchContext, report: FullReport, *, start_workers: StartWorkers) -> None:

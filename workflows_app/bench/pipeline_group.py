@@ -4,7 +4,7 @@ this process reading the scratch database the figures poll."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import dj_database_url
 from django.db import connections
 
 from workflows_app.bench.context import BenchContext
-from workflows_app.bench.harness import celery_beat, celery_workers
+from workflows_app.bench.harness import beat_spec, children, worker_specs
 from workflows_app.bench.pipeline_figures import measure_pipeline
 from workflows_app.bench.report import FullReport
 
@@ -42,11 +42,13 @@ def children_of(parents: list[int]) -> list[int]:
 
 @contextmanager
 def workers_and_beat(ctx: BenchContext, count: int) -> Iterator[Workers]:
-    """`count` worker processes plus beat (the follow-up runs on beat), with ctx.env as it is."""
-    with ExitStack() as stack:
-        started = stack.enter_context(celery_workers(ctx, count))
-        stack.enter_context(celery_beat(ctx))
-        yield Workers([c.process.pid for c in started])
+    """`count` worker processes plus beat (the follow-up runs on beat), with ctx.env as it is.
+
+    All started at once and ready before the stage's clock starts; stopped together.
+    """
+    specs = [*worker_specs(ctx, count), beat_spec(ctx)]
+    with children(specs, Path(ctx.log_dir)) as started:
+        yield Workers([c.process.pid for c in started[:count]])
 
 
 @contextmanager
