@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db.models import Field
 
 from workflows_app.models import AuditAction, ParameterDefinition, Workflow, WorkflowCuration
 from workflows_app.services import audit
@@ -91,13 +92,19 @@ class CurationChange:
         return details
 
 
+def _default(name: str) -> Any:
+    """What a new curation holds in this field unless someone sets it."""
+    field = WorkflowCuration._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_default()
+
+
 def compare(before: Snapshot, after: Snapshot) -> CurationChange:
     """What changed between two snapshots of one workflow."""
     old, new = before["curation"] or {}, after["curation"] or {}
     fields = tuple(name for name in new if old.get(name) != new[name])
     if before["curation"] is None:  # a new curation: only what differs from the defaults counts
-        defaults = {"self_service": False, "allowed_roles": [], "resume_roles": []}
-        fields = tuple(name for name in fields if new[name] not in ("", defaults.get(name, "")))
+        fields = tuple(name for name in fields if new[name] != _default(name))
     access = tuple((name, old.get(name), new[name]) for name in ACCESS_FIELDS if name in fields)
     old_params, new_params = before["parameters"], after["parameters"]
     return CurationChange(
