@@ -203,6 +203,18 @@ def test_one_click_fix_needing_approval_tells_the_employee_it_waits(
     assert 'data-testid="run-status">Waiting for approval<' in page and enqueued == []
 
 
+def test_confirmation_of_a_run_needing_approval_asks_for_it_and_shows_no_template_comment(
+    client_for: Any, helpdesk: Any, sim_workflow: Any
+) -> None:
+    workflow = curated(sim_workflow("#clear_teams_cache"))
+    page = client_for(helpdesk).post(
+        reverse("runs:start", args=[workflow.pk]), {"targets_text": "PC-1", "reason": "x"}
+    )
+    text = page.content.decode()
+    assert 'data-testid="approval-needed"' in text and "{#" not in text
+    assert 'data-testid="run-now">Ask for approval<' in text
+
+
 def test_api_approve_and_reject_answer_each_case(
     helpdesk: Any, admin_user: Any, make_user: Any, held: Run, sim_workflow: Any
 ) -> None:
