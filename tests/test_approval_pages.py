@@ -215,6 +215,14 @@ def test_confirmation_of_a_run_needing_approval_asks_for_it_and_shows_no_templat
     assert 'data-testid="run-now">Ask for approval<' in text
 
 
+def test_self_service_confirmation_says_the_fix_waits_for_approval(
+    client_for: Any, employee: Any, sim_workflow: Any, nexthink_settings: Any, simulator: Any
+) -> None:
+    workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
+    page = client_for(employee).get(reverse("self_service:confirm", args=[workflow.pk]))
+    assert b'data-testid="approval-needed"' in page.content
+
+
 def test_api_approve_and_reject_answer_each_case(
     helpdesk: Any, admin_user: Any, make_user: Any, held: Run, sim_workflow: Any
 ) -> None:
