@@ -4,6 +4,7 @@ the command line, curation and flows."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -221,6 +222,21 @@ def test_self_service_confirmation_says_the_fix_waits_for_approval(
     workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
     page = client_for(employee).get(reverse("self_service:confirm", args=[workflow.pk]))
     assert b'data-testid="approval-needed"' in page.content
+
+
+def test_the_demo_shows_approvals_by_either_role_and_a_fix_that_fails() -> None:
+    from workflows_app.management.commands.demo import DEMO_CURATION, DEMO_FAILING_FIXES
+
+    entries = json.loads(DEMO_CURATION.read_text(encoding="utf-8"))["workflows"]
+    held = {
+        e["nql_id"]: (e["approver_role"], e["self_service"])
+        for e in entries
+        if e.get("requires_approval")
+    }
+    assert {role for role, _ in held.values()} == {"", "Helpdesk"}
+    assert any(offered for _, offered in held.values())  # an employee's fix waits too
+    offered = {e["nql_id"] for e in entries if e["self_service"]} - set(held)
+    assert DEMO_FAILING_FIXES and set(DEMO_FAILING_FIXES) <= offered
 
 
 def test_api_approve_and_reject_answer_each_case(
