@@ -237,6 +237,8 @@ def test_the_demo_shows_approvals_by_either_role_and_a_fix_that_fails() -> None:
     assert any(offered for _, offered in held.values())  # an employee's fix waits too
     offered = {e["nql_id"] for e in entries if e["self_service"]} - set(held)
     assert DEMO_FAILING_FIXES and set(DEMO_FAILING_FIXES) <= offered
+    (flow,) = json.loads(DEMO_CURATION.read_text(encoding="utf-8"))["flows"]
+    assert any(step["referrer"] in held for step in flow["steps"])  # its runs wait for an admin
 
 
 def test_api_approve_and_reject_answer_each_case(
