@@ -337,6 +337,7 @@ def test_flow_requiring_approval_starts_no_step_until_approved(
     assert "PC-1" in page and "the flow &#x27;Tidy&#x27; requires approval" in page
     flow_page = client_for(admin_user).get(reverse("flows:run", args=[flow_run.pk]))
     assert b'data-testid="open-approval"' in flow_page.content
+    assert b"Waiting for the steps it depends on" not in flow_page.content  # for approval
     admin = ApiClient(api_tokens.create_token(user=admin_user, name="t").secret)
 
     with django_capture_on_commit_callbacks(execute=True):
