@@ -153,6 +153,7 @@ def test_rejecting_needs_a_comment_and_then_ends_the_run(
     assert held.status == RunStatus.REJECTED and enqueued == []
     page = signed_in.get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert "wrong ticket" in page and "Not sent: rejected by admin: wrong ticket." in page
+    assert 'data-testid="rerun"' not in page  # nothing failed: "Run again" is the offer
 
 
 def test_run_page_says_who_must_approve_it_and_until_when(
