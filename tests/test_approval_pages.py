@@ -162,8 +162,10 @@ def test_run_page_says_who_must_approve_it_and_until_when(
     page = client_for(helpdesk).get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert "Awaiting approval by an admin until" in page
     assert 'data-event="approval.requested"' in page and 'data-testid="open-approval"' not in page
+    assert ">Queued<" not in page and "Held for approval" in page  # nothing is queued yet
     listed = client_for(helpdesk).get(reverse("runs:list")).content.decode()
     assert f'href="/runs/{held.pk}/"' in listed and "Awaiting approval" in listed
+    assert "Held for approval 150<" in listed
 
 
 def test_employee_fix_waiting_for_approval_says_so(

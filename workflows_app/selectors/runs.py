@@ -141,6 +141,9 @@ PROGRESS_GROUPS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 )
 
 
+HELD_LABEL = "Held for approval"
+
+
 def progress_of(run: Run) -> Progress:
     """Targets per outcome, the batches, and whether the page should keep polling.
 
@@ -154,7 +157,10 @@ def progress_of(run: Run) -> Progress:
     total = sum(counts.values())
     progress = Progress(batches=batches, total_targets=total, failed_targets=failed_count(run))
     before = 0
+    held = run.status == RunStatus.AWAITING_APPROVAL
     for key, label, outcomes, target_filter in PROGRESS_GROUPS:
+        if held and key == "queued":
+            label = HELD_LABEL  # nothing is queued before an approver says yes
         targets = sum(counts.get(outcome, 0) for outcome in outcomes)
         share = 100 * targets / total if total else 0.0
         offset = 100 * before / total if total else 0.0
