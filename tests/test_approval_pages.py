@@ -169,7 +169,7 @@ def test_run_page_says_who_must_approve_it_and_until_when(
 
 
 def test_employee_fix_waiting_for_approval_says_so(
-    client_for: Any, employee: Any, sim_workflow: Any
+    client_for: Any, employee: Any, admin_user: Any, sim_workflow: Any
 ) -> None:
     workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
     device = Wanted(TargetKind.DEVICE_NAME, "LAPTOP-1", 1)
@@ -184,6 +184,9 @@ def test_employee_fix_waiting_for_approval_says_so(
     assert Approval.objects.get(run=run).approver_role == "Helpdesk"
     page = client_for(employee).get(reverse("runs:detail", args=[run.pk]))
     assert page.status_code == 200 and b"Waiting for approval" in page.content
+    approvals.reject(Approval.objects.get(run=run), user=admin_user, comment="Disk is fine")
+    page = client_for(employee).get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "admin did not approve it: “Disk is fine”" in page and "Not sent:" not in page
 
 
 def test_one_click_fix_needing_approval_tells_the_employee_it_waits(
