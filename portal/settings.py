@@ -343,7 +343,8 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEMO_MOD
 # "Get help" on a self-service fix that did not work (services/escalation.py): the request goes
 # by e-mail to HELPDESK_EMAIL and/or to the enabled webhooks that receive run.help_requested
 # (console, Webhooks). With neither, employees read HELPDESK_CONTACT_TEXT.
-HELPDESK_EMAIL = env_str("HELPDESK_EMAIL", "") or ""
+# Demo mode mails the demo helpdesk account, so "Get help" is offered (on the worker's console).
+HELPDESK_EMAIL = env_str("HELPDESK_EMAIL", "helpdesk@example.com" if DEMO_MODE else "") or ""
 if HELPDESK_EMAIL and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", HELPDESK_EMAIL):
     raise ConfigError(f"HELPDESK_EMAIL={HELPDESK_EMAIL!r} is not an e-mail address")
 HELPDESK_CONTACT_TEXT = env_str(

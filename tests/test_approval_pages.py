@@ -4,6 +4,7 @@ the command line, curation and flows."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -152,6 +153,7 @@ def test_rejecting_needs_a_comment_and_then_ends_the_run(
     assert held.status == RunStatus.REJECTED and enqueued == []
     page = signed_in.get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert "wrong ticket" in page and "Not sent: rejected by admin: wrong ticket." in page
+    assert 'data-testid="rerun"' not in page  # nothing failed: "Run again" is the offer
 
 
 def test_run_page_says_who_must_approve_it_and_until_when(
@@ -160,12 +162,14 @@ def test_run_page_says_who_must_approve_it_and_until_when(
     page = client_for(helpdesk).get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert "Awaiting approval by an admin until" in page
     assert 'data-event="approval.requested"' in page and 'data-testid="open-approval"' not in page
+    assert ">Queued<" not in page and "Held for approval" in page  # nothing is queued yet
     listed = client_for(helpdesk).get(reverse("runs:list")).content.decode()
     assert f'href="/runs/{held.pk}/"' in listed and "Awaiting approval" in listed
+    assert "Held for approval 150<" in listed
 
 
 def test_employee_fix_waiting_for_approval_says_so(
-    client_for: Any, employee: Any, sim_workflow: Any
+    client_for: Any, employee: Any, admin_user: Any, sim_workflow: Any
 ) -> None:
     workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
     device = Wanted(TargetKind.DEVICE_NAME, "LAPTOP-1", 1)
@@ -180,6 +184,9 @@ def test_employee_fix_waiting_for_approval_says_so(
     assert Approval.objects.get(run=run).approver_role == "Helpdesk"
     page = client_for(employee).get(reverse("runs:detail", args=[run.pk]))
     assert page.status_code == 200 and b"Waiting for approval" in page.content
+    approvals.reject(Approval.objects.get(run=run), user=admin_user, comment="Disk is fine")
+    page = client_for(employee).get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "admin did not approve it: “Disk is fine”" in page and "Not sent:" not in page
 
 
 def test_one_click_fix_needing_approval_tells_the_employee_it_waits(
@@ -201,6 +208,43 @@ def test_one_click_fix_needing_approval_tells_the_employee_it_waits(
     page = signed_in.get(answer.url).content.decode()
     assert "is waiting for approval: it runs once someone approves it" in page
     assert 'data-testid="run-status">Waiting for approval<' in page and enqueued == []
+
+
+def test_confirmation_of_a_run_needing_approval_asks_for_it_and_shows_no_template_comment(
+    client_for: Any, helpdesk: Any, sim_workflow: Any
+) -> None:
+    workflow = curated(sim_workflow("#clear_teams_cache"))
+    page = client_for(helpdesk).post(
+        reverse("runs:start", args=[workflow.pk]), {"targets_text": "PC-1", "reason": "x"}
+    )
+    text = page.content.decode()
+    assert 'data-testid="approval-needed"' in text and "{#" not in text
+    assert 'data-testid="run-now">Ask for approval<' in text
+
+
+def test_self_service_confirmation_says_the_fix_waits_for_approval(
+    client_for: Any, employee: Any, sim_workflow: Any, nexthink_settings: Any, simulator: Any
+) -> None:
+    workflow = curated(sim_workflow("#clear_teams_cache", self_service=True), "Helpdesk")
+    page = client_for(employee).get(reverse("self_service:confirm", args=[workflow.pk]))
+    assert b'data-testid="approval-needed"' in page.content
+
+
+def test_the_demo_shows_approvals_by_either_role_and_a_fix_that_fails() -> None:
+    from workflows_app.management.commands.demo import DEMO_CURATION, DEMO_FAILING_FIXES
+
+    entries = json.loads(DEMO_CURATION.read_text(encoding="utf-8"))["workflows"]
+    held = {
+        e["nql_id"]: (e["approver_role"], e["self_service"])
+        for e in entries
+        if e.get("requires_approval")
+    }
+    assert {role for role, _ in held.values()} == {"", "Helpdesk"}
+    assert any(offered for _, offered in held.values())  # an employee's fix waits too
+    offered = {e["nql_id"] for e in entries if e["self_service"]} - set(held)
+    assert DEMO_FAILING_FIXES and set(DEMO_FAILING_FIXES) <= offered
+    (flow,) = json.loads(DEMO_CURATION.read_text(encoding="utf-8"))["flows"]
+    assert any(step["referrer"] in held for step in flow["steps"])  # its runs wait for an admin
 
 
 def test_api_approve_and_reject_answer_each_case(
@@ -299,6 +343,7 @@ def test_flow_requiring_approval_starts_no_step_until_approved(
     assert "PC-1" in page and "the flow &#x27;Tidy&#x27; requires approval" in page
     flow_page = client_for(admin_user).get(reverse("flows:run", args=[flow_run.pk]))
     assert b'data-testid="open-approval"' in flow_page.content
+    assert b"Waiting for the steps it depends on" not in flow_page.content  # for approval
     admin = ApiClient(api_tokens.create_token(user=admin_user, name="t").secret)
 
     with django_capture_on_commit_callbacks(execute=True):

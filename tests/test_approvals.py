@@ -218,7 +218,7 @@ def test_rejection_ends_the_run_not_sent_and_erases_its_secrets(
         approvals.reject(approval, user=admin_user, comment="  ")
     assert refused.value.status == 400
     with django_capture_on_commit_callbacks(execute=True):
-        approvals.reject(approval, user=admin_user, comment="wrong ticket")
+        approvals.reject(approval, user=admin_user, comment="wrong ticket.")
 
     run.refresh_from_db()
     assert (run.status, run.secret_params, enqueued) == (RunStatus.REJECTED, "", [])
@@ -229,7 +229,8 @@ def test_rejection_ends_the_run_not_sent_and_erases_its_secrets(
     assert list(run.batches.values_list("state", flat=True)) == [BatchState.FAILED]
     assert events_of(run)[-1] == RunEventKind.REJECTED
     assert AuditEvent.objects.filter(action=AuditAction.RUN_REJECTED, actor=admin_user).exists()
-    assert published[-1][1:] == ("run.rejected", {"approver": "admin", "comment": "wrong ticket"})
+    assert published[-1][1:] == ("run.rejected", {"approver": "admin", "comment": "wrong ticket."})
+    assert run.events.order_by("pk").last().message == "Rejected by admin: wrong ticket."
 
 
 @pytest.mark.django_db

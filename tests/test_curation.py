@@ -648,8 +648,12 @@ def test_an_unknown_workflow_is_404(client_for, admin_user):
 
 def test_list_shows_every_workflow_with_its_curation_state(client_for, admin_user, curated):
     Workflow.objects.filter(pk=curated["logs"].pk).update(removed_at=timezone.now())
+    WorkflowCuration.objects.filter(workflow__nql_id="#clean_disk").update(
+        requires_approval=True, approver_role="Helpdesk"
+    )
     response = client_for(admin_user).get(reverse("curation:list"))
     html = response.content.decode()
+    assert html.count('data-testid="needs-approval"') == 1 and "the helpdesk or an admin" in html
     for nql_id in ("#restart_teams", "#clean_disk", "#collect_logs", "#untouched"):
         assert f'data-nql-id="{nql_id}"' in html
     assert "Removed" in html and "Collaboration" in html

@@ -196,6 +196,13 @@ def test_people_turn_their_mails_off_and_on_and_it_is_audited(
     assert AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_CHANGED).count() == 1
 
 
+def test_only_approvers_are_offered_mails_about_approvals(
+    client_for: Any, employee: Any, helpdesk: Any
+) -> None:
+    assert b"approvals_waiting" not in client_for(employee).get("/account/notifications/").content
+    assert b"approvals_waiting" in client_for(helpdesk).get("/account/notifications/").content
+
+
 def test_the_choices_page_refuses_strangers_and_other_methods(
     client: Any, client_for: Any, make_user: Any
 ) -> None:

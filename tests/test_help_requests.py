@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import threading
 from typing import Any
@@ -88,7 +89,7 @@ def fix(employee: Any, teams: Workflow, enqueued: list[int]) -> Any:
             workflow=teams,
             targets=[Wanted(TargetKind.DEVICE_COLLECTOR, COLLECTOR, 1)],
             params={"password": SECRET},
-            reason="",
+            reason="Self-service on LAPTOP-7",
             source=source,
             allow_duplicate=True,
         )
@@ -183,6 +184,7 @@ def test_asking_for_help_tells_the_helpdesk_everything_but_secrets(
         "Erin Employee (username employee, e-mail employee@example.com)",
         "Teams still shows a white window",
         f"Device(s): {COLLECTOR}",
+        "Reason: Self-service on LAPTOP-7",  # the device's name, which the UUID does not say
         "Status: Failed",
         "Teams cache is locked by another process",
         "Remote action failed",
@@ -190,6 +192,7 @@ def test_asking_for_help_tells_the_helpdesk_everything_but_secrets(
     ):
         assert words in message.body
     assert SECRET not in message.body + message.subject
+    assert re.search(r"Asked at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", message.body)
     help_request.refresh_from_db()
     assert help_request.email_sent_at is not None and help_request.email_attempts == 1
 

@@ -233,6 +233,7 @@ print(json.dumps({
     "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
     "static_backend": settings.STORAGES["staticfiles"]["BACKEND"],
     "finders": settings.WHITENOISE_USE_FINDERS,
+    "helpdesk_email": settings.HELPDESK_EMAIL,
     "missing": [missing.status_code, missing.content.decode()],
     "broken": [broken.status_code, broken.content.decode()],
 }))
@@ -262,6 +263,7 @@ def test_demo_mode_serves_the_portals_own_404_and_500_pages(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert seen["debug"] is False
+    assert seen["helpdesk_email"] == "helpdesk@example.com"  # so "Get help" is offered
     assert seen["session_cookie_secure"] is False  # demo mode is plain HTTP on 127.0.0.1
     assert seen["static_backend"].endswith("StaticFilesStorage") and seen["finders"] is True
     status, page = seen["missing"]

@@ -263,6 +263,16 @@ def test_bad_webhooks_are_refused_with_the_reason(
     assert not Webhook.objects.exists()
 
 
+def test_with_plain_http_allowed_the_form_does_not_say_https_only(
+    client_for: Any, admin_user: Any, settings: Any
+) -> None:
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    client = client_for(admin_user)
+    assert "http:// too" in client.get("/console/webhooks/").content.decode()
+    refused = client.post("/console/webhooks/", {"url": "ftp://f.example.com/", "secret": SECRET})
+    assert "must start with https:// or http://." in refused.content.decode()
+
+
 def test_only_admins_reach_the_webhook_pages(
     client: Any, client_for: Any, make_user: Any, admin_user: Any
 ) -> None:

@@ -39,7 +39,7 @@ def test_run_above_the_threshold_waits_for_an_admin_then_is_sent(
     page.get_by_label("Ticket reference or reason").fill("CHG-77 print servers")
     page.get_by_role("button", name="Check and continue").click()
     expect(page.get_by_test_id("approval-needed")).to_contain_text("3 targets, more than the 2")
-    page.get_by_role("button", name="Run now").click()
+    page.get_by_role("button", name="Ask for approval").click()
     expect(page).to_have_url(RUN_URL)
     run_url = page.url
     expect(page.get_by_test_id("run-status")).to_have_text("Awaiting approval")

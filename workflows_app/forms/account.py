@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from workflows_app.services.api_tokens import MAX_EXPIRY_DAYS, MAX_NAME_LENGTH
@@ -34,3 +36,8 @@ class NotificationsForm(forms.Form):
     approvals_waiting = forms.BooleanField(
         label="Approvals: when a run or flow run waits for my approval", required=False
     )
+
+    def __init__(self, *args: Any, may_approve: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_approve:  # employees never approve: no choice to offer them
+            del self.fields["approvals_waiting"]

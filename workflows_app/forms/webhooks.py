@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from workflows_app.models import Webhook
 from workflows_app.services.webhook_admin import (
@@ -41,6 +42,12 @@ class WebhookForm(forms.Form):
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
+        if settings.WEBHOOKS_ALLOW_HTTP:
+            self.fields[
+                "url"
+            ].help_text = (
+                "Where the events are POSTed (https://; http:// too, as WEBHOOKS_ALLOW_HTTP is on)."
+            )
         if editing:
             self.fields["secret"].required = False
             self.fields["secret"].help_text = "Empty: keep the current secret (it is not shown)."

@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet, Subquery
 
 from workflows_app import targets as targets_mod
 from workflows_app.models import (
+    Approval,
     Batch,
     BatchState,
     Outcome,
@@ -141,6 +142,9 @@ PROGRESS_GROUPS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 )
 
 
+HELD_LABEL = "Held for approval"
+
+
 def progress_of(run: Run) -> Progress:
     """Targets per outcome, the batches, and whether the page should keep polling.
 
@@ -154,7 +158,10 @@ def progress_of(run: Run) -> Progress:
     total = sum(counts.values())
     progress = Progress(batches=batches, total_targets=total, failed_targets=failed_count(run))
     before = 0
+    held = run.status == RunStatus.AWAITING_APPROVAL
     for key, label, outcomes, target_filter in PROGRESS_GROUPS:
+        if held and key == "queued":
+            label = HELD_LABEL  # nothing is queued before an approver says yes
         targets = sum(counts.get(outcome, 0) for outcome in outcomes)
         share = 100 * targets / total if total else 0.0
         offset = 100 * before / total if total else 0.0
@@ -399,8 +406,19 @@ def fix_status(run: Run) -> FixStatus:
         .first()
     )
     details = (details_of(failed) if failed else "") or "The fix reported no reason."
+    if status in NOT_APPROVED:
+        details = _not_approved(run)
     headline = NOT_APPROVED.get(status, "Did not work")
     return FixStatus("failed", headline, details, may_try_again=True, may_contact=True)
+
+
+def _not_approved(run: Run) -> str:
+    """Why a fix never ran, as the employee reads it: who said no and why, or nobody answered."""
+    approval = Approval.objects.filter(run=run).select_related("decided_by").first()
+    if run.status == RunStatus.EXPIRED or approval is None or approval.decided_by is None:
+        return "Nobody approved it in time, so it did not run."
+    said = f": “{approval.comment}”" if approval.comment else "."
+    return f"{approval.decided_by.get_username()} did not approve it{said}"
 
 
 # A fix that never ran because its approver said no, or nobody answered in time.

@@ -276,10 +276,15 @@ def _said(approval: Approval) -> str:
     who = approval.decided_by.get_username() if approval.decided_by else ""
     comment = f": {approval.comment}" if approval.comment else ""
     if approval.state == ApprovalState.APPROVED:
-        return f"Approved by {who}{comment}"
+        return _sentence(f"Approved by {who}{comment}")
     if approval.state == ApprovalState.REJECTED:
-        return f"Rejected by {who}{comment}"
-    return f"Nobody approved it before {_when(approval.expires_at)}"
+        return _sentence(f"Rejected by {who}{comment}")
+    return f"Nobody approved it before {_when(approval.expires_at)}."
+
+
+def _sentence(text: str) -> str:
+    """`text` ending with one full stop, even when the approver's comment already has one."""
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 RUN_DECISIONS = {
@@ -302,9 +307,9 @@ def _settle_run(approval: Approval, *, actor: User | None, ip: str | None) -> No
     else:
         rejected = approval.state == ApprovalState.REJECTED
         status = RunStatus.REJECTED if rejected else RunStatus.EXPIRED
-        lifecycle.withdraw_held(run_id, status, f"Not sent: {said[0].lower()}{said[1:]}.")
+        lifecycle.withdraw_held(run_id, status, f"Not sent: {said[0].lower()}{said[1:]}")
     kind, action, event = RUN_DECISIONS[ApprovalState(approval.state)]
-    timeline.note(run_id, kind, said + ".", actor=actor, details={"comment": approval.comment})
+    timeline.note(run_id, kind, said, actor=actor, details={"comment": approval.comment})
     run = Run.objects.get(pk=run_id)
     audit.record(
         action,
@@ -350,7 +355,7 @@ def _settle_flow_run(approval: Approval, *, actor: User | None, ip: str | None) 
         waiting.update(status=status)
         dispatch.enqueue_flow_advance_on_commit(flow_run_id)
     else:
-        reason = f"Not started: {said[0].lower()}{said[1:]}."[:500]
+        reason = f"Not started: {said[0].lower()}{said[1:]}"[:500]
         waiting.update(status=status, finished_at=now, stop_reason=reason)
         FlowStepRun.objects.filter(flow_run_id=flow_run_id, state=StepState.PENDING).update(
             state=StepState.NOT_STARTED, reason=reason, ended_at=now

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -158,16 +159,18 @@ def mail_text(details: Mapping[str, Any]) -> str:
         "",
         f"Employee: {employee.get('name', '')} (username {employee.get('username', '')}, "
         f"e-mail {employee.get('email') or 'none'})",
-        f"Asked at: {details.get('requested_at', '')}",
+        f"Asked at: {_when(details.get('requested_at'))}",
         "Their message:",
         _quoted(str(details.get("message") or "")) or "    (no message)",
         "",
         f"Fix: {run.get('workflow', '')} (Nexthink {run.get('workflow_name', '')}, "
         f"{run.get('workflow_nql_id', '')})",
         f"Status: {run.get('status_label', '')}",
-        f"Started: {run.get('created_at', '')}; finished: {run.get('finished_at') or '—'}",
+        f"Started: {_when(run.get('created_at'))}; finished: {_when(run.get('finished_at'))}",
         f"Device(s): {', '.join(details.get('devices', [])) or 'none'}",
     ]
+    if run.get("reason"):  # a fix's reads "Self-service on <device name>"
+        lines.append(f"Reason: {run['reason']}")
     parameters = run.get("parameters") or {}
     if parameters:
         lines.append("Parameters: " + ", ".join(f"{k} = {v}" for k, v in parameters.items()))
@@ -191,6 +194,19 @@ def mail_text(details: Mapping[str, Any]) -> str:
         lines.append(f"… and {total - shown} more on the run's page.")
     lines += ["", f"The run in the portal: {run.get('url', '')}", ""]
     return "\n".join(lines)
+
+
+def _when(iso: object) -> str:
+    """An ISO time of the details as people read it, in UTC; "—" when there is none."""
+    if not iso:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _kind(kind: str) -> str:

@@ -41,7 +41,7 @@ def url_problem(url: str) -> str | None:
     if parts.scheme not in allowed:
         if parts.scheme == "http":
             return "Use an https:// URL (plain http is refused unless WEBHOOKS_ALLOW_HTTP is on)."
-        return "The URL must start with https://."
+        return f"The URL must start with {' or '.join(f'{scheme}://' for scheme in allowed)}."
     if not parts.hostname:
         return "The URL has no host name."
     if parts.username is not None or parts.password is not None:

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows_app.forms.account import NotificationsForm, TokenForm
-from workflows_app.roles import Role, role_required
+from workflows_app.roles import Role, has_role, role_required
 from workflows_app.services import api_tokens, preferences
 from workflows_app.services.audit import client_address
 from workflows_app.views.http import AuthenticatedHttpRequest
@@ -73,13 +73,16 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The person's e-mail choices (GET) and a change of them (POST, audited)."""
     current = preferences.preferences_of(request.user)
     initial = {name: getattr(current, name) for name in preferences.CHOICES}
-    form = NotificationsForm(request.POST or None, initial=initial)
+    may_approve = has_role(request.user, Role.HELPDESK, Role.ADMIN)
+    form = NotificationsForm(request.POST or None, initial=initial, may_approve=may_approve)
     if request.method == "POST":
         if form.is_valid():
             preferences.save_preferences(
                 request.user,
                 runs_ended=form.cleaned_data["runs_ended"],
-                approvals_waiting=form.cleaned_data["approvals_waiting"],
+                approvals_waiting=form.cleaned_data.get(
+                    "approvals_waiting", current.approvals_waiting
+                ),
                 ip=client_address(request),
             )
             messages.success(request, "Your e-mail choices are saved.")

@@ -247,7 +247,7 @@ def _context(flow_run: FlowRun, request: AuthenticatedHttpRequest) -> dict[str, 
     states = {}
     for row in rows:
         key = row.outcome if row.state in ("ended",) and row.outcome else row.state
-        label = _label(row)
+        label = _label(row, flow_run)
         href = reverse("runs:detail", args=[row.run_id]) if row.run_id else ""
         states[row.step_id] = StepState(state=key, label=label, href=href)
     return {
@@ -259,9 +259,11 @@ def _context(flow_run: FlowRun, request: AuthenticatedHttpRequest) -> dict[str, 
     }
 
 
-def _label(row: FlowStepRun) -> str:
+def _label(row: FlowStepRun, flow_run: FlowRun) -> str:
     if row.state == "ended":
         return row.get_outcome_display()
+    if row.state == "pending" and flow_run.status == FlowRunStatus.AWAITING_APPROVAL:
+        return "Waiting for approval"  # not for other steps: no step starts before it
     return row.get_state_display()
 
 

@@ -25,6 +25,7 @@ from workflows_app.selectors.history import (
     parse_filters,
 )
 from workflows_app.selectors.runs import (
+    HELD_LABEL,
     PROGRESS_GROUPS,
     details_of,
     employee_title,
@@ -123,7 +124,8 @@ def counts_of(run: Run) -> list[tuple[str, str, int]]:
     for key, label, outcomes, _ in PROGRESS_GROUPS:
         n = sum(counts.get(outcome, 0) for outcome in outcomes)
         if n:
-            shown.append((key, label, n))
+            held = key == "queued" and run.status == RunStatus.AWAITING_APPROVAL
+            shown.append((key, HELD_LABEL if held else label, n))
     return shown
 
 

@@ -18,7 +18,7 @@ from django_htmx.http import trigger_client_event
 
 from workflows_app import permissions
 from workflows_app.forms.runs import KIND_LABELS
-from workflows_app.models import Run
+from workflows_app.models import Run, RunStatus
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.approvals import approval_of_run, status_context
 from workflows_app.selectors.help_requests import help_request_of
@@ -78,7 +78,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "shown_total": filtered_count(run, chosen.filter),
         "filter_query": urlencode(filter_query),
         "next_query": urlencode({**filter_query, "after": str(page.next_after)}),
-        "may_rerun": bool(progress.failed_targets) and may_run,
+        "may_rerun": _may_rerun(run, progress) and may_run,
         "may_run_again": may_run,
         "resumptions": resumptions_of(run),
         "timeline": timeline_of(run, after=events_after),
@@ -97,7 +97,7 @@ def run_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(request, pk)
     progress = progress_of(run)
     if sees_all_runs(request.user):
-        may_rerun = bool(progress.failed_targets) and _may_run(request, run)
+        may_rerun = _may_rerun(run, progress) and _may_run(request, run)
         context = {"run": run, "progress": progress, "may_rerun": may_rerun}
         response = render(request, "runs/_progress.html", context)
     else:
@@ -168,3 +168,9 @@ def _fix_context(
         "helpdesk_url": helpdesk_link() if fix.may_contact else "",
         "help": help_offer(request.user, run),
     }
+
+
+def _may_rerun(run: Run, progress: Progress) -> bool:
+    """Whether "Re-run on the failed targets" makes sense: some failed, and it was not refused."""
+    refused = run.status in (RunStatus.REJECTED, RunStatus.EXPIRED)
+    return bool(progress.failed_targets) and not refused

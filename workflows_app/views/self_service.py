@@ -20,6 +20,7 @@ from workflows_app.models import Run, RunStatus, Workflow
 from workflows_app.roles import Role, role_required
 from workflows_app.selectors.catalogue import self_service_workflows
 from workflows_app.selectors.self_service import any_unfinished, recent_fixes
+from workflows_app.services import approvals
 from workflows_app.services.audit import client_address
 from workflows_app.services.devices import DeviceLookup, user_upn
 from workflows_app.services.escalation import channel_configured, contact_text
@@ -189,6 +190,8 @@ def _confirm_context(
         "upn": upn,
         "confirmation": _confirmation(card, lookup, upn),
         "can_run": can_run,
+        # A fix runs on one device: only its curation can make it wait for an approver.
+        "approval_needed": approvals.requirement(workflow, 1),
     }
 
 

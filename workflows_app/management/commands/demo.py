@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from workflows_app.services.curation import import_curation
 
 DEMO_CURATION = Path(__file__).resolve().parents[2] / "demo" / "curation.json"
 DEMO_CLASSIC_DEVICE = ("EMP-LT-0142", "da2add909a144e8235453f88dc45172f")
+# Fixes the demo tenant always fails, so a newcomer sees "Did not work" and "Get help".
+DEMO_FAILING_FIXES = ("#restart_print_spooler",)
 
 
 class Command(BaseCommand):
@@ -58,8 +61,12 @@ class Command(BaseCommand):
         settings.NEXTHINK_TOKEN_URL = f"{sim_url}/oauth2/default/v1/token"
         # Its classic web interface too (Act API v2): demo mode shows both kinds.
         settings.NEXTHINK_CLASSIC_URL = sim_url
+        # Links in mails and webhooks point at this portal, whatever port it was given.
+        base_url = os.environ.get("PORTAL_BASE_URL") or f"http://127.0.0.1:{options['port']}"
+        settings.PORTAL_BASE_URL = base_url
         env = {
             **os.environ,
+            "PORTAL_BASE_URL": base_url,
             "PORTAL_DEMO": "true",
             "NEXTHINK_API_URL": settings.NEXTHINK_API_URL,
             "NEXTHINK_TOKEN_URL": settings.NEXTHINK_TOKEN_URL,
@@ -87,6 +94,7 @@ class Command(BaseCommand):
         try:
             start("simulator", [*manage, "nexthink_simulator", "--port", str(sim_port)])
             self._wait_for(f"http://127.0.0.1:{sim_port}/_simulator/state", children["simulator"])
+            self._fail_fixes(sim_url)
             self._load_catalogue()
             if options["prepare_only"]:
                 return
@@ -121,6 +129,25 @@ class Command(BaseCommand):
                 pass
             time.sleep(0.2)
         raise CommandError(f"Nothing answered at {url} within 30 s.")
+
+    def _fail_fixes(self, sim_url: str) -> None:
+        """Tell the simulator to fail every execution of DEMO_FAILING_FIXES."""
+        request = urllib.request.Request(  # noqa: S310 - the simulator on loopback
+            f"{sim_url}/_simulator/faults",
+            data=json.dumps({"fail_workflows": list(DEMO_FAILING_FIXES)}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "X-Simulator-Token": os.environ.get("SIMULATOR_CONTROL_TOKEN", ""),
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            self.stderr.write(f"The simulator did not take the demo's failing fixes: {exc}")
+            return
+        self.stdout.write(f"Demo: these fixes always fail: {', '.join(DEMO_FAILING_FIXES)}")
 
     def _load_catalogue(self) -> None:
         try:
