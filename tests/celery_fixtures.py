@@ -8,6 +8,7 @@ in its environment. Tests that use it need committed rows: they use `transaction
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -599,12 +601,16 @@ def celery_worker(
     transactional_db: None,
     simulator: Simulator,
     settings: Any,
+    pipeline_redis: RedisServer,
+    celery_queue: str,
 ) -> Iterator[WorkerProcess]:
     """A running worker, a fresh simulator and committed rows; faults cleared afterwards.
 
     This process plans checks the worker makes when a test calls a service itself (the sweeper
     standing in for beat, an admin's re-send): on the worker's schedule, not production's 30 s.
     """
+    import redis
+
     from workflows_app.models import Batch, BatchState
 
     for name in SHARED_SCHEDULE:
@@ -614,12 +620,34 @@ def celery_worker(
     yield celery_worker_process
     # Let calls in flight end before the rows are flushed, so no test sees another's requests.
     simulator.faults.clear()
-    # Best effort: a batch whose worker was killed stays `sending` and must not fail teardown.
+    # What a run's end sets off (its notifications, their mails) must end too: a worker writing
+    # while the tables are flushed deadlocks the flush. Best effort: a batch whose worker was
+    # killed stays `sending`, its messages unacknowledged, and must not fail teardown.
+    broker = redis.Redis.from_url(pipeline_redis.url(BROKER_DB))
     deadline = time.monotonic() + 20
     while celery_worker_process.running and time.monotonic() < deadline:
-        if not Batch.objects.filter(state=BatchState.SENDING).exists():
+        sending = Batch.objects.filter(state=BatchState.SENDING).exists()
+        if not sending and not _work_due(broker, celery_queue):
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
+    broker.close()
+
+
+def _work_due(client: Any, queue: str, *, within: float = 2.0) -> bool:
+    """Whether the queue holds a message to run now (or within `within` seconds), waiting or
+    taken by a worker and not yet acknowledged; messages planned later (a retry's countdown)
+    do not count."""
+    for key in client.scan_iter(match=f"{queue}*"):
+        if client.type(key) == b"list" and client.llen(key):
+            return True
+    soon = time.time() + within
+    for raw in client.hvals("unacked"):
+        if queue.encode() not in raw:
+            continue
+        eta = json.loads(raw)[0].get("headers", {}).get("eta")
+        if eta is None or datetime.fromisoformat(eta).timestamp() <= soon:
+            return True
+    return False
 
 
 # --- rows the pipeline tests need ----------------------------------------------------------

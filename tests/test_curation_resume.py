@@ -68,7 +68,7 @@ def test_resume_roles_go_through_export_and_import_unchanged(admin_user: Any) ->
     exported = export_curation()
     (item,) = exported["workflows"]
     assert item["resume_roles"] == ["Admin", "Helpdesk"]  # the fixed role order
-    assert list(item)[-2:] == ["resume_roles", "parameters"]
+    assert list(item)[-4:] == ["resume_roles", "requires_approval", "approver_role", "parameters"]
 
     WorkflowCuration.objects.filter(workflow=workflow).update(resume_roles=[])
     result = import_curation(exported, user=admin_user)

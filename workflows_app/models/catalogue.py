@@ -112,8 +112,9 @@ class WorkflowCuration(models.Model):
     # Who may resume its executions paused on a "wait for event" step (empty: helpdesk, admins).
     resume_roles = models.JSONField(default=list, blank=True)
     # Four-eyes: each run waits for an approver of `approver_role` or above (admins by default).
-    requires_approval = models.BooleanField(default=False)
-    approver_role = models.CharField(max_length=20, blank=True)
+    # db_default too: rows written with SQL (benchmarks, fake history) get them without naming them.
+    requires_approval = models.BooleanField(default=False, db_default=False)
+    approver_role = models.CharField(max_length=20, blank=True, default="", db_default="")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
