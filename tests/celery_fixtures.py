@@ -627,24 +627,39 @@ def celery_worker(
     deadline = time.monotonic() + 20
     while celery_worker_process.running and time.monotonic() < deadline:
         sending = Batch.objects.filter(state=BatchState.SENDING).exists()
-        if not sending and not _work_due(broker, celery_queue):
+        if not sending and not _aftermath_due(broker, celery_queue):
             break
         time.sleep(0.05)
     broker.close()
 
 
-def _work_due(client: Any, queue: str, *, within: float = 2.0) -> bool:
-    """Whether the queue holds a message to run now (or within `within` seconds), waiting or
-    taken by a worker and not yet acknowledged; messages planned later (a retry's countdown)
-    do not count."""
-    for key in client.scan_iter(match=f"{queue}*"):
-        if client.type(key) == b"list" and client.llen(key):
-            return True
+def _aftermath_due(client: Any, queue: str, *, within: float = 2.0) -> bool:
+    """Whether a notification message of the queue is to run now (or within `within` seconds),
+    waiting or taken by a worker and not yet acknowledged; one planned later (a retry's
+    countdown) does not count."""
+    from workflows_app.services import dispatch
+
+    # What a run's end sets off: a test that ends with its run still has these to come.
+    aftermath = [
+        name.encode()
+        for name in (
+            dispatch.NOTIFY,
+            dispatch.SEND_EMAIL,
+            dispatch.DELIVER_WEBHOOK,
+            dispatch.HELP_EMAIL,
+        )
+    ]
     soon = time.time() + within
-    for raw in client.hvals("unacked"):
-        if queue.encode() not in raw:
+    raws: list[bytes] = [r for r in client.hvals("unacked") if queue.encode() in r]
+    for key in client.scan_iter(match=f"{queue}*"):
+        if client.type(key) == b"list":
+            raws += client.lrange(key, 0, -1)
+    for raw in raws:
+        if not any(name in raw for name in aftermath):
             continue
-        eta = json.loads(raw)[0].get("headers", {}).get("eta")
+        message = json.loads(raw)
+        message = message[0] if isinstance(message, list) else message
+        eta = message.get("headers", {}).get("eta")
         if eta is None or datetime.fromisoformat(eta).timestamp() <= soon:
             return True
     return False
