@@ -381,3 +381,20 @@ def test_flow_above_the_size_threshold_waits_and_editor_keeps_the_flag(
     assert approvals.expire_due(now=waiting.approval.expires_at) == [waiting.approval.pk]
     waiting.refresh_from_db()
     assert waiting.status == FlowRunStatus.EXPIRED and waiting.finished_at is not None
+
+
+def test_pages_awaiting_approval_poll_every_30_seconds_and_every_2_once_approved(
+    client_for: Any, admin_user: Any, helpdesk: Any, held: Run, sim_workflow: Any
+) -> None:
+    signed_in = client_for(helpdesk)
+    progress = reverse("runs:progress", args=[held.pk])
+    assert 'hx-trigger="every 30s"' in signed_in.get(progress).content.decode()
+    catalogue(sim_workflow)
+    flow = make_flow(admin_user, "Tidy", step("clear"))
+    flow.requires_approval = True
+    flow.save()
+    flow_run = run_flow(helpdesk, flow, "PC-1")
+    flow_page = signed_in.get(reverse("flows:run", args=[flow_run.pk])).content.decode()
+    assert 'hx-trigger="every 30s"' in flow_page and "Updating every 30 seconds" in flow_page
+    approvals.approve(Approval.objects.get(run=held), user=admin_user, comment="")
+    assert 'hx-trigger="every 2s"' in signed_in.get(progress).content.decode()

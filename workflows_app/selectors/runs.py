@@ -31,6 +31,7 @@ from workflows_app.models import (
     Workflow,
 )
 from workflows_app.roles import Role, has_role
+from workflows_app.selectors.approvals import POLL_SECONDS, poll_seconds
 
 RUNS_PER_PAGE = 50
 TARGETS_PER_PAGE = 100
@@ -126,6 +127,7 @@ class Progress:
     total_targets: int = 0
     polling: bool = False
     failed_targets: int = 0
+    poll_seconds: int = POLL_SECONDS
 
 
 # The progress bar's segments, in the order shown: key, label, the outcomes in it ("" is a
@@ -171,6 +173,7 @@ def progress_of(run: Run) -> Progress:
         before += targets
     followed = any(b.next_check_at is not None for b in batches)
     progress.polling = followed or not run.is_final
+    progress.poll_seconds = poll_seconds(run.status)
     return progress
 
 
