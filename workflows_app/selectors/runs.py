@@ -360,11 +360,15 @@ def run_prefill(
 class FixStatus:
     """An employee's run in plain words: a headline, what went wrong, and what they may do."""
 
-    key: str  # running, waiting, fixed, failed, unsure
+    key: str  # running, waiting (for approval), paused (for IT), fixed, failed, unsure
     headline: str
     details: str = ""
     may_try_again: bool = False
     may_contact: bool = False
+
+
+# A fix paused on a "wait for event" step, in words that never read like four-eyes approval.
+PAUSED_HEADLINE = "Paused until IT continues it"
 
 
 def fix_status(run: Run) -> FixStatus:
@@ -379,10 +383,12 @@ def fix_status(run: Run) -> FixStatus:
             "The fix runs once someone approves it; this page updates by itself.",
         )
     if status == RunStatus.WAITING:
+        # Paused on a "wait for event" step: IT resumes it (employees never may), not an approver.
         return FixStatus(
-            "waiting",
-            "Waiting for approval",
-            "The fix is paused until someone approves it; this page updates by itself.",
+            "paused",
+            PAUSED_HEADLINE,
+            "The fix stopped at a step where IT must check something and continue it; it then "
+            "carries on by itself. Nothing is needed from you; this page updates by itself.",
         )
     if status == RunStatus.SUCCEEDED:
         return FixStatus("fixed", "Fixed")
