@@ -107,6 +107,7 @@ def status_context(user: User | AnonymousUser, approval: Approval | None) -> dic
         "approval": approval,
         "approver": permissions.approver_label(approval.approver_role),
         "may_decide": permissions.may_decide(user, approval) is None,
+        "may_view": may_view(user, approval),  # its requester sees it read-only
         "show_link": True,
     }
 

@@ -32,6 +32,7 @@ from workflows_app.models import (
 )
 from workflows_app.roles import Role, has_role
 from workflows_app.selectors.approvals import POLL_SECONDS, poll_seconds
+from workflows_app.time_zones import local_time_text
 
 RUNS_PER_PAGE = 50
 TARGETS_PER_PAGE = 100
@@ -377,10 +378,13 @@ def fix_status(run: Run) -> FixStatus:
     if status in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
         return FixStatus("running", "Running")
     if status == RunStatus.AWAITING_APPROVAL:
+        approval = Approval.objects.filter(run=run).only("expires_at").first()
+        until = f" before {local_time_text(approval.expires_at)}" if approval is not None else ""
         return FixStatus(
             "waiting",
             "Waiting for approval",
-            "The fix runs once someone approves it; this page updates by itself.",
+            f"An IT approver must accept this fix{until}; if nobody does, it will not run. "
+            "This page updates by itself.",
         )
     if status == RunStatus.WAITING:
         # Paused on a "wait for event" step: IT resumes it (employees never may), not an approver.
