@@ -464,5 +464,9 @@ def test_the_history_finds_runs_with_a_help_request_and_the_helpdesk_lists_them(
     assert "by employee at" in detail and f"({reference})" in detail
     listed = client.get("/help-requests/").content.decode()
     assert reference in listed and "please call" in listed
+    assert f'href="/runs/{helped.pk}/"' in listed
+    assert 'href="/runs/?mine=0&amp;help=1" data-testid="runs-with-help"' in listed
+    ticked = client.get("/runs/?help=1&mine=1").content.decode()  # "only my runs" left ticked
+    assert f'data-run="{helped.pk}"' in ticked and f'data-run="{other.pk}"' not in ticked
     mine = client_for(employee).get("/runs/?help=1").content.decode()
     assert f'data-run="{helped.pk}"' in mine and f'data-run="{other.pk}"' not in mine
