@@ -162,6 +162,9 @@ def test_run_page_says_who_must_approve_it_and_until_when(
     page = client_for(helpdesk).get(reverse("runs:detail", args=[held.pk])).content.decode()
     assert "Awaiting approval by an admin until" in page
     assert 'data-event="approval.requested"' in page and 'data-testid="open-approval"' not in page
+    assert "unanswered by then, it ends “expired”" in page
+    assert f'href="{detail_url(held)}" data-testid="view-approval"' in page
+    assert client_for(helpdesk).get(detail_url(held)).status_code == 200  # read-only for them
     assert ">Queued<" not in page and "Held for approval" in page  # nothing is queued yet
     listed = client_for(helpdesk).get(reverse("runs:list")).content.decode()
     assert f'href="/runs/{held.pk}/"' in listed and "Awaiting approval" in listed
@@ -184,6 +187,9 @@ def test_employee_fix_waiting_for_approval_says_so(
     assert Approval.objects.get(run=run).approver_role == "Helpdesk"
     page = client_for(employee).get(reverse("runs:detail", args=[run.pk]))
     assert page.status_code == 200 and b"Waiting for approval" in page.content
+    until = Approval.objects.get(run=run).expires_at.strftime("%Y-%m-%d %H:%M")
+    assert f"An IT approver must accept this fix before {until}" in page.content.decode()
+    assert "if nobody does, it will not run." in page.content.decode()
     approvals.reject(Approval.objects.get(run=run), user=admin_user, comment="Disk is fine")
     page = client_for(employee).get(reverse("runs:detail", args=[run.pk])).content.decode()
     assert "admin did not approve it: “Disk is fine”" in page and "Not sent:" not in page
@@ -381,3 +387,20 @@ def test_flow_above_the_size_threshold_waits_and_editor_keeps_the_flag(
     assert approvals.expire_due(now=waiting.approval.expires_at) == [waiting.approval.pk]
     waiting.refresh_from_db()
     assert waiting.status == FlowRunStatus.EXPIRED and waiting.finished_at is not None
+
+
+def test_pages_awaiting_approval_poll_every_30_seconds_and_every_2_once_approved(
+    client_for: Any, admin_user: Any, helpdesk: Any, held: Run, sim_workflow: Any
+) -> None:
+    signed_in = client_for(helpdesk)
+    progress = reverse("runs:progress", args=[held.pk])
+    assert 'hx-trigger="every 30s"' in signed_in.get(progress).content.decode()
+    catalogue(sim_workflow)
+    flow = make_flow(admin_user, "Tidy", step("clear"))
+    flow.requires_approval = True
+    flow.save()
+    flow_run = run_flow(helpdesk, flow, "PC-1")
+    flow_page = signed_in.get(reverse("flows:run", args=[flow_run.pk])).content.decode()
+    assert 'hx-trigger="every 30s"' in flow_page and "Updating every 30 seconds" in flow_page
+    approvals.approve(Approval.objects.get(run=held), user=admin_user, comment="")
+    assert 'hx-trigger="every 2s"' in signed_in.get(progress).content.decode()

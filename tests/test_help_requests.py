@@ -34,6 +34,7 @@ from workflows_app.models import (
 )
 from workflows_app.nexthink.models import Dependency
 from workflows_app.roles import Role
+from workflows_app.selectors.help_requests import help_request_page
 from workflows_app.services import dispatch, escalation, flows, help_requests, notifications
 from workflows_app.services.flow_runs import start_flow_run
 from workflows_app.services.runs import create_run
@@ -464,5 +465,76 @@ def test_the_history_finds_runs_with_a_help_request_and_the_helpdesk_lists_them(
     assert "by employee at" in detail and f"({reference})" in detail
     listed = client.get("/help-requests/").content.decode()
     assert reference in listed and "please call" in listed
+    assert f'href="/runs/{helped.pk}/"' in listed
+    assert 'href="/runs/?mine=0&amp;help=1" data-testid="runs-with-help"' in listed
+    ticked = client.get("/runs/?help=1&mine=1").content.decode()  # "only my runs" left ticked
+    assert f'data-run="{helped.pk}"' in ticked and f'data-run="{other.pk}"' not in ticked
     mine = client_for(employee).get("/runs/?help=1").content.decode()
     assert f'data-run="{helped.pk}"' in mine and f'data-run="{other.pk}"' not in mine
+
+
+# --- handling them -------------------------------------------------------------------------------
+
+
+def test_helpdesk_marks_a_request_handled_and_the_list_shows_open_ones_first(
+    client_for: Any, employee: Any, helpdesk: Any, fix: Any, helpdesk_mail: Any
+) -> None:
+    older, newer = (
+        help_requests.request_help(
+            run=fix(RunStatus.FAILED), user=employee, message="", run_url="/r/"
+        ).help_request
+        for _ in range(2)
+    )
+    client = client_for(helpdesk)
+    answer = client.post(f"/help-requests/{newer.pk}/handled/", {"show": "open"})
+    assert answer.status_code == 302 and answer.url == "/help-requests/?show=open"
+    newer.refresh_from_db()
+    assert newer.handled_by == helpdesk and newer.handled_at is not None
+    again = client.post(f"/help-requests/{newer.pk}/handled/", follow=True).content.decode()
+    assert f"{newer.reference} was already handled by helpdesk" in again
+    audited = AuditEvent.objects.filter(action=AuditAction.HELP_HANDLED)
+    assert [(e.actor_name, e.object_id) for e in audited] == [("helpdesk", str(newer.pk))]
+
+    listed = re.findall(
+        r'data-help-request="(\d+)"', client.get("/help-requests/").content.decode()
+    )
+    assert listed == [str(older.pk), str(newer.pk)]  # the open one first, though older
+    for show, shown in (("open", [older]), ("handled", [newer])):
+        page = client.get(f"/help-requests/?show={show}").content.decode()
+        assert re.findall(r'data-help-request="(\d+)"', page) == [str(h.pk) for h in shown]
+    handled = client.get("/help-requests/?show=handled").content.decode()
+    assert "by helpdesk, " in handled and 'data-testid="mark-handled"' not in handled
+
+
+def test_employees_may_not_mark_help_requests_handled(
+    client_for: Any, employee: Any, helpdesk: Any, fix: Any, helpdesk_mail: Any
+) -> None:
+    given = help_requests.request_help(
+        run=fix(RunStatus.FAILED), user=employee, message="", run_url="/r/"
+    )
+    url = f"/help-requests/{given.help_request.pk}/handled/"
+    assert client_for(employee).post(url).status_code == 403
+    assert client_for(helpdesk).get(url).status_code == 405
+    assert client_for(helpdesk).post("/help-requests/999999/handled/").status_code == 404
+    given.help_request.refresh_from_db()
+    assert given.help_request.handled_at is None
+
+
+def test_pages_of_all_help_requests_go_through_the_open_ones_then_the_handled_ones(
+    employee: Any, helpdesk: Any, fix: Any, helpdesk_mail: Any
+) -> None:
+    made = [
+        help_requests.request_help(
+            run=fix(RunStatus.FAILED), user=employee, message="", run_url="/r/"
+        ).help_request
+        for _ in range(3)
+    ]
+    help_requests.mark_handled(made[1], user=helpdesk)
+    seen, before = [], None
+    while True:
+        page = help_request_page(before=before, size=1)
+        seen += [h.pk for h in page.requests]
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert seen == [made[2].pk, made[0].pk, made[1].pk]

@@ -212,6 +212,7 @@ ACCESS: dict[str, frozenset[str]] = {
     # "Get help" on one's own final self-service run (others' runs: 404; rules: 403/409).
     "help:ask": SIGNED_IN,
     "help:list": STAFF,
+    "help:handled": STAFF,  # POST only
 }
 
 # Who may call each API URL with a personal token (tests below). An employee's token (held
@@ -319,6 +320,8 @@ def argument_kind(route: Route, kwarg: str) -> str:
         return "version"
     if kwarg == "pk" and route.name.startswith("approvals:"):
         return "approval"
+    if kwarg == "pk" and route.name.startswith("help:"):
+        return "help request"
     if kwarg == "pk":
         return "run" if route.name.startswith("runs:") else "workflow"
     raise AssertionError(f"{route.name}: no rule for the path argument {kwarg!r}; add one here")
@@ -450,8 +453,9 @@ def arguments(route: Route, world: World, role: str) -> list[tuple[str, dict[str
             values = [("workflow", world.workflow.pk), ("removed workflow", world.removed.pk)]
         elif kind == "batch":
             values = [("batch", world.others_run.batches.get().pk)]
-        elif kind in ("execution", "token", "approval"):
-            # tests/test_waiting.py, test_api.py and test_approval_pages.py use real ones
+        elif kind in ("execution", "token", "approval", "help request"):
+            # tests/test_waiting.py, test_api.py, test_approval_pages.py and
+            # test_help_requests.py use real ones
             values = []
         elif kind == "person":
             values = [("person", world.users["employee"].pk)]

@@ -427,7 +427,7 @@ def fix() -> Workflow:
     ("outcome", "headline"),
     [
         (Outcome.SUCCESS, "Fixed"),
-        (Outcome.WAITING, "Waiting for approval"),
+        (Outcome.WAITING, "Paused until IT continues it"),
         (Outcome.RUNNING, "Running"),
         (Outcome.PENDING, "Running"),
         (Outcome.UNKNOWN, "Not sure it worked"),
@@ -507,7 +507,7 @@ def test_fix_status_words_every_run_status(employee, fix, enqueued):
     assert words == {
         RunStatus.QUEUED: "Running",
         RunStatus.IN_PROGRESS: "Running",
-        RunStatus.WAITING: "Waiting for approval",
+        RunStatus.WAITING: "Paused until IT continues it",
         RunStatus.SUCCEEDED: "Fixed",
         RunStatus.SENT: "Sent to your device",  # a remote action's; no workflow run ends so
         RunStatus.PARTIAL: "Did not work",

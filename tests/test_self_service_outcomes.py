@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from workflows_app.models import Outcome, PortalSettings, Run, RunStatus, Target, WorkflowCuration
 from workflows_app.services.runs import create_run
@@ -79,7 +80,8 @@ def status_text(html: str) -> list[str]:
             "Did not work: it could not be started.",
         ),
         (RunStatus.UNKNOWN, Outcome.UNKNOWN, {}, "We could not tell whether it worked"),
-        (RunStatus.WAITING, Outcome.WAITING, {}, "Waiting for approval"),
+        (RunStatus.WAITING, Outcome.WAITING, {}, "Paused until IT continues it"),
+        (RunStatus.AWAITING_APPROVAL, "", {}, "Waiting for approval"),
         (RunStatus.IN_PROGRESS, Outcome.RUNNING, {}, "Running"),
         (RunStatus.QUEUED, "", {}, "Running"),
     ],
@@ -173,3 +175,12 @@ def test_recent_fixes_are_the_persons_own(
     fix(RunStatus.FAILED, Outcome.FAILURE)
     html = client_for(helpdesk).get(RECENT).content.decode()
     assert "You have not run any fix yet." in html
+
+
+def test_fix_paused_for_it_never_reads_like_one_waiting_for_approval(
+    client_for: Any, employee: Any, fix: Any
+) -> None:
+    paused = fix(RunStatus.WAITING, Outcome.WAITING)
+    page = client_for(employee).get(reverse("runs:detail", args=[paused.pk])).content.decode()
+    assert 'data-testid="run-status">Paused until IT continues it<' in page
+    assert "Waiting for approval" not in page and "approves it" not in page

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from urllib.parse import unquote
 
@@ -62,3 +63,8 @@ class ViewerTimeZoneMiddleware:
 def viewer_time_zone_name() -> str:
     """The name of the zone times are shown in for this request (e.g. "Europe/Zurich")."""
     return timezone.get_current_timezone_name()
+
+
+def local_time_text(at: datetime) -> str:
+    """A time in the zone active for the request (the viewer's), its zone named: for sentences."""
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M %Z")

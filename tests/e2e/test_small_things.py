@@ -125,6 +125,7 @@ def test_the_dashboard_draws_its_charts_with_their_figures(
     expect(page.get_by_role("img", name="Success rate per workflow")).to_be_visible()
     page.get_by_text("Every workflow").click()
     expect(page.get_by_test_id("workflows-table")).to_contain_text("24,000")
+    page.get_by_test_id("nav-admin").click()  # admins' pages are grouped under "Admin"
     expect(page.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
 
 
@@ -157,3 +158,15 @@ def test_the_console_follows_sync_now_without_a_reload(
     assert page.evaluate("window.__e2eSameDocument === true"), "the page was reloaded"
     expect(page.get_by_test_id("workflow-counts")).not_to_contain_text("0 active")
     shot("synced")
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.HELPDESK])
+def test_the_navigation_fits_one_line_on_a_1280_pixel_screen(page, make_user, sign_in, role, shot):
+    make_user("jane.someone@example.com", role)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in("jane.someone@example.com")
+    links = page.get_by_role("navigation", name="Main").get_by_role("link")
+    tops = {round(box["y"]) for box in (link.bounding_box() for link in links.all()) if box}
+    bar = page.locator(".topbar").bounding_box()
+    assert len(tops) == 1 and bar is not None and bar["height"] < 60, (tops, bar)
+    shot(role.name.lower())

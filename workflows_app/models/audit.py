@@ -45,6 +45,7 @@ class AuditAction(models.TextChoices):
     WEBHOOK_REMOVED = "webhook.removed", "Webhook removed"
     NOTIFICATIONS_CHANGED = "person.notifications_changed", "Notification choices changed"
     HELP_REQUESTED = "run.help_requested", "Help requested"
+    HELP_HANDLED = "run.help_handled", "Help request handled"
 
 
 class AuditEvent(models.Model):

@@ -11,7 +11,8 @@ REFERENCE_PREFIX = "HELP-"
 
 
 class HelpRequest(models.Model):
-    """One request per run (the one-to-one is the database's guarantee), with what was sent.
+    """One request per run (the one-to-one is the database's guarantee), with what was sent,
+    and who handled it when.
 
     `details` is what the helpdesk received (the published event's details and the e-mail's
     content), kept as sent: no secret ever goes into it. The e-mail columns record the helpdesk
@@ -29,6 +30,15 @@ class HelpRequest(models.Model):
     email_attempts = models.PositiveIntegerField(default=0)
     email_sent_at = models.DateTimeField(null=True, blank=True)
     email_error = models.TextField(blank=True)
+    # Set once, by the helpdesk agent or admin who dealt with it; open while null.
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="help_requests_handled",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -15,6 +15,15 @@ INBOX_SHOWN = 200
 DECIDED_SHOWN = 50
 # The navigation's count stops here ("99+"): it reads ids, never a COUNT over the table.
 COUNT_CAP = 99
+# How often a run's or flow run's page asks for news: every 2 s while it runs, but a request for
+# approval can wait a day, so then every 30 s (an approval still shows within 30 s).
+POLL_SECONDS = 2
+POLL_SECONDS_AWAITING_APPROVAL = 30
+
+
+def poll_seconds(status: str) -> int:
+    """Seconds between two polls of a page following a run or flow run with this status."""
+    return POLL_SECONDS_AWAITING_APPROVAL if status == "awaiting_approval" else POLL_SECONDS
 
 
 def _roles_decidable(user: User | AnonymousUser) -> list[str]:
@@ -98,6 +107,7 @@ def status_context(user: User | AnonymousUser, approval: Approval | None) -> dic
         "approval": approval,
         "approver": permissions.approver_label(approval.approver_role),
         "may_decide": permissions.may_decide(user, approval) is None,
+        "may_view": may_view(user, approval),  # its requester sees it read-only
         "show_link": True,
     }
 

@@ -6,9 +6,11 @@ the API read the same names): `workflow` (part of a name, title or NQL id, any c
 `target` (a device name, Collector UUID, SID or UPN in the run, any case), `reason` (part of the
 reason or ticket), `since` and `until` (ISO dates, whole days in the viewer's time zone, both
 included), `mine` (1: only the viewer's runs) and `help` (1: only runs an employee asked the
-helpdesk's help with). Without `since` and `until` the history shows
-the last 7 days; `since=` (empty) asks for no lower bound. A value that cannot be used is
-ignored, and said so.
+helpdesk's help with; for those who see everyone's runs it shows everyone's, whatever `mine`
+says: an employee asks for help with their own fix, so "my runs with help" would read empty and
+the helpdesk would have to untick "only my runs" first). Without `since` and `until` the
+history shows the last 7 days; `since=` (empty) asks for no lower bound. A value that cannot
+be used is ignored, and said so.
 
 Every filter is served by an index: (created_by, id), (workflow, id), (role, id), (source, id),
 (status, id), created_at, the GIN index on the outcome counts, UPPER(value) on targets and the
@@ -204,7 +206,7 @@ def parse_filters(
         reason=text_value(params.get("reason", "")),
         since=since,
         until=until,
-        mine=mine or not sees_all_runs(user),
+        mine=(mine and not wants_help) or not sees_all_runs(user),
         help=wants_help,
         all_time=all_time,
         mine_by_default=mine_by_default,

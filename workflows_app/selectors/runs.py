@@ -31,6 +31,8 @@ from workflows_app.models import (
     Workflow,
 )
 from workflows_app.roles import Role, has_role
+from workflows_app.selectors.approvals import POLL_SECONDS, poll_seconds
+from workflows_app.time_zones import local_time_text
 
 RUNS_PER_PAGE = 50
 TARGETS_PER_PAGE = 100
@@ -126,6 +128,7 @@ class Progress:
     total_targets: int = 0
     polling: bool = False
     failed_targets: int = 0
+    poll_seconds: int = POLL_SECONDS
 
 
 # The progress bar's segments, in the order shown: key, label, the outcomes in it ("" is a
@@ -171,6 +174,7 @@ def progress_of(run: Run) -> Progress:
         before += targets
     followed = any(b.next_check_at is not None for b in batches)
     progress.polling = followed or not run.is_final
+    progress.poll_seconds = poll_seconds(run.status)
     return progress
 
 
@@ -357,11 +361,15 @@ def run_prefill(
 class FixStatus:
     """An employee's run in plain words: a headline, what went wrong, and what they may do."""
 
-    key: str  # running, waiting, fixed, failed, unsure
+    key: str  # running, waiting (for approval), paused (for IT), fixed, failed, unsure
     headline: str
     details: str = ""
     may_try_again: bool = False
     may_contact: bool = False
+
+
+# A fix paused on a "wait for event" step, in words that never read like four-eyes approval.
+PAUSED_HEADLINE = "Paused until IT continues it"
 
 
 def fix_status(run: Run) -> FixStatus:
@@ -370,16 +378,21 @@ def fix_status(run: Run) -> FixStatus:
     if status in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
         return FixStatus("running", "Running")
     if status == RunStatus.AWAITING_APPROVAL:
+        approval = Approval.objects.filter(run=run).only("expires_at").first()
+        until = f" before {local_time_text(approval.expires_at)}" if approval is not None else ""
         return FixStatus(
             "waiting",
             "Waiting for approval",
-            "The fix runs once someone approves it; this page updates by itself.",
+            f"An IT approver must accept this fix{until}; if nobody does, it will not run. "
+            "This page updates by itself.",
         )
     if status == RunStatus.WAITING:
+        # Paused on a "wait for event" step: IT resumes it (employees never may), not an approver.
         return FixStatus(
-            "waiting",
-            "Waiting for approval",
-            "The fix is paused until someone approves it; this page updates by itself.",
+            "paused",
+            PAUSED_HEADLINE,
+            "The fix stopped at a step where IT must check something and continue it; it then "
+            "carries on by itself. Nothing is needed from you; this page updates by itself.",
         )
     if status == RunStatus.SUCCEEDED:
         return FixStatus("fixed", "Fixed")

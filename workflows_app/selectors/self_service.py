@@ -25,14 +25,15 @@ class FixState(StrEnum):
     SENT = "sent"  # a remote action every Engine accepted for the device
     FAILED = "failed"
     UNKNOWN = "unknown"  # it may or may not have worked
-    WAITING = "waiting"  # for someone's approval (a "wait for event" step)
+    WAITING = "waiting"  # for an approver's decision (four-eyes)
+    PAUSED = "paused"  # on a "wait for event" step, until IT continues it
     RUNNING = "running"
 
 
 STATES: dict[str, FixState] = {
     RunStatus.QUEUED: FixState.RUNNING,
     RunStatus.IN_PROGRESS: FixState.RUNNING,
-    RunStatus.WAITING: FixState.WAITING,
+    RunStatus.WAITING: FixState.PAUSED,
     RunStatus.SUCCEEDED: FixState.FIXED,
     RunStatus.SENT: FixState.SENT,
     RunStatus.PARTIAL: FixState.FAILED,

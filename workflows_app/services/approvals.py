@@ -40,6 +40,7 @@ from workflows_app.models import (
 from workflows_app.roles import Role
 from workflows_app.services import audit, dispatch, lifecycle, timeline
 from workflows_app.services.notifications import Event, FlowEvent, publish, publish_flow_run
+from workflows_app.time_zones import local_time_text
 
 logger = logging.getLogger(__name__)
 MAX_COMMENT = Approval._meta.get_field("comment").max_length or 1000
@@ -164,7 +165,7 @@ def request_for_run(run: Run, need: Requirement) -> Approval:
     timeline.note(
         run.pk,
         RunEventKind.APPROVAL_REQUESTED,
-        f"Awaiting approval by {who} until {_when(approval.expires_at)}: {need.why}.",
+        f"Awaiting approval by {who} until {local_time_text(approval.expires_at)}: {need.why}.",
         actor=run.created_by,
         details={"approver_role": approval.approver_role},
     )
@@ -237,10 +238,10 @@ def _decide(
 def decided_message(approval: Approval) -> str:
     """What happened to a request already decided, for whoever clicked second."""
     if approval.state == ApprovalState.EXPIRED:
-        return f"This request expired at {_when(approval.expires_at)}: nothing was sent."
+        return f"This request expired at {local_time_text(approval.expires_at)}: nothing was sent."
     who = approval.decided_by.get_username() if approval.decided_by else "someone"
     word = "approved" if approval.state == ApprovalState.APPROVED else "rejected"
-    when = _when(approval.decided_at) if approval.decided_at else ""
+    when = local_time_text(approval.decided_at) if approval.decided_at else ""
     return f"Already {word} by {who} at {when}."
 
 
@@ -279,7 +280,7 @@ def _said(approval: Approval) -> str:
         return _sentence(f"Approved by {who}{comment}")
     if approval.state == ApprovalState.REJECTED:
         return _sentence(f"Rejected by {who}{comment}")
-    return f"Nobody approved it before {_when(approval.expires_at)}."
+    return f"Nobody approved it before {local_time_text(approval.expires_at)}."
 
 
 def _sentence(text: str) -> str:
@@ -377,7 +378,3 @@ def _settle_flow_run(approval: Approval, *, actor: User | None, ip: str | None) 
 
 def _name(user: AbstractBaseUser | None) -> str:
     return user.get_username() if user is not None else ""
-
-
-def _when(at: datetime) -> str:
-    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M %Z")

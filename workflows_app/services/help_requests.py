@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 
 from workflows_app.models import (
     AuditAction,
@@ -185,6 +186,27 @@ def _record(help_request: HelpRequest, run: Run, *, user: User, ip: str | None) 
         details={"run": run.pk, "reference": reference, "channels": help_request.channels},
         ip=ip,
     )
+
+
+def mark_handled(help_request: HelpRequest, *, user: User, ip: str | None = None) -> bool:
+    """Record that `user` (helpdesk or admin: the view checks) dealt with the request; False
+    when someone already had (their name and time are kept, nothing is audited twice)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = HelpRequest.objects.filter(pk=help_request.pk, handled_at__isnull=True).update(
+            handled_at=now, handled_by=user
+        )
+        if claimed:
+            audit.record(
+                AuditAction.HELP_HANDLED,
+                actor=user,
+                summary=f"Help request {help_request.reference} handled",
+                obj=help_request,
+                details={"run": help_request.run_id, "reference": help_request.reference},
+                ip=ip,
+            )
+    help_request.refresh_from_db(fields=["handled_at", "handled_by"])
+    return bool(claimed)
 
 
 def help_details(

@@ -21,7 +21,7 @@ from workflows_app.flow_graph import StepState, layout
 from workflows_app.forms.runs import KIND_LABELS
 from workflows_app.models import Flow, FlowRun, FlowRunStatus, FlowStepRun, FlowVersion, Run
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.approvals import approval_of_flow_run, status_context
+from workflows_app.selectors.approvals import approval_of_flow_run, poll_seconds, status_context
 from workflows_app.selectors.flows import (
     NOT_A_FLOW_RUN_ID,
     flow_run_filters,
@@ -255,6 +255,7 @@ def _context(flow_run: FlowRun, request: AuthenticatedHttpRequest) -> dict[str, 
         "steps": [(row, definitions.get(row.step_id, {}), states[row.step_id]) for row in rows],
         "graph": layout(flow_run.flow_version.steps, states),
         "polling": not flow_run.is_final,
+        "poll_seconds": poll_seconds(flow_run.status),
         "help": offer,
     }
 

@@ -11,18 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from workflows_app.forms.help_requests import HelpRequestForm
 from workflows_app.models import HelpRequest, Run
 from workflows_app.roles import Role, role_required
-from workflows_app.selectors.help_requests import help_request_of, help_request_page, own_run
+from workflows_app.selectors.help_requests import (
+    SHOW_CHOICES,
+    help_request_of,
+    help_request_page,
+    one_help_request,
+    own_run,
+)
 from workflows_app.selectors.runs import employee_title, fix_status
+from workflows_app.services import help_requests
 from workflows_app.services.audit import client_address
 from workflows_app.services.help_requests import HelpRefused, refusal, request_help
 from workflows_app.views.http import AuthenticatedHttpRequest
@@ -110,8 +118,29 @@ def _confirmation(
 @require_safe
 @role_required(Role.HELPDESK, Role.ADMIN)
 def help_request_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Employees' help requests, newest first, 50 a page (for the helpdesk and admins)."""
+    """Employees' help requests, open ones first, newest first, 50 a page (for the helpdesk
+    and admins); `?show=open|handled|all`."""
+    show = request.GET.get("show", "all")
+    if show not in SHOW_CHOICES:
+        show = "all"
     before = query_int(request.GET.get("before"))
-    page = help_request_page(before=before)
-    context = {"page": page, "paged": before is not None}
+    page = help_request_page(show=show, before=before)
+    context = {"page": page, "paged": before is not None, "show": show, "choices": SHOW_CHOICES}
     return render(request, "help_requests/list.html", context)
+
+
+@require_POST
+@role_required(Role.HELPDESK, Role.ADMIN)
+def mark_handled(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Mark a help request handled by this person, now; back to the list it was marked on."""
+    help_request = one_help_request(pk)
+    if help_request is None:
+        raise Http404("No such help request.")
+    if help_requests.mark_handled(help_request, user=request.user, ip=client_address(request)):
+        messages.success(request, f"{help_request.reference} marked handled.")
+    else:
+        who = help_request.handled_by.get_username() if help_request.handled_by else "someone"
+        messages.info(request, f"{help_request.reference} was already handled by {who}.")
+    show = request.POST.get("show", "")
+    query = f"?show={show}" if show in SHOW_CHOICES else ""
+    return redirect(reverse("help:list") + query)
