@@ -17,7 +17,7 @@ from workflows_app.models import Batch, BatchState, Outcome, Run, RunStatus, Tar
 from workflows_app.roles import Role
 from workflows_app.services import remote_actions, submission
 from workflows_app.services.remote_actions import RemoteActionSpec
-from workflows_app.services.runs import RunRefused
+from workflows_app.services.runs import RunRefused, create_run
 from workflows_app.services.sweeper import sweep
 from workflows_app.simulator.classic import RUN_PATH
 from workflows_app.targets import Target as Wanted
@@ -54,9 +54,9 @@ class Pipeline:
         self, user: Any, action: Any, targets: list[Wanted], params: dict[str, str] | None = None
     ) -> Run:
         with self.on_commit(execute=True):
-            return remote_actions.start_remote_action_run(
+            return create_run(
                 user=user,
-                remote_action=action,
+                workflow=action,
                 targets=targets,
                 params=params or {},
                 reason="INC0042",
@@ -90,9 +90,9 @@ def test_2500_devices_go_in_three_batches_once_each_with_engine_codes_recorded(
     simulator.classic.configure({"engine_answers": {AMER: "not_connected"}})
     action = register()
     targets = device_uids(2_500)
-    run = remote_actions.start_remote_action_run(
+    run = create_run(
         user=agent,
-        remote_action=action,
+        workflow=action,
         targets=targets,
         params={"Force": "yes"},
         reason="INC0042",

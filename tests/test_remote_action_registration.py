@@ -30,8 +30,8 @@ from workflows_app.services.remote_actions import (
     RemoteActionSpec,
     find_remote_action,
     register,
-    start_remote_action_run,
 )
+from workflows_app.services.runs import create_run
 from workflows_app.targets import Target as Wanted
 from workflows_app.targets import TargetKind
 
@@ -56,9 +56,9 @@ def action(db: Any) -> Workflow:
 
 def answered_run(user: Any, action: Workflow, enqueued: list[int]) -> Run:
     """A run of two devices whose batch the Engines answered: one ok, one not connected."""
-    run = start_remote_action_run(
+    run = create_run(
         user=user,
-        remote_action=action,
+        workflow=action,
         targets=[Wanted(TargetKind.DEVICE_CLASSIC_UID, d, i + 1) for i, d in enumerate(DEVICES)],
         params={"Force": "yes"},
         reason="INC0099",

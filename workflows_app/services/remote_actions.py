@@ -4,13 +4,13 @@ The classic Act API has no list endpoint, so admins register each remote action 
 Finder, a name, a description, parameter names); it becomes a catalogue row of kind
 `remote_action` (UID as both `nql_id` and `uuid`) that curation, the run rule, the pipeline,
 history and the API treat like a workflow. Flows and other callers resolve one with
-`find_remote_action` and start it with `start_remote_action_run`.
+`find_remote_action` and start it with `runs.create_run`, as a workflow.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
@@ -18,18 +18,16 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from workflows_app import targets as targets_mod
 from workflows_app.models import (
     AuditAction,
     ParameterDefinition,
-    Run,
     RunnableKind,
     Workflow,
     WorkflowCuration,
 )
 from workflows_app.nexthink.models import UUID_PATTERN, Dependency
 from workflows_app.roles import Role
-from workflows_app.services import audit, runs
+from workflows_app.services import audit
 from workflows_app.services.curation_document import RemoteActionDoc
 
 _UID = re.compile(UUID_PATTERN, re.ASCII)
@@ -169,38 +167,6 @@ def find_remote_action(uid_or_name: str) -> Workflow | None:
     return (
         rows.filter(nql_id=wanted.lower()).first()
         or rows.filter(name__iexact=wanted).order_by("pk").first()
-    )
-
-
-def start_remote_action_run(
-    *,
-    user: User,
-    remote_action: Workflow,
-    targets: Sequence[targets_mod.Target],
-    params: Mapping[str, str],
-    reason: str,
-    source: Run.Source,
-    duplicate_count: int = 0,
-    allow_duplicate: bool = False,
-    ip: str | None = None,
-) -> Run:
-    """Start a run of a registered remote action, as `runs.create_run` starts a workflow's.
-
-    Asks the run rule, checks the targets (classic device UIDs) and parameter names, writes the
-    run and queues its batches; raises runs.RunRefused with the reason otherwise.
-    """
-    if not remote_action.is_remote_action:
-        raise runs.RunRefused(f"{remote_action.name} is a workflow, not a remote action.")
-    return runs.create_run(
-        user=user,
-        workflow=remote_action,
-        targets=targets,
-        params=params,
-        reason=reason,
-        source=source,
-        duplicate_count=duplicate_count,
-        allow_duplicate=allow_duplicate,
-        ip=ip,
     )
 
 
