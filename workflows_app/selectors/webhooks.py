@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from workflows_app.models import Webhook, WebhookAttempt
 
@@ -19,13 +19,9 @@ def webhooks_listed() -> QuerySet[Webhook]:
     )
 
 
-def any_webhook_wants(event: str) -> bool:
-    """Whether an enabled webhook receives `event` (one that names no events receives all)."""
-    return (
-        Webhook.objects.filter(enabled=True)
-        .filter(Q(events=[]) | Q(events__contains=[event]))
-        .exists()
-    )
+def webhooks_wanting(event: str) -> list[Webhook]:
+    """The enabled webhooks that receive `event` (Webhook.wants: one naming no events gets all)."""
+    return [hook for hook in Webhook.objects.filter(enabled=True) if hook.wants(event)]
 
 
 def recent_attempts(hook: Webhook, limit: int = LOG_ROWS) -> list[WebhookAttempt]:

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows_app.models import HelpRequest
-from workflows_app.selectors.webhooks import any_webhook_wants
+from workflows_app.selectors.webhooks import webhooks_wanting
 from workflows_app.services import dispatch
 from workflows_app.targets import TargetKind
 
@@ -47,7 +47,7 @@ def configured_channels() -> list[str]:
     channels = []
     if settings.HELPDESK_EMAIL:
         channels.append(EMAIL)
-    if any_webhook_wants(HELP_REQUESTED):
+    if webhooks_wanting(HELP_REQUESTED):
         channels.append(WEBHOOK)
     return channels
 

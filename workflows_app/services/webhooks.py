@@ -32,6 +32,7 @@ from workflows_app.models import (
     WebhookDelivery,
 )
 from workflows_app.selectors.flows import step_summaries
+from workflows_app.selectors.webhooks import webhooks_wanting
 from workflows_app.services import dispatch
 from workflows_app.services.run_events import Event, FlowEvent
 from workflows_app.services.secrets import SecretsUnreadable, decrypt_dict
@@ -46,7 +47,7 @@ CLOCK_TOLERANCE = timedelta(seconds=2)
 
 def on_run_event(run_id: int, event: Event, details: Mapping[str, Any]) -> None:
     """Queue one delivery of this event to each enabled webhook that wants it (a channel)."""
-    hooks = _wanting(event.value)
+    hooks = webhooks_wanting(event.value)
     if not hooks:
         return
     run = Run.objects.select_related("created_by").filter(pk=run_id).first()
@@ -58,7 +59,7 @@ def on_run_event(run_id: int, event: Event, details: Mapping[str, Any]) -> None:
 
 def on_flow_run_event(flow_run_id: int, event: FlowEvent, details: Mapping[str, Any]) -> None:
     """Queue one delivery of a flow run's event to each webhook that wants it (a channel)."""
-    hooks = _wanting(event.value)
+    hooks = webhooks_wanting(event.value)
     if not hooks:
         return
     flow_run = (
@@ -69,10 +70,6 @@ def on_flow_run_event(flow_run_id: int, event: FlowEvent, details: Mapping[str, 
     key = _dedupe_key(["flow_run", flow_run_id, event.value, details])
     subject = {"flow_run": flow_run_payload(flow_run)}
     _queue(hooks, key, event.value, subject, details, flow_run_id=flow_run_id)
-
-
-def _wanting(event: str) -> list[Webhook]:
-    return [hook for hook in Webhook.objects.filter(enabled=True) if hook.wants(event)]
 
 
 def _dedupe_key(published: list[Any]) -> str:
